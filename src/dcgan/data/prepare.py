@@ -1,0 +1,297 @@
+"""`prepare`: convert a source once into a packed dataset directory.
+
+The directory holds `images.npy` (uint8, N x C x S x S, memory-mappable), `labels.npy`
+(int64, N) when the source has labels, and `meta.json`. Images are streamed: decoded and
+resized in a process pool, block by block, and appended to `images.npy`, whose header is
+rewritten with the final count at the end. Everything is written into a temporary sibling
+folder that replaces `out` only when complete, so an interrupted run never leaves a
+half-written dataset behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from functools import partial
+from importlib import metadata
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from dcgan.data.sources import Item, Payload, Source, open_source
+from dcgan.errors import DcganError
+
+IMAGES, LABELS, META = "images.npy", "labels.npy", "meta.json"
+CHUNK = 16  # items per task sent to a worker
+MAX_SKIPPED_LISTED = 10
+
+
+def is_packed(path: str | Path) -> bool:
+    """Whether `path` is a packed dataset directory (it has meta.json and images.npy)."""
+    path = Path(path)
+    return (path / META).is_file() and (path / IMAGES).is_file()
+
+
+# --- one image: decode, convert the mode, centre-crop, resize ----------------------------
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit and 32-bit greyscale modes to 8-bit "L". I;16 is scaled from 0..65535; mode I
+    too when it exceeds 255; float mode F is scaled from [0, 1] when it fits, else clipped."""
+    a = np.asarray(img).astype(np.float64)
+    if img.mode.startswith("I;16") or (img.mode == "I" and a.max() > 255):
+        a = a / 257
+    elif img.mode == "F" and a.min() >= 0 and a.max() <= 1:
+        a = a * 255
+    return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
+
+
+def _to_channels(img: Image.Image, channels: int) -> Image.Image:
+    """Any mode to "L" (ITU-R 601 luma) or "RGB". Transparency is composited on white, as an
+    image viewer shows it on a white page, rather than exposing whatever colour hides under
+    alpha 0."""
+    if img.mode.startswith("I") or img.mode == "F":
+        img = _to_8bit(img)
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        img = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img.alpha_composite(rgba)
+    if img.mode not in ("1", "L", "RGB"):  # CMYK, P, YCbCr, HSV...: via RGB
+        img = img.convert("RGB")
+    return img.convert("L" if channels == 1 else "RGB")
+
+
+def fit_square(img: Image.Image, size: int) -> Image.Image:
+    """Centre-crop to a square, then resize to `size` (bicubic, antialiased when it shrinks).
+
+    Cropping before resizing keeps pixels outside the square from bleeding into the edges.
+    """
+    w, h = img.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    img = img.crop((left, top, left + side, top + side))
+    if side == size:
+        return img
+    return img.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
+
+
+def convert_image(payload: Payload, size: int, channels: int) -> np.ndarray:
+    """One payload (encoded bytes, a file path or uint8 pixels) to uint8 C x S x S.
+
+    Animated images (GIF, APNG, WebP) give their first frame.
+    """
+    if isinstance(payload, np.ndarray):
+        if payload.shape == ((size, size) if channels == 1 else (size, size, 3)):
+            return payload.reshape(size, size, channels).transpose(2, 0, 1).copy()
+        img = Image.fromarray(payload)
+    else:
+        img = Image.open(payload if isinstance(payload, Path) else io.BytesIO(payload))
+    with img:
+        if img.format == "JPEG":
+            img.draft(None, (size, size))  # libjpeg decodes at 1/2, 1/4 or 1/8 scale: faster
+        out = np.asarray(fit_square(_to_channels(img, channels), size))
+    return out.reshape(size, size, channels).transpose(2, 0, 1).copy()
+
+
+def _convert_or_reason(payload: Payload, size: int, channels: int) -> np.ndarray | str:
+    """`convert_image`, or the reason it failed (a file that does not decode is skipped)."""
+    try:
+        return convert_image(payload, size, channels)
+    except Exception as e:  # Pillow raises many types for bad files; all mean "skip it"
+        return f"{type(e).__name__}: {e}".splitlines()[0]
+
+
+# --- the stream: blocks of items through a process pool ----------------------------------
+
+
+def _pool_context():
+    # fork starts workers at once without re-importing torch; elsewhere use the default.
+    if sys.platform == "linux":
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context()
+
+
+def _converted(
+    items: Iterator[Item], convert: Callable[[Payload], Any], workers: int
+) -> Iterator[tuple[list[Item], list[Any]]]:
+    """Yield (block of items, their conversions) in source order. With a pool, one block
+    is converted while the previous one is written, and at most two blocks are in memory
+    (Pool.imap would read the whole source ahead)."""
+    block_size = max(256, 8 * CHUNK * workers)
+    blocks = iter(lambda: list(islice(items, block_size)), [])
+    if workers <= 1:
+        for block in blocks:
+            yield block, [convert(item.data) for item in block]
+        return
+    with _pool_context().Pool(workers) as pool:
+        pending = None
+        for block in blocks:
+            job = pool.map_async(convert, [item.data for item in block], chunksize=CHUNK)
+            if pending is not None:
+                yield pending[0], pending[1].get()
+            pending = block, job
+        if pending is not None:
+            yield pending[0], pending[1].get()
+
+
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    buf = io.BytesIO()
+    header = {"descr": "|u1", "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(buf, header)
+    return buf.getvalue()
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _write(
+    source: Source, folder: Path, size: int, channels: int, workers: int, limit: int | None, bar
+) -> dict[str, Any]:
+    """Stream the converted images into folder/images.npy (and labels.npy); return the
+    counts for meta.json."""
+    tail = (channels, size, size)
+    count, skipped, examples, labels = 0, 0, [], []
+    convert = partial(_convert_or_reason, size=size, channels=channels)
+    with open(folder / IMAGES, "wb") as f:
+        # numpy pads the header so that the count can grow in place (same length).
+        f.write(_npy_header((0, *tail)))
+        for block, results in _converted(islice(iter(source), limit), convert, workers):
+            for item, result in zip(block, results, strict=True):
+                if isinstance(result, str):
+                    skipped += 1
+                    if len(examples) < MAX_SKIPPED_LISTED:
+                        examples.append({"name": item.name, "reason": result})
+                    continue
+                f.write(result.tobytes())
+                if source.has_labels:
+                    labels.append(item.label)
+                count += 1
+            bar.update(len(block))
+        header = _npy_header((count, *tail))
+        if len(header) != len(_npy_header((0, *tail))):
+            raise RuntimeError("npy header length changed: cannot rewrite it in place")
+        f.seek(0)
+        f.write(header)
+    if count == 0:
+        first = f" (first: {examples[0]['name']}: {examples[0]['reason']})" if examples else ""
+        raise DcganError(
+            f"no decodable images in {source.spec}: {skipped} skipped{first}"
+            if skipped
+            else f"no images found in {source.spec}"
+        )
+    result: dict[str, Any] = {"count": count, "skipped": skipped, "skipped_examples": examples}
+    if source.has_labels:
+        labels = np.asarray(labels, np.int64)
+        np.save(folder / LABELS, labels)
+        result["num_classes"] = len(source.classes) if source.classes else int(labels.max()) + 1
+    return result
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Move the finished `tmp` onto `out`; an old dataset at `out` stays whole until then."""
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = tmp.with_name(tmp.name + ".old")
+    os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("dcgan")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def prepare(
+    source: str | Path | Source,
+    out: str | Path,
+    size: int,
+    channels: int | None = None,
+    format: str | None = None,
+    key: str | None = None,
+    split: str = "train",
+    workers: int | None = None,
+    progress: bool = True,
+    *,
+    root: str | Path | None = None,
+    limit: int | None = None,
+) -> Path:
+    """Convert `source` (a path, a dataset name or an opened `Source`) into the packed
+    dataset directory `out` and return its path.
+
+    Images are centre-cropped to a square and resized to `size` x `size` with `channels`
+    channels (None: the source's own, 1 or 3). `format`, `key`, `split` and `root` go to
+    `open_source`. `workers` decode in parallel (default: all CPUs). `limit` keeps only the
+    first images (for tests and quick trials). A valid packed dataset at `out` is replaced.
+    """
+    if size < 1:
+        raise DcganError(f"image size must be positive, got {size}")
+    if channels not in (None, 1, 3):
+        raise DcganError(f"channels must be 1 or 3, got {channels}")
+    if limit is not None and limit < 1:
+        raise DcganError(f"limit must be positive, got {limit}")
+    if not isinstance(source, Source):
+        source = open_source(source, format, key=key, split=split, root=root)
+    out = Path(out)
+    if out.exists() and not is_packed(out) and (not out.is_dir() or any(out.iterdir())):
+        raise DcganError(f"{out} exists and is not a packed dataset: choose another output")
+    channels = channels or source.channels
+    workers = workers or os.cpu_count() or 1
+    total = min(source.length, limit or source.length) if source.length else limit
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        desc = f"prepare {Path(source.spec).name or source.spec}"
+        with tqdm(total=total, desc=desc, unit="img", disable=not progress) as bar:
+            counts = _write(source, tmp, size, channels, workers, limit, bar)
+        meta = {
+            "source": source.spec,
+            "source_path": str(source.path) if source.path else None,
+            "format": source.format,
+            "split": split,
+            "key": key,
+            "limit": limit,
+            "count": counts["count"],
+            "size": size,
+            "channels": channels,
+            "has_labels": source.has_labels,
+            "num_classes": counts.get("num_classes"),
+            "classes": source.classes,
+            "skipped": counts["skipped"],
+            "skipped_examples": counts["skipped_examples"],
+            "images_sha256": _sha256(tmp / IMAGES),
+            "labels_sha256": _sha256(tmp / LABELS) if source.has_labels else None,
+            "dcgan_version": _version(),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
+        _replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if counts["skipped"]:
+        first = counts["skipped_examples"][0]
+        warnings.warn(
+            f"skipped {counts['skipped']} image(s) of {source.spec} that did not decode"
+            f" (first: {first['name']}: {first['reason']}); listed in {out / META}",
+            stacklevel=2,
+        )
+    return out

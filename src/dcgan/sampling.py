@@ -1,0 +1,191 @@
+"""Loading trained generators, drawing z, sampling, and writing image grids.
+
+BatchNorm at sampling time (measured in the README): `batch` normalises with the statistics
+of a fixed reference batch of 512 latents, as the paper's code normalised with the
+statistics of the sampled batch, but deterministic, so one seed always gives one image
+whatever else is in the batch. `running` uses the running averages kept during training.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torchvision.utils import make_grid
+
+from dcgan.checkpoint import load_checkpoint
+from dcgan.config import ModelConfig, TrainConfig
+from dcgan.errors import DcganError
+from dcgan.io import atomic_write
+from dcgan.models import Discriminator, Generator
+
+BN_MODES = ("batch", "running")
+REFERENCE_SEED = 2**31 - 1
+REFERENCE_SIZE = 512
+
+
+@dataclass
+class Loaded:
+    """A trained model: G (its EMA when the run kept one), D, and the run's config."""
+
+    generator: Generator
+    discriminator: Discriminator
+    config: TrainConfig
+    step: int
+    path: Path
+
+
+def load(path: str | Path, ema: bool = True, device: str | torch.device = "cpu") -> Loaded:
+    """Load a checkpoint file or run directory for sampling and analysis (eval mode)."""
+    ckpt = load_checkpoint(path, map_location=device)
+    try:
+        config = TrainConfig.from_dict(ckpt["config"])
+        g, d = Generator(config.model), Discriminator(config.model)
+        key = "G_ema" if ema and ckpt.get("G_ema") is not None else "G"
+        g.load_state_dict(ckpt[key])
+        d.load_state_dict(ckpt["D"])
+    except (KeyError, TypeError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0]
+        raise DcganError(f"{path}: checkpoint does not match its architecture ({first})") from None
+    g.to(device).eval()
+    d.to(device).eval()
+    return Loaded(g, d, config, int(ckpt.get("step", 0)), Path(path))
+
+
+def sample_z(n: int, nz: int, dist: str = "uniform", generator: torch.Generator | None = None):
+    """n latents from the prior: U[-1, 1]^nz (the paper) or N(0, I)."""
+    if dist == "uniform":
+        return torch.rand(n, nz, generator=generator) * 2 - 1
+    if dist == "normal":
+        return torch.randn(n, nz, generator=generator)
+    raise DcganError(f"unknown z distribution {dist!r}: use uniform or normal")
+
+
+def z_from_seeds(seeds: list[int], nz: int, dist: str = "uniform") -> torch.Tensor:
+    """One latent per seed; the same seed always gives the same z."""
+    return torch.cat([sample_z(1, nz, dist, torch.Generator().manual_seed(s)) for s in seeds])
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-7,12,40' -> [0, 1, ..., 7, 12, 40]."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            a, _, b = part.strip().partition("-")
+            seeds.extend(range(int(a), int(b) + 1) if b else [int(a)])
+    except ValueError:
+        raise DcganError(f"bad seeds {text!r}: use a list like 0-63 or 1,5,9") from None
+    if not seeds or min(seeds) < 0:
+        raise DcganError(f"bad seeds {text!r}: use non-negative integers")
+    return seeds
+
+
+def with_bn_mode(g: nn.Module, bn: str, z_dist: str = "uniform") -> nn.Module:
+    """A copy of G in eval mode whose BatchNorm uses the chosen statistics (G is untouched)."""
+    if bn not in BN_MODES:
+        raise DcganError(f"unknown BatchNorm mode {bn!r}: use one of {', '.join(BN_MODES)}")
+    g = copy.deepcopy(g)
+    if bn == "batch":
+        nz = g.config.nz
+        device = next(g.parameters()).device
+        z = sample_z(REFERENCE_SIZE, nz, z_dist, torch.Generator().manual_seed(REFERENCE_SEED))
+        for m in g.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average: exactly the reference batch's stats
+        g.train()
+        with torch.no_grad():
+            g(z.to(device))
+    return g.eval()
+
+
+@torch.no_grad()
+def generate(
+    g: nn.Module, z: torch.Tensor, bn: str = "batch", z_dist: str = "uniform", batch_size: int = 256
+) -> torch.Tensor:
+    """Images in [-1, 1] for latents z, on the CPU."""
+    g = with_bn_mode(g, bn, z_dist)
+    device = next(g.parameters()).device
+    return torch.cat([g(zb.to(device)).float().cpu() for zb in z.split(batch_size)])
+
+
+def sample(
+    model: Loaded | nn.Module,
+    n: int = 64,
+    seeds: list[int] | None = None,
+    bn: str = "batch",
+    z_dist: str | None = None,
+) -> torch.Tensor:
+    """Images for `seeds` (default 0..n-1), in [-1, 1], shape (len(seeds), C, S, S)."""
+    if isinstance(model, Loaded):
+        g, z_dist = model.generator, z_dist or model.config.z_dist
+    else:
+        g, z_dist = model, z_dist or "uniform"
+    seeds = list(range(n)) if seeds is None else list(seeds)
+    return generate(g, z_from_seeds(seeds, g.config.nz, z_dist), bn, z_dist)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between rows a and b at fractions t (falls back to lerp)."""
+    omega = torch.arccos((a / a.norm() * b / b.norm()).sum().clamp(-1, 1))
+    if omega.abs() < 1e-6:
+        return torch.lerp(a, b, t[:, None])
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega)[:, None] * a + torch.sin(t * omega)[:, None] * b) / so
+
+
+def walk(points: torch.Tensor, steps: int, spherical: bool = False) -> torch.Tensor:
+    """Latents along a path through `points` (k, nz): `steps` per segment, endpoints included."""
+    t = torch.linspace(0, 1, steps + 1)[:-1]
+    segs = [
+        slerp(a, b, t) if spherical else torch.lerp(a, b, t[:, None])
+        for a, b in zip(points[:-1], points[1:], strict=True)
+    ]
+    return torch.cat([*segs, points[-1:]])
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """[-1, 1] (N, C, H, W) -> uint8 (N, H, W, C)."""
+    x = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+def grid_image(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> Image.Image:
+    nrow = nrow or max(1, math.ceil(math.sqrt(len(images))))
+    grid = make_grid(
+        images.clamp(-1, 1),
+        nrow=nrow,
+        padding=padding,
+        normalize=True,
+        value_range=(-1, 1),
+        pad_value=1.0,
+    )
+    return Image.fromarray(to_uint8(grid[None])[0].squeeze())
+
+
+def save_png(image: Image.Image, path: str | Path) -> Path:
+    return atomic_write(path, lambda f: image.save(f, format="PNG"))
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
+    """One PNG grid, written atomically."""
+    return save_png(grid_image(images, nrow), path)
+
+
+def save_each(images: torch.Tensor, seeds: list[int], directory: str | Path) -> list[Path]:
+    """One PNG per image, named by its seed."""
+    arrays = to_uint8(images)
+    return [
+        save_png(Image.fromarray(a.squeeze()), Path(directory) / f"seed{s:06d}.png")
+        for a, s in zip(arrays, seeds, strict=True)
+    ]
+
+
+def model_config(model: Loaded | nn.Module) -> ModelConfig:
+    return model.generator.config if isinstance(model, Loaded) else model.config

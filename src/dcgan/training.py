@@ -1,0 +1,342 @@
+"""The training loop of PAPER §2: one step function, logging, grids, checkpoints, resume."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import random
+import re
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dcgan.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from dcgan.config import TrainConfig
+from dcgan.data.loader import BatchOrder, batches
+from dcgan.data.packed import PackedDataset, resolve_data, to_unit_range
+from dcgan.errors import DcganError
+from dcgan.io import atomic_write_text
+from dcgan.models import Discriminator, Generator
+from dcgan.sampling import generate, grid_image, sample_z, save_png
+
+DEFAULT_EPOCHS = 5
+GRID_SEED = 1234
+
+
+class TrainingDiverged(DcganError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    interrupted: bool = False
+
+
+def train_step(
+    g: nn.Module,
+    d: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    real: torch.Tensor,
+    z: torch.Tensor,
+    autocast: contextlib.AbstractContextManager,
+) -> torch.Tensor:
+    """One D update then one non-saturating G update; returns [loss_D, loss_G, D(x), D(G(z))]."""
+    ones = torch.ones(real.shape[0], device=real.device)
+    zeros = torch.zeros_like(ones)
+    d.requires_grad_(True)
+    opt_d.zero_grad(set_to_none=True)
+    with autocast:
+        fake = g(z)
+        logit_real = d(real).float()
+        logit_fake = d(fake.detach()).float()
+        loss_d = F.binary_cross_entropy_with_logits(
+            logit_real, ones
+        ) + F.binary_cross_entropy_with_logits(logit_fake, zeros)
+    loss_d.backward()
+    opt_d.step()
+    # D's weight gradients are not needed for G's update: skip computing them.
+    d.requires_grad_(False)
+    opt_g.zero_grad(set_to_none=True)
+    with autocast:
+        loss_g = F.binary_cross_entropy_with_logits(d(fake).float(), ones)
+    loss_g.backward()
+    opt_g.step()
+    return torch.stack(
+        [loss_d, loss_g, torch.sigmoid(logit_real).mean(), torch.sigmoid(logit_fake).mean()]
+    ).detach()
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, g: nn.Module, decay: float) -> None:
+    for pe, p in zip(ema.parameters(), g.parameters(), strict=True):
+        pe.lerp_(p, 1.0 - decay)
+    for be, b in zip(ema.buffers(), g.buffers(), strict=True):
+        be.copy_(b)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DcganError(f"unknown device {name!r}: use auto, cpu, cuda or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DcganError("device cuda was asked for but no CUDA GPU is available")
+    return device
+
+
+def new_run_dir(out: Path, name: str) -> Path:
+    """`out/00007-<name>`: numbered so runs never overwrite each other."""
+    out.mkdir(parents=True, exist_ok=True)
+    nums = [int(m.group(1)) for p in out.iterdir() if (m := re.match(r"(\d{5})-", p.name))]
+    run_dir = out / f"{max(nums, default=-1) + 1:05d}-{name}"
+    run_dir.mkdir()
+    return run_dir
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / "config.json").is_file()
+
+
+class _StopSignal:
+    """Turns SIGINT/SIGTERM into a flag checked between steps, so a checkpoint is written."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._old: dict[int, object] = {}
+
+    def __enter__(self) -> _StopSignal:
+        with contextlib.suppress(ValueError):  # not the main thread: no handlers
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received = signum
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+class Trainer:
+    """Holds a run's models, optimizers and outputs; `run()` trains until a limit is hit."""
+
+    def __init__(self, config: TrainConfig, resume: str | Path | None = None) -> None:
+        ckpt = None
+        out = Path(config.out)
+        if resume is None and is_run_dir(out):
+            resume = out  # re-running into an existing run directory continues it
+        if resume is not None:
+            ckpt = load_checkpoint(resume)
+            stored = TrainConfig.from_dict(ckpt["config"])
+            # Only the limits (and how the run is watched) may change on resume.
+            for name in ("steps", "epochs", "time_limit", "progress", "device"):
+                setattr(stored, name, getattr(config, name))
+            config = stored
+        self.config = config
+        self.device = pick_device(config.device)
+        self.data: PackedDataset = resolve_data(
+            config.data,
+            config.model.size,
+            config.model.channels,
+            config.format,
+            config.cache,
+            progress=config.progress,
+        )
+        if config.model.channels is None:
+            config.model.channels = self.data.channels
+        self.order = BatchOrder(len(self.data), config.batch_size, config.seed)
+        self._build(ckpt)
+        if ckpt is None:
+            self.run_dir = new_run_dir(out, self._run_name())
+            atomic_write_text(self.run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
+        else:
+            self.run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
+        self._truncate_log()
+
+    def _run_name(self) -> str:
+        stem = Path(self.config.data.rstrip("/")).name.split(".")[0] or "data"
+        return f"{re.sub(r'[^A-Za-z0-9_-]', '', stem)}{self.config.model.size}"
+
+    def _build(self, ckpt: dict | None) -> None:
+        c = self.config
+        torch.manual_seed(c.seed)
+        random.seed(c.seed)
+        np.random.seed(c.seed)
+        self.g = Generator(c.model).to(self.device)
+        self.d = Discriminator(c.model).to(self.device)
+        if c.channels_last:
+            self.g.to(memory_format=torch.channels_last)
+            self.d.to(memory_format=torch.channels_last)
+        betas = (c.beta1, c.beta2)
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=c.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=c.lr, betas=betas)
+        self.ema = copy.deepcopy(self.g).eval().requires_grad_(False) if c.ema else None
+        self.z_gen = torch.Generator().manual_seed(c.seed)
+        self.step = 0
+        if ckpt is not None:
+            try:
+                self.g.load_state_dict(ckpt["G"])
+                self.d.load_state_dict(ckpt["D"])
+                self.opt_g.load_state_dict(ckpt["opt_G"])
+                self.opt_d.load_state_dict(ckpt["opt_D"])
+                if self.ema is not None:
+                    self.ema.load_state_dict(ckpt["G_ema"])
+            except (KeyError, RuntimeError, ValueError) as e:
+                msg = str(e).strip().splitlines()[0]
+                raise DcganError(f"checkpoint does not fit this model ({msg})") from None
+            self.step = int(ckpt["step"])
+            self.z_gen.set_state(ckpt["rng"]["z"])
+            set_rng_state(ckpt["rng"])
+        self.g_step = torch.compile(self.g) if c.compile else self.g
+        self.d_step = torch.compile(self.d) if c.compile else self.d
+        amp = c.amp and self.device.type in ("cuda", "cpu")
+        self.autocast = (
+            torch.autocast(self.device.type, dtype=torch.bfloat16)
+            if amp
+            else contextlib.nullcontext()
+        )
+        self.fixed_z = sample_z(64, c.model.nz, c.z_dist, torch.Generator().manual_seed(GRID_SEED))
+
+    def state(self) -> dict:
+        return {
+            "config": self.config.to_dict(),
+            "step": self.step,
+            "epoch": self.step / self.order.steps_per_epoch,
+            "G": self.g.state_dict(),
+            "D": self.d.state_dict(),
+            "G_ema": self.ema.state_dict() if self.ema is not None else None,
+            "opt_G": self.opt_g.state_dict(),
+            "opt_D": self.opt_d.state_dict(),
+            "rng": {**rng_state(), "z": self.z_gen.get_state()},
+        }
+
+    def total_steps(self) -> int:
+        c, spe = self.config, self.order.steps_per_epoch
+        limits = [c.steps] if c.steps else []
+        if c.epochs:
+            limits.append(math.ceil(c.epochs * spe))
+        if not limits and not c.time_limit:
+            limits.append(DEFAULT_EPOCHS * spe)
+        return min(limits) if limits else 2**62
+
+    def save(self) -> Path:
+        return save_checkpoint(self.run_dir, self.state(), self.step, self.config.keep)
+
+    def write_grid(self) -> Path:
+        g = self.ema if self.ema is not None else self.g
+        images = generate(g, self.fixed_z, "batch", self.config.z_dist)
+        image = grid_image(images, nrow=8)
+        save_png(image, self.run_dir / "samples" / f"step-{self.step:08d}.png")
+        if self.writer is not None:
+            self.writer.add_image("samples", np.asarray(image), self.step, dataformats="HWC")
+        return save_png(image, self.run_dir / "samples.png")
+
+    def _truncate_log(self) -> None:
+        """Drop log lines past the checkpoint we resume from (they will be re-made)."""
+        log = self.run_dir / "stats.jsonl"
+        if log.exists():
+            keep = [ln for ln in log.read_text().splitlines() if _logged_step(ln) <= self.step]
+            atomic_write_text(log, "".join(ln + "\n" for ln in keep))
+
+    def run(self) -> TrainResult:
+        from torch.utils.tensorboard import SummaryWriter
+        from tqdm import tqdm
+
+        c = self.config
+        total = self.total_steps()
+        self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.step)
+        log = (self.run_dir / "stats.jsonl").open("a")
+        bar = tqdm(
+            total=None if total >= 2**62 else total,
+            initial=self.step,
+            disable=not c.progress,
+            unit="step",
+            dynamic_ncols=True,
+        )
+        start, t_log, step_log = time.monotonic(), time.monotonic(), self.step
+        interrupted = False
+        try:
+            with _StopSignal() as stop:
+                for raw in batches(self.data, self.order, self.step, total):
+                    real = to_unit_range(raw).to(self.device, non_blocking=True)
+                    if c.channels_last:
+                        real = real.contiguous(memory_format=torch.channels_last)
+                    z = sample_z(len(real), c.model.nz, c.z_dist, self.z_gen).to(self.device)
+                    stats = train_step(
+                        self.g_step, self.d_step, self.opt_g, self.opt_d, real, z, self.autocast
+                    )
+                    if not torch.isfinite(stats).all():
+                        raise TrainingDiverged(
+                            f"loss became {stats[:2].tolist()} at step {self.step + 1}; "
+                            f"the last good checkpoint is kept in {self.run_dir}"
+                        )
+                    if self.ema is not None:
+                        update_ema(self.ema, self.g, c.ema)
+                    self.step += 1
+                    bar.update()
+                    if self.step % c.log_every == 0 or self.step == total:
+                        now = time.monotonic()
+                        rate = (self.step - step_log) * c.batch_size / max(now - t_log, 1e-9)
+                        t_log, step_log = now, self.step
+                        self._log(log, stats, rate, now - start)
+                        bar.set_postfix(loss_D=f"{stats[0]:.3f}", loss_G=f"{stats[1]:.3f}")
+                    if self.step % c.sample_every == 0:
+                        self.write_grid()
+                    if self.step % c.checkpoint_every == 0:
+                        self.save()
+                    if stop.received is not None:
+                        interrupted = True
+                        break
+                    if c.time_limit and time.monotonic() - start > c.time_limit * 60:
+                        break
+        finally:
+            bar.close()
+            log.close()
+            self.writer.close()
+        self.save()
+        self.write_grid()
+        return TrainResult(self.run_dir, self.step, interrupted)
+
+    def _log(self, log, stats: torch.Tensor, rate: float, elapsed: float) -> None:
+        loss_d, loss_g, d_x, d_gz = stats.tolist()
+        row = {
+            "step": self.step,
+            "epoch": round(self.step / self.order.steps_per_epoch, 4),
+            "loss_D": loss_d,
+            "loss_G": loss_g,
+            "D_x": d_x,
+            "D_G_z": d_gz,
+            "img_s": round(rate, 1),
+            "time": round(elapsed, 2),
+        }
+        log.write(json.dumps(row) + "\n")
+        log.flush()
+        for k in ("loss_D", "loss_G", "D_x", "D_G_z", "img_s"):
+            self.writer.add_scalar(f"train/{k}", row[k], self.step)
+
+
+def _logged_step(line: str) -> float:
+    """The step of a log line; a line cut short by a kill counts as never written."""
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf
+
+
+def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
+    """Train a DCGAN; returns where the run lives. See TrainConfig for every option."""
+    return Trainer(config, resume).run()

@@ -1,0 +1,200 @@
+"""The training loop: outputs, exact resume, atomic checkpoints, signals, NaN guard, flags."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import dcgan.checkpoint
+import dcgan.training
+from dcgan import DcganError, ModelConfig, TrainConfig
+from dcgan.checkpoint import load_checkpoint
+from dcgan.sampling import load
+from dcgan.training import TrainingDiverged, train
+
+TINY = ModelConfig(size=16, channels=1, ngf=8, ndf=8)
+
+
+def tiny_config(tmp_path: Path, **kw) -> TrainConfig:
+    base = dict(
+        data="digits",
+        out=str(tmp_path / "runs"),
+        model=TINY,
+        batch_size=32,
+        steps=6,
+        log_every=1,
+        sample_every=3,
+        checkpoint_every=3,
+        cache=str(tmp_path / "cache"),
+        progress=False,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def assert_states_equal(a: dict, b: dict) -> None:
+    for net in ("G", "D"):
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), f"{net}.{k} differs"
+    for opt in ("opt_G", "opt_D"):
+        for i, s in a[opt]["state"].items():
+            for k, v in s.items():
+                assert torch.equal(v, b[opt]["state"][i][k]), f"{opt}[{i}].{k} differs"
+
+
+def test_run_writes_everything(tmp_path: Path) -> None:
+    result = train(tiny_config(tmp_path, ema=0.9))
+    run = result.run_dir
+    assert run.name == "00000-digits16" and result.step == 6
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["model"]["channels"] == 1 and cfg["lr"] == 2e-4
+    rows = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, 7))
+    assert {"epoch", "loss_D", "loss_G", "D_x", "D_G_z", "img_s", "time"} <= rows[0].keys()
+    assert (run / "samples.png").is_file() and (run / "samples" / "step-00000003.png").is_file()
+    assert any((run / "tensorboard").iterdir())
+    ckpt = load_checkpoint(run)
+    assert ckpt["step"] == 6 and ckpt["G_ema"] is not None
+    assert not torch.equal(ckpt["G_ema"]["project.weight"], ckpt["G"]["project.weight"])
+    # A second run gets the next number, never overwriting the first.
+    assert train(tiny_config(tmp_path, steps=1)).run_dir.name == "00001-digits16"
+
+
+def test_resume_is_bit_identical(tmp_path: Path) -> None:
+    full = train(tiny_config(tmp_path / "a", steps=8, checkpoint_every=4, ema=0.9))
+    part = train(tiny_config(tmp_path / "b", steps=5, checkpoint_every=4, ema=0.9))
+    # Resume from the step-4 checkpoint, as after a kill between checkpoints.
+    (part.run_dir / "latest.pt").unlink()
+    (part.run_dir / "ckpt-00000005.pt").unlink()
+    resumed = train(tiny_config(tmp_path / "b", steps=8), resume=part.run_dir)
+    assert resumed.run_dir == part.run_dir and resumed.step == 8
+    a, b = load_checkpoint(full.run_dir), load_checkpoint(resumed.run_dir)
+    assert_states_equal(a, b)
+    assert all(torch.equal(a["G_ema"][k], b["G_ema"][k]) for k in a["G_ema"])
+    # The log was cut back to the checkpoint and continued: no duplicate steps.
+    steps = [json.loads(x)["step"] for x in (part.run_dir / "stats.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 9))
+
+
+def test_rerun_into_run_dir_continues(tmp_path: Path) -> None:
+    first = train(tiny_config(tmp_path, steps=3))
+    again = train(tiny_config(tmp_path, steps=5, out=str(first.run_dir)))
+    assert again.run_dir == first.run_dir and again.step == 5
+
+
+def test_interrupted_checkpoint_write_keeps_previous(tmp_path: Path, monkeypatch) -> None:
+    result = train(tiny_config(tmp_path, steps=3))
+    before = load_checkpoint(result.run_dir)
+
+    def broken_save(obj, f):
+        f.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(dcgan.checkpoint.torch, "save", broken_save)
+    with pytest.raises(OSError):
+        train(tiny_config(tmp_path, steps=6), resume=result.run_dir)
+    monkeypatch.undo()
+    after = load_checkpoint(result.run_dir)
+    assert after["step"] == 3 and torch.equal(
+        after["G"]["project.weight"], before["G"]["project.weight"]
+    )
+    assert not list(result.run_dir.glob(".*.tmp"))
+
+
+def test_nan_guard_keeps_last_good_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    real_step = dcgan.training.train_step
+    calls = {"n": 0}
+
+    def poisoned(*args):
+        calls["n"] += 1
+        out = real_step(*args)
+        return out * float("nan") if calls["n"] == 5 else out
+
+    monkeypatch.setattr(dcgan.training, "train_step", poisoned)
+    with pytest.raises(TrainingDiverged, match="step 5"):
+        train(tiny_config(tmp_path, steps=10, checkpoint_every=2))
+    run = next((tmp_path / "runs").iterdir())
+    ckpt = load_checkpoint(run)
+    assert ckpt["step"] == 4
+    assert all(torch.isfinite(v).all() for v in ckpt["G"].values() if v.is_floating_point())
+
+
+def test_sigint_saves_and_resumes(tmp_path: Path) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "dcgan",
+        "train",
+        "--data",
+        "digits",
+        "--size",
+        "16",
+        "--ngf",
+        "8",
+        "--ndf",
+        "8",
+        "--batch-size",
+        "32",
+        "--steps",
+        "100000",
+        "--checkpoint-every",
+        "100000",
+        "--log-every",
+        "1",
+        "--no-progress",
+        "--out",
+        str(tmp_path / "runs"),
+        "--cache",
+        str(tmp_path / "cache"),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    log = None
+    while time.monotonic() < deadline:
+        logs = list((tmp_path / "runs").glob("*/stats.jsonl"))
+        if logs and len(logs[0].read_text().splitlines()) >= 3:
+            log = logs[0]
+            break
+        time.sleep(0.2)
+    assert log is not None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "resume with" in out
+    ckpt = load_checkpoint(log.parent)
+    assert ckpt["step"] >= 3
+    resumed = train(tiny_config(tmp_path, steps=ckpt["step"] + 2), resume=log.parent)
+    assert resumed.step == ckpt["step"] + 2
+
+
+def test_wrong_architecture_checkpoint_is_clear_error(tmp_path: Path) -> None:
+    run = train(tiny_config(tmp_path, steps=1)).run_dir
+    ckpt = load_checkpoint(run)
+    ckpt["config"]["model"]["ngf"] = 16
+    bad = tmp_path / "bad.pt"
+    torch.save(ckpt, bad)
+    with pytest.raises(DcganError, match="does not match"):
+        load(bad)
+
+
+def test_channels_last_matches(tmp_path: Path) -> None:
+    a = load_checkpoint(train(tiny_config(tmp_path / "a", steps=3)).run_dir)
+    b = load_checkpoint(train(tiny_config(tmp_path / "b", steps=3, channels_last=True)).run_dir)
+    for k in a["G"]:
+        torch.testing.assert_close(a["G"][k], b["G"][k].contiguous(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(os.environ.get("DCGAN_SKIP_COMPILE") == "1", reason="DCGAN_SKIP_COMPILE=1")
+def test_compile_matches(tmp_path: Path) -> None:
+    a = load_checkpoint(train(tiny_config(tmp_path / "a", steps=2)).run_dir)
+    b = load_checkpoint(train(tiny_config(tmp_path / "b", steps=2, compile=True)).run_dir)
+    for k in a["G"]:
+        torch.testing.assert_close(a["G"][k], b["G"][k], rtol=1e-3, atol=1e-4)
