@@ -60,6 +60,7 @@ def test_run_writes_everything(tmp_path: Path) -> None:
     assert [r["step"] for r in rows] == list(range(1, 7))
     assert {"epoch", "loss_D", "loss_G", "D_x", "D_G_z", "img_s", "time"} <= rows[0].keys()
     assert (run / "samples.png").is_file() and (run / "samples" / "step-00000003.png").is_file()
+    assert (run / "losses.png").is_file()
     assert any((run / "tensorboard").iterdir())
     ckpt = load_checkpoint(run)
     assert ckpt["step"] == 6 and ckpt["G_ema"] is not None

@@ -25,6 +25,7 @@ from dcgan.data.packed import PackedDataset, resolve_data, to_unit_range
 from dcgan.errors import DcganError
 from dcgan.io import atomic_write_text
 from dcgan.models import Discriminator, Generator
+from dcgan.plots import plot_training
 from dcgan.sampling import generate, grid_image, sample_z, save_png
 
 DEFAULT_EPOCHS = 5
@@ -309,6 +310,7 @@ class Trainer:
             self.writer.close()
         self.save()
         self.write_grid()
+        plot_training(self.run_dir)
         return TrainResult(self.run_dir, self.step, interrupted)
 
     def _log(self, log, stats: torch.Tensor, rate: float, elapsed: float) -> None:

@@ -1,0 +1,46 @@
+"""Plots of a run: loss curves and D's outputs from `stats.jsonl`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dcgan.io import atomic_write
+
+
+def read_stats(run_dir: str | Path) -> list[dict]:
+    path = Path(run_dir) / "stats.jsonl"
+    rows = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:  # a line cut short by a kill
+            continue
+    return rows
+
+
+def plot_training(run_dir: str | Path, out: str | Path | None = None) -> Path | None:
+    """Write `losses.png` (loss_D, loss_G and D(x), D(G(z)) against epochs); None if no stats."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_stats(run_dir)
+    if not rows:
+        return None
+    epoch = [r["epoch"] for r in rows]
+    fig, (ax_loss, ax_d) = plt.subplots(1, 2, figsize=(10, 3.5), constrained_layout=True)
+    ax_loss.plot(epoch, [r["loss_D"] for r in rows], label="loss D", lw=1)
+    ax_loss.plot(epoch, [r["loss_G"] for r in rows], label="loss G", lw=1)
+    ax_loss.set(xlabel="epoch", ylabel="BCE", title="losses")
+    ax_d.plot(epoch, [r["D_x"] for r in rows], label="D(x)", lw=1)
+    ax_d.plot(epoch, [r["D_G_z"] for r in rows], label="D(G(z))", lw=1)
+    ax_d.set(xlabel="epoch", ylabel="mean sigmoid", title="discriminator outputs", ylim=(0, 1))
+    for ax in (ax_loss, ax_d):
+        ax.legend()
+        ax.grid(alpha=0.3)
+    out = Path(out) if out else Path(run_dir) / "losses.png"
+    atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)
+    return out
