@@ -10,8 +10,11 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import pickle
 import shutil
+import subprocess
+import sys
 import tarfile
 
 import lmdb
@@ -356,6 +359,34 @@ def test_atomic_replace(tmp_path):
     prepare("digits", out, 16, workers=1, progress=False)
     assert PackedDataset(out).size == 16
     assert sorted(p.name for p in tmp_path.iterdir()) == [".data.leftover.tmp", "data"]
+
+
+def test_stale_temp_folders_of_dead_runs_are_removed(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", ""])
+    dead.wait()  # reaped: its pid names no process now
+    stale = [f".data.{dead.pid}.abc123_x.tmp", f".data.{dead.pid}.k9z8y7w6.tmp.old"]
+    kept = [
+        f".data.{os.getpid()}.livelive.tmp",  # a live run (this one)
+        f".data.{os.getppid()}.parent00.tmp",  # another live process
+        f".other.{dead.pid}.abcdefgh.tmp",  # another output's
+        f".data.x.{dead.pid}.abcdefgh.tmp",  # the output "data.x"'s
+        ".data.leftover.tmp",  # no pid: not known to be ours
+    ]
+    for name in stale + kept:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "images.npy").write_bytes(b"half")
+    seen = []
+
+    def items():
+        seen.extend(p.name for p in tmp_path.iterdir())  # while prepare writes
+        yield Item("0", np.zeros((4, 4), np.uint8), None)
+
+    prepare(
+        Source("test", items, 1, False, spec="one"), tmp_path / "data", 4, workers=1, progress=False
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*kept, "data"])
+    (ours,) = set(seen) - set(kept)
+    assert ours.startswith(f".data.{os.getpid()}.") and ours.endswith(".tmp")
 
 
 def test_errors_are_one_line(tmp_path):

@@ -5,7 +5,8 @@ The directory holds `images.npy` (uint8, N x C x S x S, memory-mappable), `label
 resized in a process pool, block by block, and appended to `images.npy`, whose header is
 rewritten with the final count at the end. Everything is written into a temporary sibling
 folder that replaces `out` only when complete, so an interrupted run never leaves a
-half-written dataset behind.
+half-written dataset behind; the temporary folders a killed run leaves (named with its
+process id) are removed by the next prepare into the same `out`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -213,6 +215,30 @@ def _replace(tmp: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists (on this machine); when unsure, it does."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # PermissionError: it exists, owned by another user
+        return True
+    return True
+
+
+def _remove_stale_tmp(out: Path) -> None:
+    """Remove the temporary folders of earlier prepares into `out` whose process is gone
+    (killed runs): `.<out>.<pid>.<random>.tmp`, and `.tmp.old` from `_replace`. Folders of
+    live processes, of other outputs, and with no pid in their name are left alone."""
+    pattern = re.compile(re.escape(f".{out.name}.") + r"(\d+)\.[a-z0-9_]+\.tmp(\.old)?")
+    for entry in out.parent.iterdir():
+        match = pattern.fullmatch(entry.name)
+        if match and entry.is_dir() and not entry.is_symlink():
+            pid = int(match[1])
+            if pid > 0 and pid != os.getpid() and not _pid_alive(pid):
+                shutil.rmtree(entry, ignore_errors=True)
+
+
 def _version() -> str:
     try:
         return metadata.version("dcgan")
@@ -257,7 +283,10 @@ def prepare(
     workers = workers or os.cpu_count() or 1
     total = min(source.length, limit or source.length) if source.length else limit
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    _remove_stale_tmp(out)
+    # .<out>.<pid>.<random>.tmp: the pid tells a later run whether its creator still lives
+    prefix = f".{out.name}.{os.getpid()}."
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=out.parent))
     try:
         desc = f"prepare {Path(source.spec).name or source.spec}"
         with tqdm(total=total, desc=desc, unit="img", disable=not progress) as bar:

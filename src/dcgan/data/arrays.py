@@ -1,0 +1,253 @@
+"""Readers of array formats: MNIST idx files, CIFAR batches, SVHN .mat, .npz, .npy and
+scikit-learn's digits, plus `array_source` over any image array.
+
+Their items carry decoded uint8 pixels (H x W or H x W x C): layouts are normalised by
+`_to_nhwc` and value ranges mapped to 0..255 by `_uint8_converter`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from dcgan.data.base import Item, Options, Source, check_split
+from dcgan.errors import DcganError
+
+_IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _idx_header(f, path: Path) -> tuple[np.dtype, tuple[int, ...]]:
+    """Read an idx header: two zero bytes, a type code, the number of dims, then each dim
+    as a big-endian uint32."""
+    magic = f.read(4)
+    if len(magic) < 4 or magic[:2] != b"\0\0" or magic[2] not in _IDX_TYPES:
+        raise DcganError(f"not an idx file: {path}")
+    dims = np.frombuffer(f.read(4 * magic[3]), ">u4")
+    return np.dtype(_IDX_TYPES[magic[2]]), tuple(int(d) for d in dims)
+
+
+def find_idx_images(path: Path, split: str) -> Path | None:
+    """The images file itself, or the one for `split` in `path`, `path/raw` or `path/*/raw`."""
+    if path.is_file():
+        return path
+    prefix = "train" if split == "train" else "t10k"
+    for folder in (path, path / "raw", *sorted(path.glob("*/raw"))):
+        found = sorted(folder.glob(f"{prefix}-images[-.]idx3-ubyte*"))  # plain before .gz
+        if found:
+            return found[0]
+    return None
+
+
+def _idx_items(images: Path, labels: np.ndarray | None) -> Iterator[Item]:
+    with _open_binary(images) as f:
+        dtype, (n, h, w) = _idx_header(f, images)
+        size = h * w * dtype.itemsize
+        for i in range(n):
+            pixels = np.frombuffer(f.read(size), dtype).reshape(h, w).astype(np.uint8)
+            yield Item(f"{images.name}[{i}]", pixels, None if labels is None else int(labels[i]))
+
+
+def read_idx(path: Path, opt: Options) -> Source:
+    """MNIST-style idx files, gzipped or not: the images file (labels are found beside it,
+    train-images -> train-labels) or a folder holding them (`split` picks train or t10k)."""
+    images = find_idx_images(path, check_split(opt.split, ("train", "test")))
+    if images is None:
+        raise DcganError(f"no {opt.split} idx images file (*-images-idx3-ubyte[.gz]) in {path}")
+    with _open_binary(images) as f:
+        _, dims = _idx_header(f, images)
+    if len(dims) != 3:
+        raise DcganError(f"{images} holds {len(dims)}-d data, expected N x H x W images")
+    label_file = images.with_name(images.name.replace("-images", "-labels").replace("idx3", "idx1"))
+    labels = None
+    if label_file.is_file():
+        with _open_binary(label_file) as f:
+            dtype, label_dims = _idx_header(f, label_file)
+            labels = np.frombuffer(f.read(), dtype).astype(np.int64)
+        if label_dims != dims[:1]:
+            raise DcganError(f"{label_file} has {label_dims[0]} labels for {dims[0]} images")
+    items = partial(_idx_items, images, labels)
+    return Source("idx", items, 1, labels is not None, dims[0], path=images)
+
+
+def _uint8_converter(images: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """How to map this array's values to uint8, decided once from its dtype and range:
+    floats in [-1, 1] (some value below 0) or [0, 1] are scaled to 0..255, other floats are
+    taken as 0..255; integers above 255 are taken as 16-bit (0..65535)."""
+    if images.dtype == np.uint8:
+        return np.ascontiguousarray
+    if images.dtype == np.bool_:
+        return lambda x: x.astype(np.uint8) * 255
+    if not np.issubdtype(images.dtype, np.number) or np.iscomplexobj(images):
+        raise DcganError(f"unsupported array dtype {images.dtype}: use uint8 or floats")
+    lo, hi = float(images.min()), float(images.max())
+    offset, scale = 0.0, 1.0
+    if np.issubdtype(images.dtype, np.floating) and lo >= -1 and hi <= 1:
+        offset, scale = (1.0, 127.5) if lo < 0 else (0.0, 255.0)
+    elif np.issubdtype(images.dtype, np.integer) and hi > 255:
+        scale = 255 / 65535
+
+    def convert(x: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint((x.astype(np.float32) + offset) * scale), 0, 255).astype(np.uint8)
+
+    return convert
+
+
+def _to_nhwc(images: np.ndarray, where: str) -> np.ndarray:
+    """View N x H x W, N x H x W x C or N x C x H x W (C in 1, 3, 4) as N x H x W[ x C]."""
+    if images.ndim == 3:
+        return images
+    if images.ndim != 4:
+        raise DcganError(f"{where}: expected N x H x W[ x C] images, got shape {images.shape}")
+    nhwc, nchw = images.shape[3] in (1, 3, 4), images.shape[1] in (1, 3, 4)
+    if nhwc and nchw:  # ambiguous (tiny images): the layout giving square images wins
+        nhwc = images.shape[1] == images.shape[2] or images.shape[2] != images.shape[3]
+    if not (nhwc or nchw):
+        raise DcganError(f"{where}: no channel axis of size 1, 3 or 4 in shape {images.shape}")
+    images = images if nhwc else images.transpose(0, 2, 3, 1)
+    return images[..., 0] if images.shape[3] == 1 else images
+
+
+def _array_items(name: str, images: np.ndarray, labels: np.ndarray | None) -> Iterator[Item]:
+    convert = _uint8_converter(images)
+    for i in range(len(images)):
+        label = None if labels is None else int(labels[i])
+        yield Item(f"{name}[{i}]", convert(images[i]), label)
+
+
+def array_source(
+    fmt: str,
+    images: np.ndarray,
+    labels: np.ndarray | None = None,
+    path: Path | None = None,
+    classes: list[str] | None = None,
+    name: str | None = None,
+) -> Source:
+    """A source over an in-memory or memory-mapped image array (see `_to_nhwc` for layouts)."""
+    name = name or (path.name if path else fmt)
+    images = _to_nhwc(images, name)
+    if labels is not None and (labels.ndim != 1 or len(labels) != len(images)):
+        raise DcganError(f"{name}: {labels.shape} labels do not match {len(images)} images")
+    channels = 1 if images.ndim == 3 else 3
+    items = partial(_array_items, name, images, labels)
+    return Source(fmt, items, channels, labels is not None, len(images), classes, path)
+
+
+def _pickle_load(path: Path) -> dict:
+    with open(path, "rb") as f:
+        return pickle.load(f, encoding="bytes")
+
+
+def cifar_files(path: Path, split: str) -> tuple[list[Path], Path | None]:
+    """The batch files of `split` and the meta file, for CIFAR-10 or CIFAR-100."""
+    if path.is_file():
+        meta = [p for p in (path.with_name("batches.meta"), path.with_name("meta")) if p.exists()]
+        return [path], (meta[0] if meta else None)
+    for folder in (path, path / "cifar-10-batches-py", path / "cifar-100-python"):
+        if (folder / "data_batch_1").is_file() or (folder / "test_batch").is_file():
+            names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+            return [folder / n for n in names if (folder / n).is_file()], folder / "batches.meta"
+        if (folder / "meta").is_file() and (folder / split).is_file():
+            return [folder / split], folder / "meta"
+    return [], None
+
+
+def _cifar_items(files: list[Path]) -> Iterator[Item]:
+    for file in files:
+        batch = _pickle_load(file)
+        data = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        labels = batch.get(b"labels", batch.get(b"fine_labels"))
+        for i, pixels in enumerate(data):
+            yield Item(f"{file.name}[{i}]", np.ascontiguousarray(pixels), int(labels[i]))
+
+
+def read_cifar(path: Path, opt: Options) -> Source:
+    """CIFAR-10/100 "python version": a folder of batches (cifar-10-batches-py with
+    data_batch_1..5 and test_batch, or cifar-100-python with train/test) or one batch file.
+
+    The CIFAR format *is* pickle (dicts of bytes keys), so it is read with
+    `pickle.load(f, encoding="bytes")`; like any pickle, only read files you trust.
+    """
+    files, meta = cifar_files(path, check_split(opt.split, ("train", "test")))
+    if not files:
+        raise DcganError(f"no CIFAR {opt.split} batches found in {path}")
+    classes = None
+    if meta is not None and meta.is_file():
+        names = _pickle_load(meta)
+        names = names.get(b"label_names", names.get(b"fine_label_names", []))
+        classes = [n.decode() for n in names] or None
+    return Source("cifar", partial(_cifar_items, files), 3, True, None, classes, path)
+
+
+def _svhn_items(file: Path) -> Iterator[Item]:
+    import scipy.io
+
+    mat = scipy.io.loadmat(file, variable_names=["X", "y"])
+    labels = mat["y"].reshape(-1).astype(np.int64) % 10  # SVHN labels digit 0 as 10
+    yield from array_source("svhn", mat["X"].transpose(3, 0, 1, 2), labels, file)
+
+
+def read_svhn_file(file: Path, opt: Options) -> Source:
+    """One SVHN cropped-digits .mat file (X is 32 x 32 x 3 x N, y in 1..10; 10 is digit 0)."""
+    import scipy.io
+
+    try:
+        shapes = {name: shape for name, shape, _ in scipy.io.whosmat(file)}
+    except (OSError, ValueError) as e:
+        raise DcganError(f"cannot read SVHN .mat file {file}: {e}") from e
+    if len(shapes.get("X", ())) != 4 or "y" not in shapes:
+        raise DcganError(f"{file} has no SVHN arrays X (32 x 32 x 3 x N) and y")
+    classes = [str(d) for d in range(10)]
+    return Source("svhn", partial(_svhn_items, file), 3, True, shapes["X"][3], classes, file)
+
+
+def read_npz(path: Path, opt: Options) -> Source:
+    """Arrays in an .npz: `key` (default x_train / x_test by split, else images, x, arr_0,
+    else the only array) holds the images; labels come from y_* / labels / y if present."""
+    try:
+        with np.load(path) as archive:
+            keys = archive.files
+            default = [k for k in (f"x_{opt.split}", "images", "x", "arr_0") if k in keys]
+            key = opt.key or (default or (keys if len(keys) == 1 else [None]))[0]
+            if key not in keys:
+                choices = ", ".join(keys)
+                raise DcganError(f"{path}: choose the image array with key=, one of {choices}")
+            images = archive[key]
+            label_keys = ["y" + key[1:]] if key.startswith("x") else []
+            labels = [
+                archive[k]
+                for k in [*label_keys, "labels", "y"]
+                if k in keys and archive[k].shape == images.shape[:1]
+            ]
+    except (OSError, ValueError) as e:
+        raise DcganError(f"cannot read npz file {path}: {e}") from e
+    labels = [y for y in labels if y.dtype.kind in "iu"]
+    return array_source(
+        "npz", images, labels[0] if labels else None, path, name=f"{path.name}:{key}"
+    )
+
+
+def read_npy(path: Path, opt: Options) -> Source:
+    """One .npy image array, memory-mapped (no labels)."""
+    try:
+        images = np.load(path, mmap_mode="r")
+    except (OSError, ValueError) as e:
+        raise DcganError(f"cannot read npy file {path}: {e}") from e
+    return array_source("npy", images, None, path)
+
+
+def read_digits(path: Path, opt: Options) -> Source:
+    """scikit-learn's embedded 8x8 digits: 1,797 images, values 0..16 scaled to 0..255."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.rint(digits.images * (255 / 16)).astype(np.uint8)
+    return array_source("digits", images, digits.target.astype(np.int64), name="digits")
