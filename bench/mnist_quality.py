@@ -1,0 +1,112 @@
+"""Done-when 1 of the foundation: a DCGAN on MNIST at 32 px, at most 2 epochs on this CPU.
+
+The project's MNIST classifier (bench/mnist_classifier.py, >= 99% test accuracy) labels
+1,000 samples: we want >= 90% of them confident (max softmax >= 0.9) and every digit at
+5-15% of the samples (no mode collapse). Both BatchNorm modes of sampling are measured;
+this is the measurement behind the default `--bn`.
+
+    python bench/mnist_quality.py [--epochs 2] [--ngf 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from dcgan import ModelConfig, TrainConfig, load, sample, train
+from dcgan.metrics.mnist_classifier import classify_samples, load_mnist_classifier
+from dcgan.sampling import save_grid
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--data", default=str(SHARED / "mnist.npz"))
+    ap.add_argument("--epochs", type=float, default=2.0)
+    ap.add_argument("--ngf", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "runs"))
+    ap.add_argument("--resume", help="a run directory to continue or to evaluate")
+    args = ap.parse_args()
+
+    config = TrainConfig(
+        data=args.data,
+        out=args.out,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        model=ModelConfig(size=32, channels=1, ngf=args.ngf, ndf=args.ngf),
+        sample_every=200,
+        checkpoint_every=200,
+        cache=str(ROOT / ".cache" / "dcgan"),
+    )
+    t0 = time.monotonic()
+    result = train(config, resume=args.resume)
+    wall = time.monotonic() - t0
+    model = load(result.run_dir)
+    judge = load_mnist_classifier()
+    rows = []
+    for bn in ("batch", "running"):
+        images = sample(model, n=args.n, bn=bn)
+        r = classify_samples(images, judge)
+        ok = (
+            r["frac_confident"] >= 0.9
+            and 0.05 <= r["min_class_fraction"] <= r["max_class_fraction"] <= 0.15
+        )
+        rows.append(
+            {
+                "bn": bn,
+                "frac_confident": r["frac_confident"],
+                "mean_confidence": float(r["confidences"].mean()),
+                "class_fractions": [round(f, 4) for f in r["class_fractions"]],
+                "min_class_fraction": r["min_class_fraction"],
+                "max_class_fraction": r["max_class_fraction"],
+                "passed": ok,
+            }
+        )
+        if bn == "batch":
+            save_grid(images[:64], ROOT / "docs" / "mnist32.png", nrow=8)
+    stats = [json.loads(x) for x in (result.run_dir / "stats.jsonl").read_text().splitlines()]
+    print(
+        f"\nMNIST 32 px, {result.step} steps ({stats[-1]['epoch']:.2f} epochs), "
+        f"ngf=ndf={args.ngf}, batch {args.batch_size}, wall {wall / 60:.1f} min "
+        f"({torch.get_num_threads()} threads)"
+    )
+    print(
+        f"{'bn':<8} {'conf>=0.9':>10} {'mean conf':>10} {'min class':>10} {'max class':>10}  pass"
+    )
+    for r in rows:
+        print(
+            f"{r['bn']:<8} {r['frac_confident']:>10.3f} {r['mean_confidence']:>10.3f} "
+            f"{r['min_class_fraction']:>10.3f} {r['max_class_fraction']:>10.3f}  {r['passed']}"
+        )
+    out = {
+        "run_dir": str(result.run_dir),
+        "steps": result.step,
+        "epochs": stats[-1]["epoch"],
+        "wall_seconds": round(wall, 1),
+        "train_seconds": stats[-1]["time"],
+        "img_per_s": stats[-1]["img_s"],
+        "ngf": args.ngf,
+        "batch_size": args.batch_size,
+        "n_samples": args.n,
+        "threads": torch.get_num_threads(),
+        "machine": platform.processor(),
+        "final_loss_D": stats[-1]["loss_D"],
+        "final_loss_G": stats[-1]["loss_G"],
+        "sampling": rows,
+    }
+    path = ROOT / "bench" / "results" / "mnist_quality.json"
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"written {path}")
+
+
+if __name__ == "__main__":
+    main()
