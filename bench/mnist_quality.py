@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--ngf", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--ema", type=float, default=0.999, help="EMA decay of G (0 = none)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "runs"))
     ap.add_argument("--resume", help="a run directory to continue or to evaluate")
     args = ap.parse_args()
@@ -50,10 +51,11 @@ def main() -> None:
     t0 = time.monotonic()
     result = train(config, resume=args.resume)
     wall = time.monotonic() - t0
-    model = load(result.run_dir)
     judge = load_mnist_classifier()
     rows = []
-    for bn in ("batch", "running"):
+    variants = [("G_ema", bn) for bn in ("batch", "running") if args.ema] + [("G", "batch")]
+    for which, bn in variants:
+        model = load(result.run_dir, ema=which == "G_ema")
         images = sample(model, n=args.n, bn=bn)
         r = classify_samples(images, judge)
         ok = (
@@ -71,7 +73,7 @@ def main() -> None:
                 "passed": ok,
             }
         )
-        if bn == "batch":
+        if (which, bn) == variants[0]:
             save_grid(images[:64], ROOT / "docs" / "mnist32.png", nrow=8)
     stats = [json.loads(x) for x in (result.run_dir / "stats.jsonl").read_text().splitlines()]
     print(

@@ -137,3 +137,14 @@ def test_help_lists_defaults() -> None:
     r = cli("train", "--help")
     assert r.returncode == 0 and "--batch-size" in r.stdout and "128" in r.stdout
     assert "--lr" in r.stdout and "0.0002" in r.stdout
+
+
+def test_grid_keeps_pixel_values() -> None:
+    from dcgan.sampling import grid_image
+
+    images = torch.full((4, 1, 16, 16), -1.0)
+    images[1] = 1.0
+    grid = np.asarray(grid_image(images, nrow=2, padding=2))
+    assert grid[2, 2].tolist() == [0, 0, 0]  # black stays black
+    assert grid[2, 20].tolist() == [255, 255, 255]  # white stays white
+    assert grid[0, 0].tolist() == [255, 255, 255]  # white gutter

@@ -157,15 +157,9 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 
 def grid_image(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> Image.Image:
+    """Tile images in [-1, 1] into one picture with white gutters."""
     nrow = nrow or max(1, math.ceil(math.sqrt(len(images))))
-    grid = make_grid(
-        images.clamp(-1, 1),
-        nrow=nrow,
-        padding=padding,
-        normalize=True,
-        value_range=(-1, 1),
-        pad_value=1.0,
-    )
+    grid = make_grid(images.clamp(-1, 1), nrow=nrow, padding=padding, pad_value=1.0)
     return Image.fromarray(to_uint8(grid[None])[0].squeeze())
 
 
