@@ -1,11 +1,11 @@
 """Done-when 2 of the foundation: CelebA at 64 px from the shared tar, on a fixed CPU budget.
 
 Trains the paper's 64 px architecture on the 5,999 aligned CelebA faces for a fixed
-wall-clock budget, then writes the sample grid and loss curves shown in the README
+budget of steps, then writes the sample grid and loss curves shown in the README
 (docs/celeba64.png, docs/celeba64_losses.png) and the figures to bench/results/celeba64.json.
 The run directory (bench/runs/...) is the model the latent-space tools reuse.
 
-    python bench/celeba64.py [--minutes 30] [--ngf 64]
+    python bench/celeba64.py [--steps 500] [--ngf 64]
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ SHARED = ROOT.parent / "shared" / "data"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", default=str(SHARED / "celeba_aligned_00.tar"))
-    ap.add_argument("--minutes", type=float, default=30.0, help="training budget (wall clock)")
+    ap.add_argument("--steps", type=int, default=500, help="training budget in steps")
     ap.add_argument("--ngf", type=int, default=64, help="G and D width (Figure 1 is 128)")
     ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--ema", type=float, default=0.999, help="EMA decay of G (0 = none)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "runs"))
     ap.add_argument("--resume", help="a run directory to continue")
     args = ap.parse_args()
@@ -39,9 +40,10 @@ def main() -> None:
     config = TrainConfig(
         data=args.data,
         out=args.out,
-        time_limit=args.minutes,
+        steps=args.steps,
         batch_size=args.batch_size,
         model=ModelConfig(size=64, channels=3, ngf=args.ngf, ndf=args.ngf),
+        ema=args.ema or None,
         sample_every=100,
         checkpoint_every=100,
         log_every=10,
@@ -71,7 +73,7 @@ def main() -> None:
         "run_dir": str(result.run_dir),
         "steps": result.step,
         "epochs": last["epoch"],
-        "budget_minutes": args.minutes,
+        "budget_steps": args.steps,
         "wall_seconds": round(wall, 1),
         "img_per_s": round(result.step * args.batch_size / last["time"], 1),
         "ngf": args.ngf,

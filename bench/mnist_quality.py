@@ -44,8 +44,10 @@ def main() -> None:
         epochs=args.epochs,
         batch_size=args.batch_size,
         model=ModelConfig(size=32, channels=1, ngf=args.ngf, ndf=args.ngf),
+        ema=args.ema or None,
         sample_every=200,
         checkpoint_every=200,
+        keep=10,
         cache=str(ROOT / ".cache" / "dcgan"),
     )
     t0 = time.monotonic()

@@ -199,3 +199,11 @@ def test_compile_matches(tmp_path: Path) -> None:
     b = load_checkpoint(train(tiny_config(tmp_path / "b", steps=2, compile=True)).run_dir)
     for k in a["G"]:
         torch.testing.assert_close(a["G"][k], b["G"][k], rtol=1e-3, atol=1e-4)
+
+
+def test_ema_decay_warms_up() -> None:
+    from dcgan.training import ema_decay
+
+    assert ema_decay(0.999, 0) == pytest.approx(0.1)
+    assert ema_decay(0.999, 90) == pytest.approx(91 / 100)
+    assert ema_decay(0.999, 100_000) == 0.999

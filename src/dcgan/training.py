@@ -78,6 +78,12 @@ def train_step(
     ).detach()
 
 
+def ema_decay(decay: float, step: int) -> float:
+    """The decay at `step`, warmed up as (1 + step) / (10 + step) so that a short run's
+    average is not dominated by the random initial weights (0.999**1000 is still 0.37)."""
+    return min(decay, (1 + step) / (10 + step))
+
+
 @torch.no_grad()
 def update_ema(ema: nn.Module, g: nn.Module, decay: float) -> None:
     for pe, p in zip(ema.parameters(), g.parameters(), strict=True):
@@ -286,7 +292,7 @@ class Trainer:
                             f"the last good checkpoint is kept in {self.run_dir}"
                         )
                     if self.ema is not None:
-                        update_ema(self.ema, self.g, c.ema)
+                        update_ema(self.ema, self.g, ema_decay(c.ema, self.step))
                     self.step += 1
                     bar.update()
                     if self.step % c.log_every == 0 or self.step == total:
