@@ -38,7 +38,17 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, skip: tuple =
             )
             continue
         base = next((t for t in typing.get_args(kind) if t is not type(None)), kind)
+        if typing.get_origin(base) is tuple:
+            base = _int_list
         parser.add_argument(_flag(f.name), type=base, default=default, help=help_text)
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    """'2,1,2' -> (2, 1, 2), for the tuple fields of the config dataclasses."""
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 2,1,2, got {text!r}") from None
 
 
 def build_dataclass(cls: type, args: argparse.Namespace):
