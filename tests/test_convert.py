@@ -7,6 +7,7 @@ authors sample. A deliberately wrong convention must fail the same check.
 
 from __future__ import annotations
 
+import json
 import pickle
 import shutil
 from pathlib import Path
@@ -18,7 +19,7 @@ from conftest import SHARED
 from PIL import Image
 
 import dcgan.convert as cv
-from dcgan import DcganError, ModelConfig, TrainConfig
+from dcgan import DcganError, Discriminator, Generator, ModelConfig, TrainConfig
 from dcgan.cli import main
 from dcgan.sampling import load, sample
 
@@ -293,3 +294,23 @@ def test_model_options_from_the_command_line() -> None:
     config = build_dataclass(TrainConfig, args).model
     assert config.layer_strides == (2, 1, 2, 1, 2, 1) and config.pad == 1
     assert ModelConfig(**{**config.__dict__, "strides": [2, 1, 2, 1, 2, 1]}) == config
+
+
+def test_model_options_survive_json_and_checkpoints(tmp_path: Path) -> None:
+    """A run's config.json and a checkpoint both give back the same non-default architecture."""
+    model = ModelConfig(size=16, channels=1, ngf=4, ndf=4, kernel=3, strides=(2, 1, 2))
+    model = ModelConfig(**{**model.__dict__, "widths": (2, 2, 1), "proj_norm": "unit"})
+    config = TrainConfig(model=model, z_dist="normal")
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    torch.save({"config": config.to_dict()}, tmp_path / "c.pt")
+    assert (
+        TrainConfig.from_dict(torch.load(tmp_path / "c.pt", weights_only=True)["config"]) == config
+    )
+    g, d = Generator(model), Discriminator(model)
+    d(g(torch.randn(3, model.nz))).sum().backward()
+    assert g.project.weight.grad is not None and isinstance(g.project_bn, torch.nn.BatchNorm1d)
+    assert [tuple(f.shape[1:]) for f in d.features(torch.zeros(2, 1, 16, 16))] == [
+        (4, 8, 8),
+        (8, 8, 8),
+        (8, 4, 4),
+    ]
