@@ -122,7 +122,7 @@ def svhn_oracle(oracle_cls) -> dict:
     if not SVHN.is_dir():
         pytest.skip(f"the authors' SVHN model {SVHN} is absent")
     gen, dis = cv.read_arrays(SVHN, "200_gen_params"), cv.read_arrays(SVHN, "200_discrim_params")
-    oracle = oracle_cls(gen, dis, g_strides=(2, 2, 2), pad=2)
+    oracle = oracle_cls(gen, dis, strides=((2, 2, 2), (2, 2, 2)), pad=2)
     z = np.random.default_rng(0).standard_normal((4, 100)).astype(np.float32)
     images = oracle.g(z)
     return {"z": z, "x": images, "g": images, "d": oracle.d(images)}
@@ -161,7 +161,8 @@ def test_imagenet32_layout_matches_oracle(oracle_cls, tmp_path: Path, capsys) ->
     assert (m.nz, m.ngf, m.ndf, m.kernel, m.layer_widths) == (256, 128, 128, 3, (4, 4, 2, 2, 1, 1))
     assert m.layer_strides == (2, 1, 2, 1, 2, 1)
     gen, dis = cv.read_arrays(src, "30_gen_params"), cv.read_arrays(src, "30_discrim_params")
-    oracle = oracle_cls(gen, dis, g_strides=m.layer_strides, pad=1, dtype="float64")
+    strides = ((2, 1, 2, 1, 2, 1), (1, 2, 1, 2, 1, 2))  # load_pretrained.py's gen, discrim
+    oracle = oracle_cls(gen, dis, strides=strides, pad=1, dtype="float64")
     z = np.random.default_rng(1).uniform(-1, 1, (2, 256))
     images = oracle.g(z)
     out = {"g": images, "d": oracle.d(images[:1])}

@@ -1,7 +1,8 @@
 """An independent oracle for `dcgan convert`: the authors' forward passes in PyTensor.
 
 Re-written from Newmu/dcgan_code (imagenet/load_pretrained.py's gen/discrim,
-svhn/svhn_semisup_analysis.py's D, lib/ops.py's batchnorm and deconv, lib/activations.py),
+svhn/svhn_semisup_analysis.py's D, faces/train_uncond_dcgan.py's 5x5 gen, as the SVHN
+training script is not released; lib/ops.py's batchnorm and deconv, lib/activations.py),
 on the raw released arrays in their file order, with Theano's semantics: PyTensor's abstract
 convolutions keep Theano's (`filter_flip=True` is cuDNN's 'conv' mode, the default of
 dnn_conv; the authors' deconv is the gradient of that conv with respect to its input).
@@ -79,15 +80,16 @@ class Oracle:
     """Compiled G and D of one released model: `oracle.g(z)`, `oracle.d(x)` -> numpy."""
 
     def __init__(
-        self, gen_params: list, dis_params: list, g_strides: tuple, pad: int, dtype="float32"
+        self, gen_params: list, dis_params: list, strides: tuple, pad: int, dtype="float32"
     ):
+        """`strides`: (G's, D's) per conv, as written in the authors' code; `pad`: border_mode."""
         self.dtype = dtype
         # floatX as Theano ran on the GPU: Python scalars in the graph do not upcast.
         with pytensor.config.change_flags(floatX=dtype):
             gp = [pt.constant(np.asarray(a, dtype)) for a in gen_params]
             dp = [pt.constant(np.asarray(a, dtype)) for a in dis_params]
             z, x = pt.matrix("z", dtype=dtype), pt.tensor4("x", dtype=dtype)
-            d_strides = tuple(reversed(g_strides))
+            g_strides, d_strides = strides
             self._g = pytensor.function([z], gen(z, gp, g_strides, pad), mode=MODE)
             self._d = pytensor.function([x], discrim(x, dp, d_strides, pad), mode=MODE)
 
