@@ -38,7 +38,17 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, skip: tuple =
             )
             continue
         base = next((t for t in typing.get_args(kind) if t is not type(None)), kind)
+        if typing.get_origin(base) is tuple:
+            base = _int_list
         parser.add_argument(_flag(f.name), type=base, default=default, help=help_text)
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    """'2,1,2' -> (2, 1, 2), for the tuple fields of the config dataclasses."""
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 2,1,2, got {text!r}") from None
 
 
 def build_dataclass(cls: type, args: argparse.Namespace):
@@ -108,6 +118,18 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     print(f"walk through seeds {seeds} written to {save_grid(images, args.out, args.steps)}")
 
 
+def cmd_convert(args: argparse.Namespace) -> None:
+    from dcgan.convert import convert
+
+    release = convert(args.source, args.out, epoch=args.epoch)
+    m = release.config.model
+    print(
+        f"{release.layout.name} model ({release.layout.about}; {m.size} px, z ~ "
+        f"{release.config.z_dist} {m.nz}-d, {m.kernel}x{m.kernel} kernels, strides "
+        f"{','.join(map(str, m.layer_strides))}) written to {args.out}"
+    )
+
+
 def _sample_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="checkpoint file or run directory")
     p.add_argument(
@@ -169,6 +191,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--slerp", action="store_true", help="spherical instead of linear")
     p.add_argument("--out", default="interpolation.png", help="PNG (default: %(default)s)")
     p.set_defaults(func=cmd_interpolate)
+
+    p = verbs.add_parser(
+        "convert", help="the paper authors' released Theano models as a checkpoint"
+    )
+    p.add_argument("source", help="released model folder (*_gen_params.jl_NN.npy and D's)")
+    p.add_argument("--out", required=True, help="checkpoint file to write (.pt)")
+    p.add_argument("--epoch", type=int, help="which saved epoch, when the folder holds several")
+    p.set_defaults(func=cmd_convert)
     return top
 
 

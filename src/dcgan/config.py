@@ -7,12 +7,14 @@ z ~ U[-1, 1]^100, pixels in [-1, 1], no augmentation, non-saturating G loss.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from dcgan.errors import DcganError
 
 ALLOWED_SIZES = (16, 32, 64, 128, 256)
+PROJ_NORMS = ("channel", "unit")
 
 
 def check_size(size: int) -> int:
@@ -21,6 +23,11 @@ def check_size(size: int) -> int:
         allowed = ", ".join(map(str, ALLOWED_SIZES))
         raise DcganError(f"image size {size} is not supported: use a power of two in {allowed}")
     return size
+
+
+def num_stages(size: int) -> int:
+    """Number of stride-2 stages between 4x4 and `size` x `size`."""
+    return int(math.log2(check_size(size) // 4))
 
 
 @dataclass
@@ -34,14 +41,88 @@ class ModelConfig:
     nz: int = field(default=100, metadata={"help": "latent dimension"})
     ngf: int = field(default=128, metadata={"help": "G width: channels of G's last hidden layer"})
     ndf: int = field(default=128, metadata={"help": "D width: channels of D's first layer"})
+    # Options beyond Figure 1, for the authors' released models (see dcgan.convert).
+    kernel: int = field(default=4, metadata={"help": "kernel side of every (transposed) conv"})
+    padding: int | None = field(
+        default=None, metadata={"help": "padding of every conv; unset: (kernel - 1) // 2"}
+    )
+    strides: tuple[int, ...] | None = field(
+        default=None,
+        metadata={
+            "help": "strides of G's convs, input to output, e.g. 2,1,2,1,2,1; D mirrors "
+            "them; unset: 2 for every stage"
+        },
+    )
+    widths: tuple[int, ...] | None = field(
+        default=None,
+        metadata={
+            "help": "channels of G's projection and hidden layers in units of ngf, e.g. "
+            "4,4,2,2,1,1; D mirrors them in units of ndf; unset: 2^(n-1),...,2,1"
+        },
+    )
+    proj_norm: str = field(
+        default="channel",
+        metadata={"help": "BatchNorm of G's projection: channel (per 4x4 map) or unit (per unit)"},
+    )
+    bn_eps: float = field(default=1e-5, metadata={"help": "BatchNorm epsilon"})
 
     def __post_init__(self) -> None:
         check_size(self.size)
         if self.channels not in (None, 1, 3):
             raise DcganError(f"channels must be 1 or 3, got {self.channels}")
-        for name in ("nz", "ngf", "ndf"):
+        for name in ("nz", "ngf", "ndf", "kernel"):
             if getattr(self, name) < 1:
                 raise DcganError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.proj_norm not in PROJ_NORMS:
+            raise DcganError(f"proj_norm must be 'channel' or 'unit', got {self.proj_norm!r}")
+        if not self.bn_eps > 0:
+            raise DcganError(f"bn_eps must be positive, got {self.bn_eps}")
+        # Lists from JSON or the command line become tuples, so configs compare equal.
+        self.strides = tuple(self.strides) if self.strides is not None else None
+        self.widths = tuple(self.widths) if self.widths is not None else None
+        self._check_layers()
+
+    @property
+    def pad(self) -> int:
+        """The padding in use: the given one, or the one that keeps a stride-1 conv's size."""
+        return (self.kernel - 1) // 2 if self.padding is None else self.padding
+
+    @property
+    def layer_strides(self) -> tuple[int, ...]:
+        """Stride of each of G's convs, input to output (D uses them reversed)."""
+        if self.strides is not None:
+            return self.strides
+        n = len(self.widths) if self.widths is not None else num_stages(self.size)
+        return (2,) * n
+
+    @property
+    def layer_widths(self) -> tuple[int, ...]:
+        """Width multipliers of G's projection and hidden layers (D uses them reversed)."""
+        if self.widths is not None:
+            return self.widths
+        n = len(self.layer_strides)
+        return tuple(2 ** (n - 1 - i) for i in range(n))
+
+    def _check_layers(self) -> None:
+        strides, widths, k, p = self.layer_strides, self.layer_widths, self.kernel, self.pad
+        if not strides or len(strides) != len(widths):
+            raise DcganError(
+                f"strides {strides} and widths {widths} must name the same number of layers"
+            )
+        if min(strides) < 1 or min(widths) < 1 or p < 0:
+            raise DcganError("strides, widths and padding must be positive")
+        if 4 * math.prod(strides) != self.size:
+            raise DcganError(
+                f"strides {strides} lead from 4x4 to {4 * math.prod(strides)} px, "
+                f"not to the image size {self.size}"
+            )
+        for s in set(strides):
+            # D's conv maps n to n / s and G's transposed conv n to n * s exactly iff this holds.
+            if not 0 <= s + 2 * p - k < s:
+                raise DcganError(
+                    f"kernel {k} with padding {p} cannot scale by exactly {s}: "
+                    "need 0 <= stride + 2 * padding - kernel < stride"
+                )
 
 
 @dataclass

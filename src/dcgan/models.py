@@ -5,28 +5,29 @@ channels and doubles the side) -> Tanh. D mirrors it with stride-2 convs and Lea
 and flattens its last 4x4 map into one logit. BatchNorm everywhere except G's output and
 D's input. No pooling, no fully connected hidden layers, no biases (a bias before
 BatchNorm is redundant, and the authors' released models have none).
+
+Options of ModelConfig reach beyond Figure 1 without a second model family: kernel and
+padding, a per-layer stride and width schedule (D mirrors G's), BatchNorm of the projection
+per channel or per unit, and the BatchNorm epsilon. The authors' released SVHN and
+ImageNet-32 models are such configurations (dcgan.convert).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 from torch import nn
 
-from dcgan.config import ModelConfig, check_size
+from dcgan.config import ModelConfig, num_stages
+
+__all__ = ["Discriminator", "Generator", "init_weights", "num_stages"]
 
 
 def _resolved(config: ModelConfig | None, kwargs: dict) -> ModelConfig:
     """The config with channels fixed (3, Figure 1's RGB, when the data did not decide)."""
     config = config or ModelConfig(**kwargs)
     return config if config.channels else dataclasses.replace(config, channels=3)
-
-
-def num_stages(size: int) -> int:
-    """Number of stride-2 stages between 4x4 and `size` x `size`."""
-    return int(math.log2(check_size(size) // 4))
 
 
 class Generator(nn.Module):
@@ -36,24 +37,28 @@ class Generator(nn.Module):
         super().__init__()
         self.config = _resolved(config, kwargs)
         c = self.config
-        n = num_stages(c.size)
-        self.base_channels = c.ngf * 2 ** (n - 1)  # 1024 at 64 px with ngf=128 (Figure 1)
+        widths = [c.ngf * m for m in c.layer_widths]
+        self.base_channels = widths[0]  # 1024 at 64 px with ngf=128 (Figure 1)
         self.project = nn.Linear(c.nz, 4 * 4 * self.base_channels, bias=False)
-        self.project_bn = nn.BatchNorm2d(self.base_channels)
-        blocks: list[nn.Module] = []
-        ch = self.base_channels
-        for _ in range(n - 1):
-            blocks.append(
-                nn.Sequential(
-                    nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
-                    nn.BatchNorm2d(ch // 2),
-                    nn.ReLU(inplace=True),
-                )
-            )
-            ch //= 2
-        blocks.append(
-            nn.Sequential(nn.ConvTranspose2d(ch, c.channels, 4, 2, 1, bias=False), nn.Tanh())
+        # Per 4x4 map (Figure 1's reading), or per unit as the authors' Theano code does.
+        self.project_bn = (
+            nn.BatchNorm2d(self.base_channels, eps=c.bn_eps)
+            if c.proj_norm == "channel"
+            else nn.BatchNorm1d(4 * 4 * self.base_channels, eps=c.bn_eps)
         )
+        blocks: list[nn.Module] = []
+        outs = [*widths[1:], c.channels]
+        for i, (cin, cout, s) in enumerate(zip(widths, outs, c.layer_strides, strict=True)):
+            # output_padding makes the side exactly s times larger (PyTorch's convention).
+            conv = nn.ConvTranspose2d(
+                cin, cout, c.kernel, s, c.pad, output_padding=s + 2 * c.pad - c.kernel, bias=False
+            )
+            if i == len(widths) - 1:
+                blocks.append(nn.Sequential(conv, nn.Tanh()))
+            else:
+                blocks.append(
+                    nn.Sequential(conv, nn.BatchNorm2d(cout, eps=c.bn_eps), nn.ReLU(inplace=True))
+                )
         self.blocks = nn.ModuleList(blocks)
         init_weights(self)
 
@@ -62,8 +67,12 @@ class Generator(nn.Module):
 
     def intermediates(self, z: torch.Tensor) -> list[torch.Tensor]:
         """Activations after the projection and after every conv layer; the last is the image."""
-        h = self.project(z.flatten(1)).view(-1, self.base_channels, 4, 4)
-        h = torch.relu(self.project_bn(h))
+        h = self.project(z.flatten(1))
+        if isinstance(self.project_bn, nn.BatchNorm1d):
+            h = self.project_bn(h).view(-1, self.base_channels, 4, 4)
+        else:
+            h = self.project_bn(h.view(-1, self.base_channels, 4, 4))
+        h = torch.relu(h)
         outs = [h]
         for block in self.blocks:
             h = block(h)
@@ -78,31 +87,27 @@ class Discriminator(nn.Module):
         super().__init__()
         self.config = _resolved(config, kwargs)
         c = self.config
-        n = num_stages(c.size)
-        blocks: list[nn.Module] = [
-            nn.Sequential(
-                nn.Conv2d(c.channels, c.ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)
-            )
-        ]
-        ch = c.ndf
-        for _ in range(n - 1):
-            blocks.append(
-                nn.Sequential(
-                    nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False),
-                    nn.BatchNorm2d(ch * 2),
-                    nn.LeakyReLU(0.2, inplace=True),
+        widths = [c.ndf * m for m in reversed(c.layer_widths)]
+        ins = [c.channels, *widths[:-1]]
+        blocks: list[nn.Module] = []
+        for i, (cin, cout, s) in enumerate(
+            zip(ins, widths, reversed(c.layer_strides), strict=True)
+        ):
+            conv = nn.Conv2d(cin, cout, c.kernel, s, c.pad, bias=False)
+            if i == 0:
+                blocks.append(nn.Sequential(conv, nn.LeakyReLU(0.2, True)))
+            else:
+                blocks.append(
+                    nn.Sequential(
+                        conv, nn.BatchNorm2d(cout, eps=c.bn_eps), nn.LeakyReLU(0.2, inplace=True)
+                    )
                 )
-            )
-            ch *= 2
         self.blocks = nn.ModuleList(blocks)
-        self.head = nn.Linear(ch * 4 * 4, 1, bias=False)
+        self.head = nn.Linear(widths[-1] * 4 * 4, 1, bias=False)
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x
-        for block in self.blocks:
-            h = block(h)
-        return self.head(h.flatten(1)).view(-1)
+        return self.head(self.features(x)[-1].flatten(1)).view(-1)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Activations of every conv layer (after BatchNorm and LeakyReLU), input to output."""
@@ -121,6 +126,6 @@ def init_weights(module: nn.Module) -> None:
             nn.init.normal_(m.weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
