@@ -5,7 +5,7 @@ budget of steps, then writes the sample grid and loss curves shown in the README
 (docs/celeba64.png, docs/celeba64_losses.png) and the figures to bench/results/celeba64.json.
 The run directory (bench/runs/...) is the model the latent-space tools reuse.
 
-    python bench/celeba64.py [--steps 500] [--ngf 64]
+    python bench/celeba64.py [--steps 500] [--ngf 32]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", default=str(SHARED / "celeba_aligned_00.tar"))
     ap.add_argument("--steps", type=int, default=500, help="training budget in steps")
-    ap.add_argument("--ngf", type=int, default=64, help="G and D width (Figure 1 is 128)")
+    ap.add_argument("--ngf", type=int, default=32, help="G and D width (Figure 1 is 128)")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--ema", type=float, default=0.999, help="EMA decay of G (0 = none)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "runs"))
@@ -51,6 +51,8 @@ def main() -> None:
     )
     t0 = time.monotonic()
     result = train(config, resume=args.resume)
+    if result.interrupted:
+        raise SystemExit(f"interrupted; continue with --resume {result.run_dir}")
     wall = time.monotonic() - t0
     model = load(result.run_dir)
     docs = ROOT / "docs"

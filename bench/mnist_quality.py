@@ -52,6 +52,8 @@ def main() -> None:
     )
     t0 = time.monotonic()
     result = train(config, resume=args.resume)
+    if result.interrupted:
+        raise SystemExit(f"interrupted; continue with --resume {result.run_dir}")
     wall = time.monotonic() - t0
     judge = load_mnist_classifier()
     rows = []

@@ -15,7 +15,7 @@ from dcgan.training import train
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="demo_out", help="output folder (default: %(default)s)")
-    ap.add_argument("--steps", type=int, default=600, help="training steps (default: %(default)s)")
+    ap.add_argument("--steps", type=int, default=300, help="training steps (default: %(default)s)")
     args = ap.parse_args()
     out = Path(args.out)
     t0 = time.monotonic()
