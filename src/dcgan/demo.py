@@ -25,6 +25,7 @@ def main() -> None:
         model=ModelConfig(size=32, channels=1, ngf=64, ndf=64),
         batch_size=64,
         steps=args.steps,
+        ema=0.999,
         sample_every=200,
         checkpoint_every=200,
         log_every=20,
