@@ -95,7 +95,7 @@ def test_interpolate_writes_strip(run_dir: Path, tmp_path: Path) -> None:
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "dcgan", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "dcgan", *args], capture_output=True, text=True, timeout=600
     )
 
 
