@@ -127,3 +127,18 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
     assert main(["dedup", str(bad), "--out", str(tmp_path / "o"), "--model", str(bad)]) == 2
     with pytest.raises(DcganError):
         DedupConfig(radius=200)
+
+
+def test_new_batch_checked_against_an_index(run, celeba, tmp_path):
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    name, data = celeba[5]
+    (batch / "new_copy.jpg").write_bytes(_reencode(data))
+    (batch / "same_file.jpg").write_bytes(celeba[6][1])
+    result = dedup(batch, tmp_path / "grown", CONFIG, model=run.out, workers=1)
+    assert result.count == 2 and result.removed >= 1
+    groups = json.loads((tmp_path / "grown" / "groups.json").read_text())
+    assert groups["indexed_before"] == run.count
+    keeps = {g["keep"]["name"] for g in groups["items"]}
+    assert celeba[6][0].split("/")[-1] in keeps  # the indexed image is kept over its copy
+    assert len(np.load(tmp_path / "grown" / "hashes.npy")) == run.count + 2

@@ -251,7 +251,11 @@ def parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("dedup", help="near-duplicate groups by a learned 128-bit hash (§3)")
     _source_flags(p)
     add_dataclass_args(p, DedupConfig)
-    p.add_argument("--model", help="reuse a saved hash model (file or earlier dedup --out)")
+    p.add_argument(
+        "--model",
+        help="a saved hash model (.pt) to reuse, or an earlier dedup --out: its model, and"
+        " the new images are checked against its index",
+    )
     p.add_argument("--clean-size", type=int, help="also pack the kept images at this size")
     p.add_argument("--workers", type=int, help="decoding processes (default: all cores)")
     p.set_defaults(func=cmd_dedup)

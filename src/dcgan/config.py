@@ -207,6 +207,8 @@ class DedupConfig:
         for name in ("bits", "epochs", "batch_size", "train_limit"):
             if getattr(self, name) < 1:
                 raise DcganError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.bits % 8:
+            raise DcganError(f"bits must be a multiple of 8, got {self.bits}")
         if not 0 <= self.radius < self.bits:
             raise DcganError(f"radius must lie in 0..{self.bits - 1}, got {self.radius}")
         if not 0.0 <= self.dropout < 1.0:

@@ -190,7 +190,10 @@ def _read_lines(path: Path, wanted: set[int]) -> dict[int, str]:
         return {i: json.loads(line) for i, line in enumerate(f) if i in wanted}
 
 
-def _write_groups(out: Path, groups: list[np.ndarray], names: dict[int, str], codes) -> None:
+def _write_groups(
+    out: Path, groups: list[np.ndarray], names: dict[int, str], codes, first_new: int
+) -> None:
+    """groups.json and groups.csv; indices below `first_new` are an earlier index's."""
     rows = [
         {
             "group": g,
@@ -200,7 +203,8 @@ def _write_groups(out: Path, groups: list[np.ndarray], names: dict[int, str], co
         }
         for g, idx in enumerate(groups)
     ]
-    summary = {"groups": len(groups), "removed": sum(len(g) - 1 for g in groups)}
+    removed = sum(int((g[1:] >= first_new).sum()) for g in groups)
+    summary = {"groups": len(groups), "removed": removed, "indexed_before": first_new}
     atomic_write_text(out / GROUPS_JSON, json.dumps({**summary, "items": rows}, indent=2) + "\n")
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -237,6 +241,11 @@ def dedup(
     and groups.csv (which image of each group is kept), sheet.png (the first groups), the
     hash model (hash_model.pt, reusable with `model=`), every hash (hashes.npy, names.txt),
     and with `clean_size` a packed dataset `out/clean` at that size without the duplicates.
+
+    `model` is a saved hash model file, or an earlier dedup output folder: then the new
+    images are also checked against its index (its hashes come first, so an indexed image
+    is kept over a new copy; only groups with new images are listed, and `out` holds the
+    grown index).
     """
     config = config or DedupConfig()
     if not isinstance(source, Source):
@@ -245,11 +254,15 @@ def dedup(
     if out.exists() and not out.is_dir():
         raise DcganError(f"{out} exists and is not a folder: choose another output")
     hash_model = load_model(model) if model is not None else None
+    index = Path(model) if model is not None and (Path(model) / HASHES).is_file() else None
+    old = np.load(index / HASHES) if index else np.zeros((0, config.bits // 8), np.uint8)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".dedup.", dir=out))
     try:
         t0 = time.perf_counter()
-        with open(work / NAMES, "w", encoding="utf-8") as names_file:
+        if index:
+            shutil.copyfile(index / NAMES, work / NAMES)
+        with open(work / NAMES, "a", encoding="utf-8") as names_file:
             thumbs = prepare(
                 source,
                 work / "thumbs",
@@ -265,12 +278,15 @@ def dedup(
             hash_model = train_hash(images, config)
         save_model(hash_model, out / MODEL)
         t2 = time.perf_counter()
-        codes = hash_images(hash_model, images)
+        k = len(old)
+        codes = np.concatenate([old, hash_images(hash_model, images)])
         groups = duplicate_groups(group_labels(codes, config.radius))
+        groups = [g for g in groups if g[-1] >= k]  # only groups with a new image
         t3 = time.perf_counter()
         wanted = {int(i) for g in groups for i in g}
-        _write_groups(out, groups, _read_lines(work / NAMES, wanted), codes)
-        contact_sheet(images, groups[: config.sheet_groups], out / SHEET)
+        _write_groups(out, groups, _read_lines(work / NAMES, wanted), codes, k)
+        shown = [g[g >= k] - k for g in groups[: config.sheet_groups]]  # new images only
+        contact_sheet(images, shown, out / SHEET)
         atomic_write(out / HASHES, lambda f: np.save(f, codes))
         shutil.copyfile(work / NAMES, out / NAMES)
         clean = None
@@ -281,9 +297,9 @@ def dedup(
             clean = _clean(source, out / CLEAN, clean_size, dropped, workers, progress)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    removed = sum(len(g) - 1 for g in groups)
+    removed = sum(int((g[1:] >= k).sum()) for g in groups)
     listed = [[int(i) for i in g] for g in groups]
-    return DedupResult(out, len(codes), listed, removed, t1 - t0, t2 - t1, t3 - t2, clean)
+    return DedupResult(out, len(codes) - k, listed, removed, t1 - t0, t2 - t1, t3 - t2, clean)
 
 
 def _clean(
