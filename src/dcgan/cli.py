@@ -9,7 +9,7 @@ import sys
 import typing
 from pathlib import Path
 
-from dcgan.config import TrainConfig
+from dcgan.config import DedupConfig, FacesConfig, TrainConfig
 from dcgan.errors import DcganError
 
 
@@ -130,6 +130,54 @@ def cmd_convert(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_dedup(args: argparse.Namespace) -> None:
+    from dcgan.experiments.dedup import dedup
+
+    config = build_dataclass(DedupConfig, args)
+    r = dedup(
+        args.source,
+        args.out,
+        config,
+        model=args.model,
+        clean_size=args.clean_size,
+        format=args.format,
+        key=args.key,
+        split=args.split,
+        workers=args.workers,
+    )
+    print(
+        f"{r.count} images, {len(r.groups)} duplicate groups, {r.removed} to remove;"
+        f" written to {r.out}"
+    )
+
+
+def cmd_faces(args: argparse.Namespace) -> None:
+    from dcgan.experiments.faces import faces
+
+    r = faces(
+        args.source,
+        args.out,
+        build_dataclass(FacesConfig, args),
+        out_format=args.out_format,
+        format=args.format,
+        key=args.key,
+        split=args.split,
+    )
+    n = r.by_count
+    print(
+        f"{len(r.crops)} faces from {r.images} images (0: {n['0']}, 1: {n['1']},"
+        f" many: {n['many']}) written to {r.out}"
+    )
+
+
+def _source_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="any source prepare reads: folder, tar, LMDB, npz, ...")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--format", help="source format (default: detected from the path)")
+    p.add_argument("--key", help="array key in an npz")
+    p.add_argument("--split", default="train", help="split to read (default: %(default)s)")
+
+
 def _sample_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="checkpoint file or run directory")
     p.add_argument(
@@ -199,6 +247,29 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="checkpoint file to write (.pt)")
     p.add_argument("--epoch", type=int, help="which saved epoch, when the folder holds several")
     p.set_defaults(func=cmd_convert)
+
+    p = verbs.add_parser("dedup", help="near-duplicate groups by a learned 128-bit hash (§3)")
+    _source_flags(p)
+    add_dataclass_args(p, DedupConfig)
+    p.add_argument(
+        "--model",
+        help="a saved hash model (.pt) to reuse, or an earlier dedup --out: its model, and"
+        " the new images are checked against its index",
+    )
+    p.add_argument("--clean-size", type=int, help="also pack the kept images at this size")
+    p.add_argument("--workers", type=int, help="decoding processes (default: all cores)")
+    p.set_defaults(func=cmd_dedup)
+
+    p = verbs.add_parser("faces", help="OpenCV face crops as a training set (§3)")
+    _source_flags(p)
+    add_dataclass_args(p, FacesConfig)
+    p.add_argument(
+        "--out-format",
+        choices=("packed", "folder"),
+        default="packed",
+        help="packed dataset or PNG folder (default: %(default)s)",
+    )
+    p.set_defaults(func=cmd_faces)
     return top
 
 

@@ -1,0 +1,1 @@
+"""The paper's dataset tools and experiments beyond training: dedup, face crops."""
