@@ -148,6 +148,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print(f"\nJSON written to {args.json}")
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from dcgan.report import write_report
+
+    print(f"report written to {write_report(args.run_dir, n=args.n)}")
+
+
 def _sample_flags(p: argparse.ArgumentParser, nargs: str | None = None) -> None:
     p.add_argument("checkpoint", nargs=nargs, help="checkpoint file or run directory")
     p.add_argument(
@@ -214,6 +220,10 @@ def parser() -> argparse.ArgumentParser:
     _evaluate_flags(p)
     p.set_defaults(func=cmd_evaluate)
 
+    p = verbs.add_parser("report", help="write report.html for a run (open it from disk)")
+    p.add_argument("run_dir", help="run directory")
+    p.add_argument("--n", type=int, default=64, help="final samples shown (default: %(default)s)")
+    p.set_defaults(func=cmd_report)
     return top
 
 
