@@ -186,7 +186,7 @@ def test_evaluate_bad_input_is_one_line(run_dir: Path, tmp_path: Path, capsys) -
 def test_train_extractor_then_evaluate_with_it(run_dir: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "digits-extractor.pt"
     args = ["evaluate", str(run_dir), "--train-extractor", "--data", "digits"]
-    args += ["--extractor-out", str(out), "--extractor-epochs", "2", "--n", "32"]
+    args += ["--extractor-out", str(out), "--extractor-epochs", "2", "--n", "16"]
     args += [
         "--cache",
         str(tmp_path / "c"),
@@ -198,7 +198,8 @@ def test_train_extractor_then_evaluate_with_it(run_dir: Path, tmp_path: Path, ca
     assert main(args) == 0
     assert "held-out accuracy" in capsys.readouterr().out
     ext = get_extractor(out)
-    assert ext.name.startswith("classifier-") and ext.net.meta["held_out_accuracy"] > 0.8
+    assert ext.name.startswith("classifier-")
+    assert ext.net.meta["held_out_accuracy"] > 0.8  # 10 classes, 2 short epochs
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["extractor"] == ext.name and result["metrics"]["fid"] >= 0
     assert main(["evaluate", "--train-extractor", "--data", str(tmp_path / "nope")]) == 2

@@ -246,7 +246,7 @@ def _evaluate_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="first sample seed (default: %(default)s)")
     p.add_argument("--json", help="also write the result as JSON to this file")
     p.add_argument("--cache", default=".cache/dcgan", help="prepared data and real statistics")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, ... (default: %(default)s)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default: %(default)s)")
     p.add_argument(
         "--train-extractor",
         action="store_true",

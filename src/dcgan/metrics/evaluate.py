@@ -74,15 +74,18 @@ def evaluate(
     bn: str = "batch",
     seed: int = 0,
     cache: str | Path = ".cache/dcgan",
-    device: str = "cpu",
+    device: str = "auto",
 ) -> dict:
     """Evaluate a checkpoint (file or run dir) against real data (default: its training data).
 
     Returns a JSON-ready dict: what was compared, and `metrics` (fid, kid_mean, kid_std,
     is_mean, is_std, precision, recall, f_score, as asked).
     """
+    from dcgan.training import pick_device
+
     t0 = time.monotonic()
     names = parse_metrics(metrics)
+    device = pick_device(device)
     model = load(checkpoint, ema=ema, device=device)
     cfg = model.config
     dataset = resolve_data(

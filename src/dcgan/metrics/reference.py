@@ -39,16 +39,9 @@ def dataset_features(
 ) -> Features:
     """Features of n images of a packed dataset (read in blocks)."""
     idx = subset(dataset, n, seed)
-    parts = [extractor(dataset.get_batch(block)) for block in np.array_split(idx, _blocks(idx))]
-    logits = [p.logits for p in parts]
-    return Features(
-        torch.cat([p.features for p in parts]),
-        None if any(lg is None for lg in logits) else torch.cat(logits),
-    )
-
-
-def _blocks(idx: np.ndarray) -> int:
-    return max(1, -(-len(idx) // READ_BATCH))
+    blocks = np.array_split(idx, max(1, -(-len(idx) // READ_BATCH)))
+    parts = [extractor(dataset.get_batch(block)) for block in blocks]
+    return Features(torch.cat([p.features for p in parts]), torch.cat([p.logits for p in parts]))
 
 
 def data_hash(dataset: PackedDataset) -> str:
