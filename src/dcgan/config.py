@@ -158,6 +158,23 @@ class TrainConfig:
         default=".cache/dcgan", metadata={"help": "where raw sources are prepared once"}
     )
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+    # Evaluation during training (dcgan.metrics): logged, and best.pt kept by the metric.
+    eval_every: int = field(
+        default=0, metadata={"help": "steps between evaluations, 0 = never (keeps best.pt)"}
+    )
+    eval_metric: str = field(
+        default="fid", metadata={"help": "metric that picks best.pt: fid, kid, is or pr"}
+    )
+    eval_n: int = field(default=2000, metadata={"help": "samples (and real images) per eval"})
+    eval_extractor: str = field(
+        default="inception", metadata={"help": "eval features: inception, mnist or a .pt"}
+    )
+    eval_data: str | None = field(
+        default=None, metadata={"help": "real data of the eval (default: the training data)"}
+    )
+    inception_weights: str | None = field(
+        default=None, metadata={"help": "Inception-v3 weights file (default: torch's cache)"}
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -168,6 +185,8 @@ class TrainConfig:
             raise DcganError(f"batch size must be positive, got {self.batch_size}")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise DcganError(f"ema must lie in (0, 1), got {self.ema}")
+        if self.eval_every < 0 or self.eval_n < 2:
+            raise DcganError("eval_every must be >= 0 and eval_n >= 2")
         for name in ("steps", "epochs", "time_limit"):
             value = getattr(self, name)
             if value is not None and value <= 0:
