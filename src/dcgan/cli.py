@@ -108,6 +108,45 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     print(f"walk through seeds {seeds} written to {save_grid(images, args.out, args.steps)}")
 
 
+def _number_list(kind: type) -> typing.Callable[[str], tuple]:
+    """An argparse type for comma-separated numbers: '10,100,1000' -> (10, 100, 1000)."""
+
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(kind(part) for part in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected numbers like 1,2,3, got {text!r}") from None
+
+    return parse
+
+
+def _classify_parser(verbs) -> None:
+    from dcgan.experiments.classify import ClassifyConfig
+
+    p = verbs.add_parser("classify", help="D features + L2-SVM with few labels (PAPER §5)")
+    p.add_argument("checkpoint", help="checkpoint file or run directory")
+    p.add_argument("--data", required=True, help="labelled source the examples are drawn from")
+    lists = {"labels_per_class": int, "layers": int, "c_values": float}
+    add_dataclass_args(p, ClassifyConfig, skip=("checkpoint", "data", *lists))
+    for name, kind in lists.items():
+        f = ClassifyConfig.__dataclass_fields__[name]
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        flag = "--c" if name == "c_values" else _flag(name)
+        help_text = f.metadata["help"] + " (default: %(default)s)"
+        p.add_argument(flag, dest=name, type=_number_list(kind), default=default, help=help_text)
+    p.set_defaults(func=cmd_classify)
+
+
+def cmd_classify(args: argparse.Namespace) -> None:
+    from dcgan.experiments.classify import ClassifyConfig, classify
+    from dcgan.experiments.report import table
+
+    result = classify(build_dataclass(ClassifyConfig, args))
+    print(table(result), end="")
+    if args.out:
+        print(f"table, JSON and plot written to {args.out}/")
+
+
 def _sample_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="checkpoint file or run directory")
     p.add_argument(
@@ -169,6 +208,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--slerp", action="store_true", help="spherical instead of linear")
     p.add_argument("--out", default="interpolation.png", help="PNG (default: %(default)s)")
     p.set_defaults(func=cmd_interpolate)
+    _classify_parser(verbs)
     return top
 
 
