@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import types
 import typing
 
 
@@ -32,18 +33,24 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, skip: tuple =
                 help=help_text,
             )
             continue
-        base = next((t for t in typing.get_args(kind) if t is not type(None)), kind)
+        base = kind
+        if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+            base = next(t for t in typing.get_args(kind) if t is not type(None))
         if typing.get_origin(base) is tuple:
-            base = _int_list
+            base = number_list(typing.get_args(base)[0])
         parser.add_argument(flag(f.name), type=base, default=default, help=help_text)
 
 
-def _int_list(text: str) -> tuple[int, ...]:
-    """'2,1,2' -> (2, 1, 2), for the tuple fields of the config dataclasses."""
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers like 2,1,2, got {text!r}") from None
+def number_list(kind: type) -> typing.Callable[[str], tuple]:
+    """An argparse type for comma-separated numbers: '10,100,1000' -> (10, 100, 1000)."""
+
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(kind(part) for part in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected numbers like 1,2,3, got {text!r}") from None
+
+    return parse
 
 
 def build_dataclass(cls: type, args: argparse.Namespace):

@@ -1,1 +1,2 @@
-"""The paper's dataset tools and experiments beyond training: dedup, face crops."""
+"""The paper's experiments as tools, one module per section: dedup and face crops (§3),
+few-label classification with D's features (§5)."""
