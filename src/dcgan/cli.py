@@ -9,8 +9,10 @@ import sys
 import typing
 from pathlib import Path
 
-from dcgan.config import TrainConfig
+from dcgan.config import ARITHMETIC_NEIGHBOURS, ARITHMETIC_NOISE, TrainConfig
 from dcgan.errors import DcganError
+
+CONCEPTS = "ABCDE"  # the concept flags of `dcgan arithmetic`: --A 1,2,3 --B ...
 
 
 def _flag(name: str) -> str:
@@ -106,16 +108,51 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> None:
-    from dcgan.sampling import generate, load, parse_seeds, save_grid, walk, z_from_seeds
+    from dcgan.experiments.latent import interpolate
+    from dcgan.sampling import load, parse_seeds
 
     model = load(args.checkpoint, ema=not args.no_ema)
-    seeds = parse_seeds(args.seeds) if args.seeds else list(range(args.points))
-    if len(seeds) < 2:
-        raise DcganError("an interpolation needs at least two seeds")
-    z_dist = model.config.z_dist
-    z = walk(z_from_seeds(seeds, model.generator.config.nz, z_dist), args.steps, args.slerp)
-    images = generate(model.generator, z, args.bn, z_dist)
-    print(f"walk through seeds {seeds} written to {save_grid(images, args.out, args.steps)}")
+    seeds = parse_seeds(args.seeds) if args.seeds else None
+    walk = interpolate(model, seeds, args.points, args.steps, args.slerp, args.bn)
+    print(f"walk through seeds {walk.seeds} written to {', '.join(map(str, walk.save(args.out)))}")
+
+
+def cmd_sheet(args: argparse.Namespace) -> None:
+    from dcgan.experiments.figures import png_path
+    from dcgan.experiments.latent import sheet
+    from dcgan.sampling import load, parse_seeds, save_png
+
+    model = load(args.checkpoint, ema=not args.no_ema)
+    seeds = parse_seeds(args.seeds) if args.seeds else list(range(args.n))
+    path = save_png(sheet(model, seeds, args.bn), png_path(args.out, "sheet"))
+    print(f"contact sheet of seeds {seeds[0]}..{seeds[-1]} written to {path}")
+
+
+def cmd_arithmetic(args: argparse.Namespace) -> None:
+    from dcgan.experiments.latent import arithmetic
+    from dcgan.sampling import load, parse_seeds
+
+    model = load(args.checkpoint, ema=not args.no_ema)
+    concepts = {c: parse_seeds(getattr(args, c)) for c in CONCEPTS if getattr(args, c)}
+    result = arithmetic(
+        model, args.expression, concepts, args.noise, args.neighbours, args.noise_seed, args.bn
+    )
+    print(f"arithmetic written to {', '.join(map(str, result.save(args.out)))}")
+
+
+def cmd_neighbors(args: argparse.Namespace) -> None:
+    from dcgan.experiments.neighbors import neighbors
+    from dcgan.sampling import load
+
+    model = load(args.checkpoint, ema=not args.no_ema)
+    result = neighbors(
+        model, args.data, args.n, args.k, args.stats, args.held_out, args.bn, args.cache
+    )
+    paths = ", ".join(map(str, result.save(args.out)))
+    print(
+        f"NN-distance ratio (samples / held-out real): pixel {result.ratio('pixel'):.3f}, "
+        f"D feature {result.ratio('feature'):.3f}; written to {paths}"
+    )
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
@@ -189,8 +226,64 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--points", type=int, default=9, help="number of points (default: %(default)s)")
     p.add_argument("--steps", type=int, default=8, help="steps per segment (default: %(default)s)")
     p.add_argument("--slerp", action="store_true", help="spherical instead of linear")
-    p.add_argument("--out", default="interpolation.png", help="PNG (default: %(default)s)")
+    p.add_argument(
+        "--out",
+        default="walk.png",
+        help="grid PNG (one row per segment; a .gif and .json go beside it), or a directory",
+    )
     p.set_defaults(func=cmd_interpolate)
+
+    p = verbs.add_parser("sheet", help="numbered contact sheet for picking seeds by eye")
+    _sample_flags(p)
+    p.add_argument("--n", type=int, default=100, help="number of samples (default: %(default)s)")
+    p.add_argument("--seeds", help="seeds such as 100-199 (default: 0..n-1)")
+    p.add_argument("--out", default="sheet.png", help="PNG or directory (default: %(default)s)")
+    p.set_defaults(func=cmd_sheet)
+
+    p = verbs.add_parser("arithmetic", help="vector arithmetic on averaged z (PAPER §6.3.2)")
+    _sample_flags(p)
+    p.add_argument("expression", help='concepts joined by + and -, e.g. "A - B + C"')
+    for c in CONCEPTS:
+        p.add_argument(f"--{c}", metavar="SEEDS", help=f"exemplar seeds of concept {c}, e.g. 1,5,9")
+    p.add_argument(
+        "--noise",
+        type=float,
+        default=ARITHMETIC_NOISE,
+        help="uniform noise around Y (default: %(default)s)",
+    )
+    p.add_argument(
+        "--neighbours",
+        type=int,
+        default=ARITHMETIC_NEIGHBOURS,
+        help="noisy neighbours of Y (default: %(default)s)",
+    )
+    p.add_argument(
+        "--noise-seed", type=int, default=0, help="seed of the noise (default: %(default)s)"
+    )
+    p.add_argument(
+        "--out", default="arithmetic.png", help="PNG (a .json goes beside it) or directory"
+    )
+    p.set_defaults(func=cmd_arithmetic)
+
+    p = verbs.add_parser("neighbors", help="nearest training images of samples (memorisation)")
+    _sample_flags(p)
+    p.add_argument("--data", required=True, help="the training data source (path or name)")
+    p.add_argument("--n", type=int, default=8, help="samples on the sheet (default: %(default)s)")
+    p.add_argument("--k", type=int, default=5, help="neighbours per sample (default: %(default)s)")
+    p.add_argument(
+        "--stats", type=int, default=500, help="samples in the mean (default: %(default)s)"
+    )
+    p.add_argument(
+        "--held-out",
+        type=int,
+        default=500,
+        help="last images of the data compared with the rest (default: %(default)s)",
+    )
+    p.add_argument("--cache", default=".cache/dcgan", help="where sources are prepared once")
+    p.add_argument(
+        "--out", default="neighbors.png", help="PNG (a .json goes beside it) or directory"
+    )
+    p.set_defaults(func=cmd_neighbors)
 
     p = verbs.add_parser(
         "convert", help="the paper authors' released Theano models as a checkpoint"

@@ -1,0 +1,1 @@
+"""The paper's §6 experiments: latent walks, arithmetic, nearest neighbours, detectors."""
