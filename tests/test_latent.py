@@ -151,3 +151,23 @@ def test_neighbors_exact_copies_have_ratio_zero(tiny: Path, tmp_path: Path, monk
     r = nn_module.neighbors(load(tiny), "digits", n=2, k=1, n_stats=20, held_out=40, cache=tmp_path)
     assert r.ratio("pixel") < 1e-2  # cdist rounds a little
     assert r.index["pixel"][:, 0].tolist() == [0, 1]
+
+
+def test_detectors_answer_per_image() -> None:
+    from dcgan.experiments.detect import has_face, smiles
+
+    images = torch.zeros(3, 3, 64, 64)  # flat grey: no face, no smile
+    assert has_face(images) == [False] * 3 and smiles(images) == [False] * 3
+
+
+def test_missing_cascade_is_one_clear_error(monkeypatch) -> None:
+    from dcgan.experiments import detect
+
+    monkeypatch.setitem(detect.CASCADES, "nothing", "haarcascade_nothing.xml")
+    with pytest.raises(DcganError, match="haarcascade_nothing"):
+        detect.cascade("nothing")
+
+
+def test_auto_smile_without_faces_exit_2(tiny: Path, tmp_path: Path, capsys) -> None:
+    assert main(["arithmetic", str(tiny), "--auto", "smile", "--out", str(tmp_path)]) == 2
+    assert "smiling" in capsys.readouterr().err

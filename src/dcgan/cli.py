@@ -129,15 +129,27 @@ def cmd_sheet(args: argparse.Namespace) -> None:
 
 
 def cmd_arithmetic(args: argparse.Namespace) -> None:
-    from dcgan.experiments.latent import arithmetic
+    from dcgan.experiments import latent
+    from dcgan.experiments.figures import png_path, save_json
     from dcgan.sampling import load, parse_seeds
 
     model = load(args.checkpoint, ema=not args.no_ema)
-    concepts = {c: parse_seeds(getattr(args, c)) for c in CONCEPTS if getattr(args, c)}
-    result = arithmetic(
+    if args.auto:
+        concepts = latent.auto_smile_concepts(model, bn=args.bn)
+    else:
+        concepts = {c: parse_seeds(getattr(args, c)) for c in CONCEPTS if getattr(args, c)}
+    result = latent.arithmetic(
         model, args.expression, concepts, args.noise, args.neighbours, args.noise_seed, args.bn
     )
-    print(f"arithmetic written to {', '.join(map(str, result.save(args.out)))}")
+    print(f"arithmetic {concepts} written to {', '.join(map(str, result.save(args.out)))}")
+    if args.auto and args.test_n:
+        test = latent.smile_test(model, n=args.test_n, bn=args.bn)
+        path = save_json(png_path(args.out, "arithmetic").with_suffix(".smile.json"), test)
+        print(
+            f"smile rate of {test['test_faces']} neutral faces: "
+            f"{test['smile_rate_with_vector']:.3f} with the smile vector, "
+            f"{test['smile_rate_with_random']:.3f} with a random one of its norm ({path})"
+        )
 
 
 def cmd_neighbors(args: argparse.Namespace) -> None:
@@ -242,7 +254,23 @@ def parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("arithmetic", help="vector arithmetic on averaged z (PAPER §6.3.2)")
     _sample_flags(p)
-    p.add_argument("expression", help='concepts joined by + and -, e.g. "A - B + C"')
+    p.add_argument(
+        "expression",
+        nargs="?",
+        default="A - B + C",
+        help='concepts joined by + and -, e.g. "A - B + C" (default: %(default)s)',
+    )
+    p.add_argument(
+        "--auto",
+        choices=("smile",),
+        help="pick concepts with OpenCV: A smiling, B and C neutral faces, and test the vector",
+    )
+    p.add_argument(
+        "--test-n",
+        type=int,
+        default=200,
+        help="with --auto: neutral faces the smile vector is tested on (default: %(default)s)",
+    )
     for c in CONCEPTS:
         p.add_argument(f"--{c}", metavar="SEEDS", help=f"exemplar seeds of concept {c}, e.g. 1,5,9")
     p.add_argument(

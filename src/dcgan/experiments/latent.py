@@ -196,3 +196,57 @@ def arithmetic(
         noise,
         noise_seed,
     )
+
+
+def smile_concepts(model: Loaded, seeds: list[int], bn: str = "batch"):
+    """Split `seeds` by OpenCV's cascades into (smiling faces, neutral faces); non-faces dropped."""
+    from dcgan.experiments.detect import has_face, smiles
+
+    images = _images(model, _latents(model, seeds), bn)
+    face, smile = has_face(images), smiles(images)
+    smiling = [s for s, f, m in zip(seeds, face, smile, strict=True) if f and m]
+    neutral = [s for s, f, m in zip(seeds, face, smile, strict=True) if f and not m]
+    return smiling, neutral
+
+
+def smile_test(
+    model: Loaded, pool: int = 400, n: int = 200, first_test_seed: int = 100_000, bn: str = "batch"
+) -> dict:
+    """The smile vector (mean z of smiling minus neutral faces among seeds 0..pool-1) added to
+    `n` other neutral faces, against a random vector of the same norm: smile-detection rates."""
+    from dcgan.experiments.detect import SMILE_NEIGHBORS, smiles
+
+    smiling, neutral = smile_concepts(model, list(range(pool)), bn)
+    if len(smiling) < 3 or len(neutral) < 3:
+        raise DcganError(f"only {len(smiling)} smiling and {len(neutral)} neutral faces found")
+    v = _latents(model, smiling).mean(0) - _latents(model, neutral).mean(0)
+    test: list[int] = []
+    start = first_test_seed
+    while len(test) < n and start < first_test_seed + 20 * n:
+        test += smile_concepts(model, list(range(start, start + 100)), bn)[1]
+        start += 100
+    test = test[:n]
+    z = _latents(model, test)
+    r = torch.randn(z.shape, generator=torch.Generator().manual_seed(0))
+    r = r / r.norm(dim=1, keepdim=True) * v.norm()
+    with_v, with_r = (smiles(_images(model, z + d, bn)) for d in (v, r))
+    return {
+        "pool": pool,
+        "smiling": len(smiling),
+        "neutral": len(neutral),
+        "vector_norm": round(v.norm().item(), 4),
+        "test_faces": len(test),
+        "test_seeds": test,
+        "smile_rate_with_vector": sum(with_v) / len(test),
+        "smile_rate_with_random": sum(with_r) / len(test),
+        "smile_min_neighbors": SMILE_NEIGHBORS,
+        "smile_vector": floats(v),
+    }
+
+
+def auto_smile_concepts(model: Loaded, pool: int = 200, bn: str = "batch") -> dict[str, list[int]]:
+    """Concepts for 'A - B + C' chosen by the cascades: A smiling, B and C neutral faces."""
+    smiling, neutral = smile_concepts(model, list(range(pool)), bn)
+    if len(smiling) < 3 or len(neutral) < 6:
+        raise DcganError(f"only {len(smiling)} smiling and {len(neutral)} neutral faces found")
+    return {"A": smiling[:3], "B": neutral[:3], "C": neutral[3:6]}
