@@ -171,3 +171,14 @@ def test_missing_cascade_is_one_clear_error(monkeypatch) -> None:
 def test_auto_smile_without_faces_exit_2(tiny: Path, tmp_path: Path, capsys) -> None:
     assert main(["arithmetic", str(tiny), "--auto", "smile", "--out", str(tmp_path)]) == 2
     assert "smiling" in capsys.readouterr().err
+
+
+def test_facing_of_blank_images_is_zero() -> None:
+    from dcgan.experiments.detect import facing
+
+    assert facing(torch.zeros(2, 3, 64, 64)) == [0, 0]
+
+
+def test_turn_without_profiles_exit_2(tiny: Path, tmp_path: Path, capsys) -> None:
+    assert main(["turn", str(tiny), "--pool", "20", "--out", str(tmp_path)]) == 2
+    assert "facing" in capsys.readouterr().err

@@ -152,6 +152,18 @@ def cmd_arithmetic(args: argparse.Namespace) -> None:
         )
 
 
+def cmd_turn(args: argparse.Namespace) -> None:
+    from dcgan.experiments.figures import png_path, save_json
+    from dcgan.experiments.latent import turn
+    from dcgan.sampling import load, save_grid
+
+    model = load(args.checkpoint, ema=not args.no_ema)
+    images, record = turn(model, args.pool, args.rows, args.frames, args.scale, bn=args.bn)
+    png = save_grid(images, png_path(args.out, "turn"), args.frames)
+    save_json(png.with_suffix(".json"), record)
+    print(f"turn success {record['turn_success']:.2f} of {args.rows} rows; written to {png}")
+
+
 def cmd_neighbors(args: argparse.Namespace) -> None:
     from dcgan.experiments.neighbors import neighbors
     from dcgan.sampling import load
@@ -292,6 +304,20 @@ def parser() -> argparse.ArgumentParser:
         "--out", default="arithmetic.png", help="PNG (a .json goes beside it) or directory"
     )
     p.set_defaults(func=cmd_arithmetic)
+
+    p = verbs.add_parser("turn", help="a pose vector from profile-detected faces (Fig. 8)")
+    _sample_flags(p)
+    p.add_argument("--pool", type=int, default=400, help="seeds searched (default: %(default)s)")
+    p.add_argument("--rows", type=int, default=8, help="faces turned (default: %(default)s)")
+    p.add_argument("--frames", type=int, default=7, help="frames per row (default: %(default)s)")
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=2.0,
+        help="rows go from z - s*v to z + s*v (default: %(default)s)",
+    )
+    p.add_argument("--out", default="turn.png", help="PNG (a .json goes beside it) or directory")
+    p.set_defaults(func=cmd_turn)
 
     p = verbs.add_parser("neighbors", help="nearest training images of samples (memorisation)")
     _sample_flags(p)

@@ -63,3 +63,14 @@ def smiles(images: torch.Tensor, min_neighbors: int = SMILE_NEIGHBORS) -> list[b
         len(c.detectMultiScale(g[150:, 40:216], 1.1, min_neighbors, minSize=(40, 15))) > 0
         for g in _grey(images, 256)
     ]
+
+
+def facing(images: torch.Tensor, min_neighbors: int = 3) -> list[int]:
+    """-1 where the profile cascade fires on the image only (the pose it was trained on),
+    +1 where it fires on the mirror image only, 0 for neither or both."""
+    c = cascade("profile")
+
+    def hit(g: np.ndarray) -> bool:
+        return len(c.detectMultiScale(g, 1.1, min_neighbors, minSize=(40, 40))) > 0
+
+    return [int(hit(g[:, ::-1].copy())) - int(hit(g)) for g in _grey(images, 128)]

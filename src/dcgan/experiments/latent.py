@@ -250,3 +250,44 @@ def auto_smile_concepts(model: Loaded, pool: int = 200, bn: str = "batch") -> di
     if len(smiling) < 3 or len(neutral) < 6:
         raise DcganError(f"only {len(smiling)} smiling and {len(neutral)} neutral faces found")
     return {"A": smiling[:3], "B": neutral[:3], "C": neutral[3:6]}
+
+
+def turn(
+    model: Loaded,
+    pool: int = 400,
+    rows: int = 8,
+    frames: int = 7,
+    scale: float = 2.0,
+    first_row_seed: int = 100_000,
+    bn: str = "batch",
+) -> tuple[torch.Tensor, dict]:
+    """Fig. 8: turn vector = mean z of right- minus left-facing faces among seeds 0..pool-1
+    (profile cascade on each image and its mirror); `rows` faces moved from z - scale*v to
+    z + scale*v. Returns the rows' images and a record with the fraction of rows whose ends
+    face opposite ways."""
+    from dcgan.experiments.detect import facing
+
+    seeds = list(range(pool))
+    pose = facing(_images(model, _latents(model, seeds), bn))
+    left = [s for s, p in zip(seeds, pose, strict=True) if p < 0]
+    right = [s for s, p in zip(seeds, pose, strict=True) if p > 0]
+    if len(left) < 3 or len(right) < 3:
+        raise DcganError(f"only {len(left)} left- and {len(right)} right-facing faces found")
+    v = _latents(model, right).mean(0) - _latents(model, left).mean(0)
+    row_seeds = list(range(first_row_seed, first_row_seed + rows))
+    t = torch.linspace(-scale, scale, frames)
+    z = (_latents(model, row_seeds)[:, None] + t[None, :, None] * v).flatten(0, 1)
+    images = _images(model, z, bn)
+    ends = facing(images.view(rows, frames, *images.shape[1:])[:, [0, -1]].flatten(0, 1))
+    turned = [a * b < 0 for a, b in zip(ends[::2], ends[1::2], strict=True)]
+    record = {
+        "left": left,
+        "right": right,
+        "row_seeds": row_seeds,
+        "scale": scale,
+        "vector_norm": round(v.norm().item(), 4),
+        "ends_facing": [ends[::2], ends[1::2]],
+        "turn_success": sum(turned) / rows,
+        "turn_vector": floats(v),
+    }
+    return images, record
