@@ -15,6 +15,8 @@ import json
 import time
 from pathlib import Path
 
+from PIL import Image
+
 from dcgan.experiments.latent import (
     arithmetic,
     auto_smile_concepts,
@@ -23,11 +25,17 @@ from dcgan.experiments.latent import (
     turn,
 )
 from dcgan.experiments.neighbors import neighbors
-from dcgan.io import atomic_write_text
+from dcgan.io import atomic_write, atomic_write_text
 from dcgan.sampling import load, save_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
+
+
+def shrink(path: Path) -> None:
+    """Keep the README's pictures small: 256-colour palette PNGs."""
+    image = Image.open(path).convert("RGB").quantize(256)
+    atomic_write(path, lambda f: image.save(f, format="PNG", optimize=True))
 
 
 def main() -> None:
@@ -75,6 +83,9 @@ def main() -> None:
         nn.save(docs / "latent_neighbors.png")
         (docs / "latent_neighbors.json").unlink()
         results["neighbors"] = {"distance": nn.distance, "ratio": nn.record()["ratio"]}
+    for name in ("walk", "arithmetic", "turn", "neighbors"):
+        if (docs / f"latent_{name}.png").exists():
+            shrink(docs / f"latent_{name}.png")
     results.setdefault("seconds", {})[args.parts] = round(time.time() - t0, 1)
     atomic_write_text(out, json.dumps(results, indent=1) + "\n")
     print(json.dumps(results, indent=1))
