@@ -90,7 +90,9 @@ def test_interpolate_writes_strip(run_dir: Path, tmp_path: Path) -> None:
         )
         == 0
     )
-    assert Image.open(out).size == (4 * 18 + 2, 3 * 18 + 2)  # 9 images, 4 per row
+    # One row per segment, both ends shown: 2 rows of 5 images; a GIF of the 9 frames beside it.
+    assert Image.open(out).size == (5 * 18 + 2, 2 * 18 + 2)
+    assert Image.open(out.with_suffix(".gif")).n_frames == 9
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

@@ -203,7 +203,7 @@ def test_convert_verb_and_every_sampling_verb(tmp_path: Path, capsys) -> None:
         )
         == 0
     )
-    assert Image.open(tmp_path / "w.png").size == (3 * 34 + 2, 2 * 34 + 2)  # 4 images, 3 a row
+    assert Image.open(tmp_path / "w.png").size == (4 * 34 + 2, 34 + 2)  # 1 segment: 4 images
 
 
 def _break(folder: Path, how: str) -> None:

@@ -15,6 +15,9 @@ from dcgan.errors import DcganError
 
 ALLOWED_SIZES = (16, 32, 64, 128, 256)
 PROJ_NORMS = ("channel", "unit")
+# Vector arithmetic (PAPER §5, Fig. 7): Y's neighbours are Y + U[-0.25, 0.25]^nz, eight of them.
+ARITHMETIC_NOISE = 0.25
+ARITHMETIC_NEIGHBOURS = 8
 
 
 def check_size(size: int) -> int:

@@ -77,8 +77,8 @@ def parse_seeds(text: str) -> list[int]:
     seeds: list[int] = []
     try:
         for part in text.split(","):
-            a, _, b = part.strip().partition("-")
-            seeds.extend(range(int(a), int(b) + 1) if b else [int(a)])
+            a, dash, b = part.strip().partition("-")
+            seeds.extend(range(int(a), int(b) + 1) if dash else [int(a)])  # '3-' is an error
     except ValueError:
         raise DcganError(f"bad seeds {text!r}: use a list like 0-63 or 1,5,9") from None
     if not seeds or min(seeds) < 0:

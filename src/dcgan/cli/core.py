@@ -1,4 +1,4 @@
-"""Verbs of the core workflow: prepare, train, sample, interpolate, convert."""
+"""Verbs of the core workflow: prepare, train, sample, convert."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 
 from dcgan.cli.args import add_dataclass_args, build_dataclass, sample_flags
 from dcgan.config import TrainConfig
-from dcgan.errors import DcganError
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
@@ -52,19 +51,6 @@ def cmd_sample(args: argparse.Namespace) -> None:
         print(f"grid of {len(seeds)} samples written to {save_grid(images, out)}")
 
 
-def cmd_interpolate(args: argparse.Namespace) -> None:
-    from dcgan.sampling import generate, load, parse_seeds, save_grid, walk, z_from_seeds
-
-    model = load(args.checkpoint, ema=not args.no_ema)
-    seeds = parse_seeds(args.seeds) if args.seeds else list(range(args.points))
-    if len(seeds) < 2:
-        raise DcganError("an interpolation needs at least two seeds")
-    z_dist = model.config.z_dist
-    z = walk(z_from_seeds(seeds, model.generator.config.nz, z_dist), args.steps, args.slerp)
-    images = generate(model.generator, z, args.bn, z_dist)
-    print(f"walk through seeds {seeds} written to {save_grid(images, args.out, args.steps)}")
-
-
 def cmd_convert(args: argparse.Namespace) -> None:
     from dcgan.convert import convert
 
@@ -104,15 +90,6 @@ def register(verbs: argparse._SubParsersAction) -> None:
         help="grid .png, or a directory/ for one PNG per seed (default: %(default)s)",
     )
     p.set_defaults(func=cmd_sample)
-
-    p = verbs.add_parser("interpolate", help="walk between random points of z (PAPER §6.1)")
-    sample_flags(p)
-    p.add_argument("--seeds", help="seeds of the points to walk through (default: 0..points-1)")
-    p.add_argument("--points", type=int, default=9, help="number of points (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=8, help="steps per segment (default: %(default)s)")
-    p.add_argument("--slerp", action="store_true", help="spherical instead of linear")
-    p.add_argument("--out", default="interpolation.png", help="PNG (default: %(default)s)")
-    p.set_defaults(func=cmd_interpolate)
 
     p = verbs.add_parser(
         "convert", help="the paper authors' released Theano models as a checkpoint"

@@ -1,0 +1,125 @@
+"""The memorisation check: nearest training images of samples, in pixels and in D's features.
+
+The number compares the mean nearest-neighbour distance from samples to a reference part of
+the training data with the same distance from held-out real images (the data's last images)
+to that reference. Samples much closer than held-out images (ratio well under 1) would be
+copies; a ratio near or above 1 means samples are no nearer to training images than new
+real images are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from dcgan.data.packed import resolve_data
+from dcgan.errors import DcganError
+from dcgan.experiments.figures import labelled, png_path, save_json, stack
+from dcgan.sampling import Loaded, generate, grid_image, save_png, z_from_seeds
+
+SPACES = ("pixel", "feature")
+TITLES = {"pixel": "pixels", "feature": "D features (last conv layer)"}
+
+
+@dataclass
+class Neighbours:
+    """Nearest reference images of samples; distances of samples and held-out images."""
+
+    samples: torch.Tensor  # (n, C, S, S) the samples shown on the sheet
+    reference: torch.Tensor  # uint8 (R, C, S, S), the training images searched
+    index: dict[str, torch.Tensor]  # space -> (n, k) reference indices, nearest first
+    distance: dict[str, dict[str, float]]  # space -> mean NN distance of samples and held-out
+    record_: dict
+
+    def ratio(self, space: str) -> float:
+        """Mean NN distance sample->reference over held-out-real->reference."""
+        d = self.distance[space]
+        return d["samples"] / d["held_out"]
+
+    def record(self) -> dict:
+        ratios = {s: round(self.ratio(s), 4) for s in SPACES}
+        return {**self.record_, "distance": self.distance, "ratio": ratios}
+
+    def figure(self) -> Image.Image:
+        """One row per sample: the sample, its nearest in pixels, its nearest in D features."""
+        ref = self.reference.float() / 127.5 - 1
+        k = self.index["pixel"].shape[1]
+        columns = [labelled(grid_image(self.samples, 1), "sample")]
+        for space in SPACES:
+            nearest = ref[self.index[space].flatten()]
+            columns.append(labelled(grid_image(nearest, k), f"nearest in {TITLES[space]}"))
+        return stack(columns, gap=10)
+
+    def save(self, out: str | Path) -> list[Path]:
+        png = png_path(out, "neighbors")
+        return [save_png(self.figure(), png), save_json(png.with_suffix(".json"), self.record())]
+
+
+@torch.no_grad()
+def _features(model: Loaded, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """D's last conv layer, flattened (eval-mode BatchNorm, as trained)."""
+    d = model.discriminator
+    device = next(d.parameters()).device
+    return torch.cat([d.features(b.to(device))[-1].flatten(1).cpu() for b in x.split(batch)])
+
+
+def _nearest(queries: torch.Tensor, ref: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distances (RMS over dimensions) and indices of the k nearest rows of `ref`, chunked."""
+    best_d, best_i = [], []
+    for q in queries.split(256):
+        d = torch.cdist(q, ref) / ref.shape[1] ** 0.5
+        v, i = d.topk(k, largest=False)
+        best_d.append(v)
+        best_i.append(i)
+    return torch.cat(best_d), torch.cat(best_i)
+
+
+def _as_float(images: torch.Tensor) -> torch.Tensor:
+    return images.float() / 127.5 - 1
+
+
+def neighbors(
+    model: Loaded,
+    data: str | Path,
+    n: int = 8,
+    k: int = 5,
+    n_stats: int = 500,
+    held_out: int = 500,
+    bn: str = "batch",
+    cache: str | Path = ".cache/dcgan",
+) -> Neighbours:
+    """Nearest neighbours of samples 0..n-1 on a sheet; distance statistics over n_stats
+    samples and the data's last `held_out` images against the rest of the data."""
+    m = model.generator.config
+    images = resolve_data(data, m.size, m.channels, cache=cache, progress=False).images
+    if len(images) < held_out + k or held_out < 1:
+        raise DcganError(f"{data} has {len(images)} images: too few to hold out {held_out}")
+    if not 1 <= n <= n_stats:
+        raise DcganError(f"show 1..n_stats samples, got n={n}, n_stats={n_stats}")
+    reference = torch.from_numpy(np.array(images[: len(images) - held_out]))
+    real = _as_float(torch.from_numpy(np.array(images[len(images) - held_out :])))
+    seeds = list(range(n_stats))
+    fake = generate(model.generator, z_from_seeds(seeds, m.nz, model.config.z_dist), bn)
+    ref = _as_float(reference)
+    spaces = {
+        "pixel": (fake.flatten(1), real.flatten(1), ref.flatten(1)),
+        "feature": (_features(model, fake), _features(model, real), _features(model, ref)),
+    }
+    index, distance = {}, {}
+    for space, (f, r, rf) in spaces.items():
+        df, index[space] = _nearest(f[:n_stats], rf, k)
+        dr, _ = _nearest(r, rf, 1)
+        distance[space] = {"samples": df[:, 0].mean().item(), "held_out": dr[:, 0].mean().item()}
+        index[space] = index[space][:n]
+    record = {
+        "data": str(data),
+        "samples": {"seeds": f"0-{n_stats - 1}", "shown": n, "k": k},
+        "reference": f"images 0..{len(reference) - 1}",
+        "held_out": f"images {len(reference)}..{len(images) - 1}",
+        "nearest_shown": {s: index[s].tolist() for s in SPACES},
+    }
+    return Neighbours(fake[:n], reference, index, distance, record)
