@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from dcgan.metrics.mnist_classifier import DEFAULT_WEIGHTS, MnistClassifier
+from dcgan.metrics.train_extractor import augment
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
@@ -47,21 +48,6 @@ def sha256(path: Path) -> str:
 def to_tensor(x: np.ndarray) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [-1, 1]."""
     return torch.from_numpy(x).float().div(127.5).sub(1.0).unsqueeze(1)
-
-
-def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random affine: shift <= 2 px, rotation <= 10 degrees, scale 0.9-1.1."""
-    n = x.shape[0]
-    angle = (torch.rand(n, generator=gen) * 2 - 1) * math.radians(10)
-    scale = 1 + (torch.rand(n, generator=gen) * 2 - 1) * 0.1
-    shift = torch.randint(-2, 3, (n, 2), generator=gen).float() * (2 / 28)
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack(
-        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
-    )
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    # MNIST borders are background (-1), so "border" padding keeps the background intact.
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def junk(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from dcgan import ModelConfig, TrainConfig, load, sample, train
@@ -24,6 +24,24 @@ from dcgan.sampling import save_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
+
+
+def summary(r: dict) -> dict:
+    """The JSON-able part of classify_samples' answer."""
+    return {
+        "frac_confident": r["frac_confident"],
+        "mean_confidence": float(r["confidences"].mean()),
+        "class_fractions": [round(f, 4) for f in r["class_fractions"]],
+        "min_class_fraction": r["min_class_fraction"],
+        "max_class_fraction": r["max_class_fraction"],
+    }
+
+
+def real_test_digits(path: str, n: int) -> torch.Tensor:
+    """The first n MNIST test digits in [-1, 1]: the judge's ceiling for the same statistic."""
+    with np.load(path) as f:
+        x = torch.from_numpy(f["x_test"][:n]).float()
+    return (x / 127.5 - 1).unsqueeze(1)
 
 
 def main() -> None:
@@ -50,11 +68,9 @@ def main() -> None:
         keep=10,
         cache=str(ROOT / ".cache" / "dcgan"),
     )
-    t0 = time.monotonic()
     result = train(config, resume=args.resume)
     if result.interrupted:
         raise SystemExit(f"interrupted; continue with --resume {result.run_dir}")
-    wall = time.monotonic() - t0
     judge = load_mnist_classifier()
     rows = []
     variants = [("G_ema", bn) for bn in ("batch", "running") if args.ema] + [("G", "batch")]
@@ -68,12 +84,9 @@ def main() -> None:
         )
         rows.append(
             {
+                "generator": which,
                 "bn": bn,
-                "frac_confident": r["frac_confident"],
-                "mean_confidence": float(r["confidences"].mean()),
-                "class_fractions": [round(f, 4) for f in r["class_fractions"]],
-                "min_class_fraction": r["min_class_fraction"],
-                "max_class_fraction": r["max_class_fraction"],
+                **summary(r),
                 "passed": ok,
             }
         )
@@ -82,28 +95,31 @@ def main() -> None:
     stats = [json.loads(x) for x in (result.run_dir / "stats.jsonl").read_text().splitlines()]
     print(
         f"\nMNIST 32 px, {result.step} steps ({stats[-1]['epoch']:.2f} epochs), "
-        f"ngf=ndf={args.ngf}, batch {args.batch_size}, wall {wall / 60:.1f} min "
-        f"({torch.get_num_threads()} threads)"
+        f"ngf=ndf={args.ngf}, batch {args.batch_size}, EMA {args.ema}, "
+        f"trained in {stats[-1]['time'] / 60:.1f} min"
     )
+    real = classify_samples(real_test_digits(args.data, args.n), judge)
+    rows.append({"generator": "real test", "bn": "-", **summary(real), "passed": None})
     print(
-        f"{'bn':<8} {'conf>=0.9':>10} {'mean conf':>10} {'min class':>10} {'max class':>10}  pass"
+        f"{'images':<10} {'bn':<8} {'conf>=0.9':>10} {'mean conf':>10} {'min class':>10}"
+        f" {'max class':>10}  pass"
     )
     for r in rows:
         print(
-            f"{r['bn']:<8} {r['frac_confident']:>10.3f} {r['mean_confidence']:>10.3f} "
+            f"{r['generator']:<10} {r['bn']:<8} {r['frac_confident']:>10.3f} "
+            f"{r['mean_confidence']:>10.3f} "
             f"{r['min_class_fraction']:>10.3f} {r['max_class_fraction']:>10.3f}  {r['passed']}"
         )
     out = {
         "run_dir": str(result.run_dir),
         "steps": result.step,
         "epochs": stats[-1]["epoch"],
-        "wall_seconds": round(wall, 1),
         "train_seconds": stats[-1]["time"],
         "img_per_s": stats[-1]["img_s"],
         "ngf": args.ngf,
+        "ema": args.ema,
         "batch_size": args.batch_size,
         "n_samples": args.n,
-        "threads": torch.get_num_threads(),
         "machine": platform.processor(),
         "final_loss_D": stats[-1]["loss_D"],
         "final_loss_G": stats[-1]["loss_G"],

@@ -54,14 +54,18 @@ def _as_tuple(x: Any) -> Any:
 def save_checkpoint(run_dir: str | Path, state: dict[str, Any], step: int, keep: int = 3) -> Path:
     """Write `ckpt-<step>.pt` atomically, point `latest.pt` at it, keep the last `keep`."""
     run_dir = Path(run_dir)
-    path = run_dir / f"ckpt-{step:08d}.pt"
-    atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f))
+    path = save_file(run_dir / f"ckpt-{step:08d}.pt", state)
     _link_latest(path)
     old = sorted(run_dir.glob("ckpt-*.pt"))[:-keep] if keep > 0 else []
     for p in old:
         with contextlib.suppress(OSError):
             p.unlink()
     return path
+
+
+def save_file(path: str | Path, state: dict[str, Any]) -> Path:
+    """Write one checkpoint file atomically, outside the rotation (e.g. `best.pt`)."""
+    return atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f))
 
 
 def _link_latest(path: Path) -> None:

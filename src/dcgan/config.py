@@ -161,6 +161,23 @@ class TrainConfig:
         default=".cache/dcgan", metadata={"help": "where raw sources are prepared once"}
     )
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+    # Evaluation during training (dcgan.metrics): logged, and best.pt kept by the metric.
+    eval_every: int = field(
+        default=0, metadata={"help": "steps between evaluations, 0 = never (keeps best.pt)"}
+    )
+    eval_metric: str = field(
+        default="fid", metadata={"help": "metric that picks best.pt: fid, kid, is or pr"}
+    )
+    eval_n: int = field(default=2000, metadata={"help": "samples (and real images) per eval"})
+    eval_extractor: str = field(
+        default="inception", metadata={"help": "eval features: inception, mnist or a .pt"}
+    )
+    eval_data: str | None = field(
+        default=None, metadata={"help": "real data of the eval (default: the training data)"}
+    )
+    inception_weights: str | None = field(
+        default=None, metadata={"help": "Inception-v3 weights file (default: torch's cache)"}
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -171,6 +188,8 @@ class TrainConfig:
             raise DcganError(f"batch size must be positive, got {self.batch_size}")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise DcganError(f"ema must lie in (0, 1), got {self.ema}")
+        if self.eval_every < 0 or self.eval_n < 2:
+            raise DcganError("eval_every must be >= 0 and eval_n >= 2")
         for name in ("steps", "epochs", "time_limit"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -183,3 +202,62 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class DedupConfig:
+    """The semantic-hash de-duplication of PAPER §3 (the paper's 4.1.1): a 3072-128-3072
+    de-noising, dropout-regularised ReLU autoencoder on 32x32 centre crops."""
+
+    bits: int = field(default=128, metadata={"help": "code units = hash bits"})
+    epochs: int = field(default=20, metadata={"help": "autoencoder training epochs"})
+    batch_size: int = field(default=128, metadata={"help": "autoencoder batch size"})
+    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
+    noise: float = field(default=0.1, metadata={"help": "std of the input corruption"})
+    dropout: float = field(default=0.2, metadata={"help": "dropout on the code while training"})
+    threshold: float = field(default=0.0, metadata={"help": "a bit is set where ReLU > this"})
+    train_limit: int = field(
+        default=100_000, metadata={"help": "at most this many images (evenly spaced) train it"}
+    )
+    radius: int = field(
+        default=0, metadata={"help": "Hamming radius of a match; 0 is the paper's exact hash"}
+    )
+    sheet_groups: int = field(default=16, metadata={"help": "groups shown in the contact sheet"})
+    seed: int = field(default=0, metadata={"help": "seed of the autoencoder training"})
+
+    def __post_init__(self) -> None:
+        for name in ("bits", "epochs", "batch_size", "train_limit"):
+            if getattr(self, name) < 1:
+                raise DcganError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.bits % 8:
+            raise DcganError(f"bits must be a multiple of 8, got {self.bits}")
+        if not 0 <= self.radius < self.bits:
+            raise DcganError(f"radius must lie in 0..{self.bits - 1}, got {self.radius}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise DcganError(f"dropout must lie in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class FacesConfig:
+    """Face crops of PAPER §3 (the paper's 4.2): OpenCV's Haar face detector, detections
+    above a minimum size, square crops with a margin, resized to the training size."""
+
+    size: int = field(default=64, metadata={"help": "side of the written crops"})
+    min_face: int = field(
+        default=48, metadata={"help": "smallest detected face side kept, in source pixels"}
+    )
+    margin: float = field(
+        default=0.2, metadata={"help": "extra border around a box, as a fraction of its side"}
+    )
+    scale_factor: float = field(default=1.1, metadata={"help": "detector's pyramid step"})
+    min_neighbors: int = field(default=5, metadata={"help": "detector's overlap votes to keep"})
+
+    def __post_init__(self) -> None:
+        if self.size < 1 or self.min_face < 1:
+            raise DcganError(
+                f"size and min_face must be positive, got {self.size}, {self.min_face}"
+            )
+        if self.margin < 0:
+            raise DcganError(f"margin must be non-negative, got {self.margin}")
+        if self.scale_factor <= 1.0:
+            raise DcganError(f"scale_factor must exceed 1, got {self.scale_factor}")

@@ -26,7 +26,7 @@ def plot_training(run_dir: str | Path, out: str | Path | None = None) -> Path | 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = read_stats(run_dir)
+    rows = [r for r in read_stats(run_dir) if "loss_D" in r]  # not the eval rows
     if not rows:
         return None
     epoch = [r["epoch"] for r in rows]

@@ -173,6 +173,11 @@ class Trainer:
         else:
             self.run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
         self._truncate_log()
+        self.watch = None
+        if config.eval_every:  # FID & co. during training (dcgan.metrics.watch)
+            from dcgan.metrics.watch import TrainingEval
+
+            self.watch = TrainingEval(config, self.data, self.run_dir, self.device)
 
     def _run_name(self) -> str:
         stem = Path(self.config.data.rstrip("/")).name.split(".")[0] or "data"
@@ -305,6 +310,8 @@ class Trainer:
                         self.write_grid()
                     if self.step % c.checkpoint_every == 0:
                         self.save()
+                    if self.watch is not None and self.watch.due(self.step, total):
+                        self._evaluate(log)
                     if stop.received is not None:
                         interrupted = True
                         break
@@ -335,6 +342,16 @@ class Trainer:
         log.flush()
         for k in ("loss_D", "loss_G", "D_x", "D_G_z", "img_s"):
             self.writer.add_scalar(f"train/{k}", row[k], self.step)
+
+    def _evaluate(self, log) -> None:
+        """One in-training evaluation: a stats.jsonl row, TensorBoard scalars, maybe best.pt."""
+        g = self.ema if self.ema is not None else self.g
+        row = self.watch(g, self.step, self.step / self.order.steps_per_epoch, self.state)
+        log.write(json.dumps(row) + "\n")
+        log.flush()
+        for k, v in row.items():
+            if k not in ("step", "epoch", "eval", "best"):
+                self.writer.add_scalar(f"eval/{k}", v, self.step)
 
 
 def _logged_step(line: str) -> float:

@@ -118,11 +118,13 @@ def resolve_data(
     format: str | None = None,
     cache: str | Path = ".cache/dcgan",
     progress: bool = True,
+    split: str = "train",
 ) -> PackedDataset:
     """Open `data` as a packed dataset of `size` px (and `channels`, when given).
 
-    A packed directory is opened as it is; any other source is prepared once into
-    `cache/<name>-<size>px-<channels>c-<hash>` and reused while the source is unchanged.
+    A packed directory is opened as it is; any other source (its `split`: train or test) is
+    prepared once into `cache/<name>[-<split>]-<size>px-<channels>c-<hash>` and reused
+    while the source is unchanged.
     """
     path = Path(data).expanduser()
     if is_packed(path):
@@ -135,12 +137,13 @@ def resolve_data(
                 f" again with size {size}"
             )
         return dataset
-    source = open_source(data, format)
+    source = open_source(data, format, split=split)
     channels = channels or source.channels
     identity = [str(path.absolute()) if path.exists() else str(data), _stamp(path)]
-    identity += [source.format, size, channels]
+    identity += [source.format, size, channels] + ([split] if split != "train" else [])
     digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:10]
-    out = Path(cache) / f"{_readable_name(str(data), source)}-{size}px-{channels}c-{digest}"
+    name = _readable_name(str(data), source) + ("" if split == "train" else f"-{split}")
+    out = Path(cache) / f"{name}-{size}px-{channels}c-{digest}"
     if not is_packed(out):
-        prepare(source, out, size, channels, progress=progress)
+        prepare(source, out, size, channels, split=split, progress=progress)
     return PackedDataset(out)

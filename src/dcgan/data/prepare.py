@@ -90,21 +90,28 @@ def fit_square(img: Image.Image, size: int) -> Image.Image:
     return img.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
 
 
-def convert_image(payload: Payload, size: int, channels: int) -> np.ndarray:
-    """One payload (encoded bytes, a file path or uint8 pixels) to uint8 C x S x S.
+def open_image(payload: Payload, channels: int, draft: int | None = None) -> Image.Image:
+    """One payload (encoded bytes, a file path or uint8 pixels) decoded to "L" or "RGB".
 
-    Animated images (GIF, APNG, WebP) give their first frame.
+    Animated images (GIF, APNG, WebP) give their first frame. With `draft`, a JPEG may be
+    decoded at 1/2, 1/4 or 1/8 scale, as long as both sides stay at least `draft`.
     """
     if isinstance(payload, np.ndarray):
-        if payload.shape == ((size, size) if channels == 1 else (size, size, 3)):
-            return payload.reshape(size, size, channels).transpose(2, 0, 1).copy()
         img = Image.fromarray(payload)
     else:
         img = Image.open(payload if isinstance(payload, Path) else io.BytesIO(payload))
     with img:
-        if img.format == "JPEG":
-            img.draft(None, (size, size))  # libjpeg decodes at 1/2, 1/4 or 1/8 scale: faster
-        out = np.asarray(fit_square(_to_channels(img, channels), size))
+        if draft and img.format == "JPEG":
+            img.draft(None, (draft, draft))  # libjpeg decodes at a reduced scale: faster
+        return _to_channels(img, channels)
+
+
+def convert_image(payload: Payload, size: int, channels: int) -> np.ndarray:
+    """One payload (encoded bytes, a file path or uint8 pixels) to uint8 C x S x S."""
+    square = (size, size) if channels == 1 else (size, size, 3)
+    if isinstance(payload, np.ndarray) and payload.shape == square:
+        return payload.reshape(size, size, channels).transpose(2, 0, 1).copy()
+    out = np.asarray(fit_square(open_image(payload, channels, draft=size), size))
     return out.reshape(size, size, channels).transpose(2, 0, 1).copy()
 
 
@@ -162,10 +169,17 @@ def _sha256(path: Path) -> str:
 
 
 def _write(
-    source: Source, folder: Path, size: int, channels: int, workers: int, limit: int | None, bar
+    source: Source,
+    folder: Path,
+    size: int,
+    channels: int,
+    workers: int,
+    limit: int | None,
+    bar,
+    on_written: Callable[[Item], None] | None = None,
 ) -> dict[str, Any]:
     """Stream the converted images into folder/images.npy (and labels.npy); return the
-    counts for meta.json."""
+    counts for meta.json. `on_written` sees each item that was written, in order."""
     tail = (channels, size, size)
     count, skipped, examples, labels = 0, 0, [], []
     convert = partial(_convert_or_reason, size=size, channels=channels)
@@ -180,6 +194,8 @@ def _write(
                         examples.append({"name": item.name, "reason": result})
                     continue
                 f.write(result.tobytes())
+                if on_written is not None:
+                    on_written(item)
                 if source.has_labels:
                     labels.append(item.label)
                 count += 1
@@ -259,6 +275,7 @@ def prepare(
     *,
     root: str | Path | None = None,
     limit: int | None = None,
+    on_written: Callable[[Item], None] | None = None,
 ) -> Path:
     """Convert `source` (a path, a dataset name or an opened `Source`) into the packed
     dataset directory `out` and return its path.
@@ -267,6 +284,7 @@ def prepare(
     channels (None: the source's own, 1 or 3). `format`, `key`, `split` and `root` go to
     `open_source`. `workers` decode in parallel (default: all CPUs). `limit` keeps only the
     first images (for tests and quick trials). A valid packed dataset at `out` is replaced.
+    `on_written(item)` is called for each image written, in order (skipped ones are not).
     """
     if size < 1:
         raise DcganError(f"image size must be positive, got {size}")
@@ -290,7 +308,7 @@ def prepare(
     try:
         desc = f"prepare {Path(source.spec).name or source.spec}"
         with tqdm(total=total, desc=desc, unit="img", disable=not progress) as bar:
-            counts = _write(source, tmp, size, channels, workers, limit, bar)
+            counts = _write(source, tmp, size, channels, workers, limit, bar, on_written)
         meta = {
             "source": source.spec,
             "source_path": str(source.path) if source.path else None,

@@ -1,1 +1,14 @@
-"""Sample-quality measures and their feature extractors."""
+"""Sample-quality measures and their feature extractors.
+
+`fidelity` (the metric math, by name: fid, kid, is, pr), `extractors` (Inception-v3, the
+shipped MNIST classifier, trained classifiers), `reference` (cached real statistics),
+`evaluate` (generator -> metrics, shared by `dcgan evaluate` and training), `watch`
+(evaluation during training, best.pt), `train_extractor` (a classifier for any labelled
+data), `mnist_classifier` (the small CNN behind the offline extractors).
+"""
+
+from dcgan.metrics.evaluate import Evaluator, evaluate, format_table
+from dcgan.metrics.extractors import get_extractor
+from dcgan.metrics.fidelity import METRICS, compute
+
+__all__ = ["METRICS", "Evaluator", "compute", "evaluate", "format_table", "get_extractor"]

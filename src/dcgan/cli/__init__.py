@@ -1,0 +1,54 @@
+"""`dcgan VERB ...`: thin verbs over the Python API, one module per area. Flags come from the
+config dataclasses, so the CLI and the API share one table of defaults."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import typing
+
+from dcgan.cli import core, datatools, experiments, latent, quality
+from dcgan.cli.args import add_dataclass_args, build_dataclass
+from dcgan.errors import DcganError
+
+__all__ = ["add_dataclass_args", "build_dataclass", "main", "parser"]
+AREAS = (core, datatools, quality, experiments, latent)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = _Parser(
+        prog="dcgan",
+        description="Deep Convolutional GANs (Radford et al., ICLR 2016).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    verbs = top.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
+    for area in AREAS:
+        area.register(verbs)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except DcganError as e:
+        print(f"dcgan: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # unwritable output, full disk, ...
+        where = f": {e.filename}" if e.filename else ""
+        print(f"dcgan: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dcgan: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Verbs of the core workflow: prepare, train, sample, interpolate, convert."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dcgan.cli.args import add_dataclass_args, build_dataclass, sample_flags
+from dcgan.config import TrainConfig
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from dcgan.data.prepare import prepare
+
+    out = prepare(
+        args.source,
+        args.out,
+        size=args.size,
+        channels=args.channels,
+        format=args.format,
+        key=args.key,
+        split=args.split,
+        workers=args.workers,
+    )
+    print(f"packed dataset written to {out}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dcgan.training import train
+
+    result = train(build_dataclass(TrainConfig, args), resume=args.resume)
+    state = "interrupted" if result.interrupted else "finished"
+    print(f"{state} at step {result.step}; run directory: {result.run_dir}")
+    if result.interrupted:
+        print(f"resume with: dcgan train --resume {result.run_dir}")
+        return 130
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from dcgan.sampling import load, parse_seeds, sample, save_each, save_grid
+
+    model = load(args.checkpoint, ema=not args.no_ema)
+    seeds = parse_seeds(args.seeds) if args.seeds else list(range(args.n))
+    images = sample(model, seeds=seeds, bn=args.bn)
+    out = Path(args.out)
+    if args.out.endswith(("/", "\\")) or out.is_dir() or not out.suffix:
+        paths = save_each(images, seeds, out)
+        print(f"{len(paths)} images written to {out}/")
+    else:
+        print(f"grid of {len(seeds)} samples written to {save_grid(images, out)}")
+
+
+def cmd_interpolate(args: argparse.Namespace) -> None:
+    from dcgan.experiments.latent import interpolate
+    from dcgan.sampling import load, parse_seeds
+
+    model = load(args.checkpoint, ema=not args.no_ema)
+    seeds = parse_seeds(args.seeds) if args.seeds else None
+    walk = interpolate(model, seeds, args.points, args.steps, args.slerp, args.bn)
+    print(f"walk through seeds {walk.seeds} written to {', '.join(map(str, walk.save(args.out)))}")
+
+
+def cmd_convert(args: argparse.Namespace) -> None:
+    from dcgan.convert import convert
+
+    release = convert(args.source, args.out, epoch=args.epoch)
+    m = release.config.model
+    print(
+        f"{release.layout.name} model ({release.layout.about}; {m.size} px, z ~ "
+        f"{release.config.z_dist} {m.nz}-d, {m.kernel}x{m.kernel} kernels, strides "
+        f"{','.join(map(str, m.layer_strides))}) written to {args.out}"
+    )
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    p = verbs.add_parser("prepare", help="pack a source into a uint8 array once")
+    p.add_argument("source", help="folder, tar, LMDB, idx, CIFAR, SVHN .mat, npz/npy or a name")
+    p.add_argument("out", help="output directory of the packed dataset")
+    p.add_argument("--size", type=int, default=64, help="image side (default: %(default)s)")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="default: the source's")
+    p.add_argument("--format", help="source format (default: detected from the path)")
+    p.add_argument("--key", help="array key in an npz")
+    p.add_argument("--split", default="train", help="split to read (default: %(default)s)")
+    p.add_argument("--workers", type=int, help="decoding processes (default: all cores)")
+    p.set_defaults(func=cmd_prepare)
+
+    p = verbs.add_parser("train", help="train G and D (PAPER §2)")
+    add_dataclass_args(p, TrainConfig)
+    p.add_argument("--resume", help="run directory or checkpoint to continue exactly")
+    p.set_defaults(func=cmd_train)
+
+    p = verbs.add_parser("sample", help="write samples: a grid PNG or one PNG per seed")
+    sample_flags(p)
+    p.add_argument("--n", type=int, default=64, help="number of samples (default: %(default)s)")
+    p.add_argument("--seeds", help="seeds such as 0-63 or 3,17,42 (default: 0..n-1)")
+    p.add_argument(
+        "--out",
+        default="samples.png",
+        help="grid .png, or a directory/ for one PNG per seed (default: %(default)s)",
+    )
+    p.set_defaults(func=cmd_sample)
+
+    p = verbs.add_parser("interpolate", help="walk between random points of z (PAPER §6.1)")
+    sample_flags(p)
+    p.add_argument("--seeds", help="seeds of the points to walk through (default: 0..points-1)")
+    p.add_argument("--points", type=int, default=9, help="number of points (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=8, help="steps per segment (default: %(default)s)")
+    p.add_argument("--slerp", action="store_true", help="spherical instead of linear")
+    p.add_argument(
+        "--out",
+        default="walk.png",
+        help="grid PNG (one row per segment; a .gif and .json go beside it), or a directory",
+    )
+    p.set_defaults(func=cmd_interpolate)
+
+    p = verbs.add_parser(
+        "convert", help="the paper authors' released Theano models as a checkpoint"
+    )
+    p.add_argument("source", help="released model folder (*_gen_params.jl_NN.npy and D's)")
+    p.add_argument("--out", required=True, help="checkpoint file to write (.pt)")
+    p.add_argument("--epoch", type=int, help="which saved epoch, when the folder holds several")
+    p.set_defaults(func=cmd_convert)

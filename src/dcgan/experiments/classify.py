@@ -1,0 +1,318 @@
+"""PAPER §5 as a tool: classify a labelled source with a trained D's features and an
+L2-SVM from N labelled examples per class, against baselines on the same draws.
+
+The protocol (§5.2): draw N labelled examples per class uniformly at random, K times with
+different seeds (the draws for smaller N are the first examples of those for larger N);
+fit each method on each draw and report test accuracy, mean +- std over the K draws.
+Methods: `dcgan` (D's features, §5.1), `pixels` (raw pixels), `random-d` (a randomly
+initialised D of the same architecture) through the same standardisation and SVM, and
+`cnn` (the same architecture trained with labels only, hyper-parameters by random search
+on the validation split). C of the SVM is chosen on the validation split (`val` or
+`val_size`), or by cross-validation on each draw when there is none.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from dcgan.errors import DcganError
+from dcgan.experiments.features import FeatureExtractor
+from dcgan.experiments.linear import DEFAULT_C, fit_select_c
+from dcgan.experiments.splits import Splits, draw_labelled, open_splits
+from dcgan.experiments.supervised import accuracy, random_search, train_cnn
+from dcgan.models import Discriminator
+from dcgan.sampling import Loaded, load
+
+
+@dataclass
+class ClassifyConfig:
+    """Options of `classify` (the `dcgan classify` flags)."""
+
+    checkpoint: str = field(default="", metadata={"help": "checkpoint file or run directory"})
+    data: str = field(default="", metadata={"help": "labelled source the examples are drawn from"})
+    test: str | None = field(
+        default=None, metadata={"help": "test source (none: the data's test split or a fifth)"}
+    )
+    val: str | None = field(
+        default=None, metadata={"help": "validation source for C and the CNN's search"}
+    )
+    val_size: int = field(
+        default=0, metadata={"help": "else hold out this many examples of --data as validation"}
+    )
+    format: str | None = field(default=None, metadata={"help": "source format (auto-detected)"})
+    labels_per_class: tuple[int, ...] = field(
+        default=(100,), metadata={"help": "labelled examples per class, e.g. 10,100,1000"}
+    )
+    repeats: int = field(default=5, metadata={"help": "random draws (K) per label count"})
+    seed: int = field(default=0, metadata={"help": "seed of the draws, random D and CNN"})
+    pixels: bool = field(default=True, metadata={"help": "raw-pixel SVM baseline"})
+    random_d: bool = field(default=True, metadata={"help": "random-D-features SVM baseline"})
+    cnn: bool = field(default=True, metadata={"help": "supervised CNN baseline"})
+    grid: int = field(default=4, metadata={"help": "each D layer max-pooled to grid x grid"})
+    layers: tuple[int, ...] | None = field(
+        default=None, metadata={"help": "D conv layers to use, e.g. 2,3 (none: all)"}
+    )
+    c_values: tuple[float, ...] = field(
+        default=DEFAULT_C, metadata={"help": "the SVM's C candidates"}
+    )
+    c_once: bool = field(
+        default=False, metadata={"help": "choose C on the first draw only, keep it (faster)"}
+    )
+    folds: int = field(default=5, metadata={"help": "cross-validation folds without a val split"})
+    cnn_trials: int = field(default=8, metadata={"help": "random-search trials of the CNN"})
+    cnn_steps: int = field(default=500, metadata={"help": "training steps of the CNN"})
+    cnn_batch_size: int = field(default=32, metadata={"help": "mini-batch of the CNN"})
+    batch_size: int = field(default=500, metadata={"help": "images per feature batch"})
+    threads: int | None = field(
+        default=None, metadata={"help": "CPU threads of torch (none: its default)"}
+    )
+    out: str | None = field(default=None, metadata={"help": "folder for table, JSON and plot"})
+    cache: str = field(default=".cache/dcgan", metadata={"help": "prepared data and features"})
+    progress: bool = field(default=True, metadata={"help": "show progress"})
+
+    def __post_init__(self) -> None:
+        self.labels_per_class = tuple(sorted(set(self.labels_per_class)))
+        if not self.labels_per_class or min(self.labels_per_class) < 1:
+            raise DcganError(f"labels per class must be positive, got {self.labels_per_class}")
+        for name in ("repeats", "folds", "cnn_trials", "cnn_steps", "cnn_batch_size"):
+            if getattr(self, name) < 1:
+                raise DcganError(f"{name.replace('_', ' ')} must be positive")
+        if self.val_size < 0:
+            raise DcganError(f"val size must be non-negative, got {self.val_size}")
+        if self.val and self.val_size:
+            raise DcganError("give a validation source or a validation size, not both")
+
+    @property
+    def methods(self) -> list[str]:
+        chosen = {"pixels": self.pixels, "random-d": self.random_d, "cnn": self.cnn}
+        return ["dcgan", *(m for m, on in chosen.items() if on)]
+
+
+@dataclass
+class MethodResult:
+    """One method at one label count: test accuracy of each draw, and what was chosen."""
+
+    accuracies: list[float] = field(default_factory=list)
+    chosen: list[dict] = field(default_factory=list)  # per draw: C, or the CNN's steps
+    seconds: float = 0.0
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.accuracies))
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation over the draws (0 for one draw)."""
+        return float(np.std(self.accuracies, ddof=1)) if len(self.accuracies) > 1 else 0.0
+
+
+@dataclass
+class ClassifyResult:
+    """Every method x labels-per-class result, and what a reader needs to trust it."""
+
+    config: ClassifyConfig
+    checkpoint_step: int
+    feature_dim: int
+    test_size: int
+    val_size: int
+    results: dict[str, dict[int, MethodResult]]
+    cnn_search: dict[int, dict]
+    notes: list[str]
+    seconds: float
+
+
+def _log(config: ClassifyConfig, text: str) -> None:
+    if config.progress:
+        tqdm.write(text)
+
+
+def _svm_method(
+    config: ClassifyConfig,
+    splits: Splits,
+    draws: dict[int, list[np.ndarray]],
+    extract: FeatureExtractor,
+    name: str,
+) -> dict[int, MethodResult]:
+    """Features of every example needed once, then an SVM per draw."""
+    union = np.unique(np.concatenate(draws[max(draws)]))
+    train = extract(splits.train, union)
+    test = extract(*splits.test), splits.labels(splits.test)
+    val = (extract(*splits.val), splits.labels(splits.val)) if splits.val else None
+    out = {}
+    for n, per_draw in draws.items():
+        result, start, c_values = MethodResult(), time.monotonic(), config.c_values
+        previous = None  # the last draw's weights warm-start the next one
+        for r, draw in enumerate(per_draw):
+            x, y = train[np.searchsorted(union, draw)], splits.labels((splits.train, draw))
+            fit = fit_select_c(
+                x, y, len(splits.classes), c_values, val, config.folds, r, init=previous
+            )
+            previous = fit.full_weights
+            result.accuracies.append(float((fit.predict(test[0]) == test[1]).mean()))
+            result.chosen.append({"C": fit.c, "selection": fit.selection})
+            if config.c_once:
+                c_values = (fit.c,)
+        result.seconds = time.monotonic() - start
+        out[n] = result
+        _log(config, f"{name} {n}/class: {100 * result.mean:.2f} +- {100 * result.std:.2f}%")
+    return out
+
+
+def _inner_val(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fifth of each class of a draw (at least one) held out to search the CNN's
+    hyper-parameters when there is no validation split: (kept, held) positions."""
+    rng = np.random.default_rng([seed, 5])
+    held = []
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        if len(members) < 2:
+            raise DcganError(
+                "the CNN's search needs a validation split or 2 labelled examples per class"
+            )
+        held.append(members[: max(1, len(members) // 5)])
+    held_idx = np.sort(np.concatenate(held))
+    return np.setdiff1d(np.arange(len(labels)), held_idx), held_idx
+
+
+def _cnn_method(
+    config: ClassifyConfig, splits: Splits, draws: dict[int, list[np.ndarray]], model: Loaded
+) -> tuple[dict[int, MethodResult], dict[int, dict]]:
+    """The supervised CNN: a random search on the first draw, then every draw trained with
+    the chosen hyper-parameters and step count."""
+    union = np.unique(np.concatenate(draws[max(draws)]))
+    images = splits.train.get_batch(union)
+    test = splits.test[0].get_batch(splits.test[1]), splits.labels(splits.test)
+    val = (
+        (splits.val[0].get_batch(splits.val[1]), splits.labels(splits.val)) if splits.val else None
+    )
+    arch, k = model.discriminator.config, len(splits.classes)
+    out, searches = {}, {}
+    for n, per_draw in draws.items():
+        result, start = MethodResult(), time.monotonic()
+        x0, y0 = (
+            images[np.searchsorted(union, per_draw[0])],
+            splits.labels((splits.train, per_draw[0])),
+        )
+        if val is not None:
+            search_x, search_y, search_val = x0, y0, val
+        else:
+            kept, held = _inner_val(y0, config.seed)
+            search_x, search_y, search_val = x0[kept], y0[kept], (x0[held], y0[held])
+        search, best = random_search(
+            arch,
+            k,
+            search_x,
+            search_y,
+            search_val,
+            config.cnn_trials,
+            config.cnn_steps,
+            config.cnn_batch_size,
+            config.seed,
+        )
+        searches[n] = {
+            "trials": search.trials,
+            "chosen": vars(search.hyper),
+            "steps": search.steps,
+            "val_accuracy": search.val_accuracy,
+        }
+        for r, draw in enumerate(per_draw):
+            if r == 0 and val is not None:
+                net = best  # the search trained it on this very draw
+            else:
+                x, y = images[np.searchsorted(union, draw)], splits.labels((splits.train, draw))
+                net, _ = train_cnn(
+                    arch,
+                    k,
+                    x,
+                    y,
+                    search.hyper,
+                    search.steps,
+                    config.cnn_batch_size,
+                    config.seed + r,
+                )
+            result.accuracies.append(accuracy(net, *test))
+            result.chosen.append({"steps": search.steps, **vars(search.hyper)})
+        result.seconds = time.monotonic() - start
+        out[n] = result
+        _log(
+            config,
+            f"cnn {n}/class: {100 * result.mean:.2f} +- {100 * result.std:.2f}%"
+            f" ({config.cnn_trials} trials)",
+        )
+    return out, searches
+
+
+def classify(config: ClassifyConfig) -> ClassifyResult:
+    """Run the few-label protocol for every chosen method; write the report to `config.out`."""
+    threads = torch.get_num_threads()
+    try:
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        return _classify(config)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _classify(config: ClassifyConfig) -> ClassifyResult:
+    start = time.monotonic()
+    model = load(config.checkpoint)
+    arch = model.discriminator.config
+    splits = open_splits(
+        config.data,
+        arch.size,
+        arch.channels,
+        test=config.test,
+        val=config.val,
+        val_size=config.val_size,
+        format=config.format,
+        cache=config.cache,
+        seed=config.seed,
+    )
+    draws = {
+        n: [
+            draw_labelled(splits.train.labels, splits.pool, splits.classes, n, [config.seed, r])
+            for r in range(config.repeats)
+        ]
+        for n in config.labels_per_class
+    }
+    trained = FeatureExtractor(
+        model.discriminator, config.grid, config.layers, config.batch_size, config.cache
+    )
+    _log(config, f"D features: {trained.dim} dimensions")
+    results = {"dcgan": _svm_method(config, splits, draws, trained, "dcgan")}
+    if config.pixels:
+        pixels = FeatureExtractor(None, batch_size=config.batch_size)
+        results["pixels"] = _svm_method(config, splits, draws, pixels, "pixels")
+    if config.random_d:
+        with torch.random.fork_rng(devices=[]):  # the caller's RNG stays as it was
+            torch.manual_seed(config.seed)
+            random_d = Discriminator(arch).eval()
+        extract = FeatureExtractor(
+            random_d, config.grid, config.layers, config.batch_size, config.cache
+        )
+        results["random-d"] = _svm_method(config, splits, draws, extract, "random-d")
+    searches: dict[int, dict] = {}
+    if config.cnn:
+        results["cnn"], searches = _cnn_method(config, splits, draws, model)
+    result = ClassifyResult(
+        config,
+        model.step,
+        trained.dim or 0,
+        len(splits.test[1]),
+        len(splits.val[1]) if splits.val else 0,
+        results,
+        searches,
+        splits.notes,
+        time.monotonic() - start,
+    )
+    if config.out:
+        from dcgan.experiments.report import write_report
+
+        write_report(result, Path(config.out))
+    return result

@@ -1,0 +1,156 @@
+"""Image features for the linear classifier of PAPER §5: a discriminator's conv layers
+max-pooled to a grid, or raw pixels; extracted in batches without autograd and cached.
+
+§5.1: "we use the discriminator's convolutional features from all layers, maxpooling each
+layers representation to produce a 4 x 4 spatial grid. These features are then flattened
+and concatenated to form a 28672 dimensional vector".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dcgan.config import ModelConfig
+from dcgan.data.packed import PackedDataset, to_unit_range
+from dcgan.errors import DcganError
+from dcgan.io import atomic_write
+from dcgan.models import Discriminator, num_stages
+
+FEATURES_VERSION = 1  # bump when the features of a given (model, data) change
+
+
+def layer_channels(config: ModelConfig) -> list[int]:
+    """Channels of each conv layer of D, input side first: ndf, 2 ndf, 4 ndf, ..."""
+    return [config.ndf * 2**i for i in range(num_stages(config.size))]
+
+
+def check_layers(config: ModelConfig, layers: tuple[int, ...] | None) -> tuple[int, ...]:
+    """The 1-based conv layers to use (None: all of them), checked against D's depth."""
+    count = num_stages(config.size)
+    layers = tuple(layers) if layers else tuple(range(1, count + 1))
+    if not all(1 <= i <= count for i in layers) or len(set(layers)) != len(layers):
+        raise DcganError(f"layers must be distinct numbers in 1..{count}, got {list(layers)}")
+    return tuple(sorted(layers))
+
+
+def check_grid(grid: int) -> int:
+    """Pooling grids larger than D's last map (4 x 4) would repeat values, not pool them."""
+    if not 1 <= grid <= 4:
+        raise DcganError(f"the pooling grid must lie in 1..4 (D's last map is 4x4), got {grid}")
+    return grid
+
+
+def feature_dim(config: ModelConfig, grid: int = 4, layers: tuple[int, ...] | None = None) -> int:
+    """Length of the D feature vector: grid^2 per channel of every chosen layer.
+
+    At 32 px with ndf=256 (the paper's ImageNet D) this is 16 x (256+512+1024) = 28,672.
+    """
+    channels = layer_channels(config)
+    return grid * grid * sum(channels[i - 1] for i in check_layers(config, layers))
+
+
+def pool_maps(maps: list[torch.Tensor], grid: int = 4) -> torch.Tensor:
+    """Each map (N, C, H, W) max-pooled to (N, C, grid, grid), flattened, concatenated."""
+    return torch.cat([F.adaptive_max_pool2d(h, grid).flatten(1) for h in maps], 1)
+
+
+@torch.inference_mode()
+def d_features(
+    d: Discriminator,
+    images: torch.Tensor,
+    grid: int = 4,
+    layers: tuple[int, ...] | None = None,
+) -> torch.Tensor:
+    """Features of uint8 images (N, C, S, S) from D in its current mode."""
+    maps = d.features(to_unit_range(images).to(next(d.parameters()).device))
+    chosen = check_layers(d.config, layers)
+    return pool_maps([maps[i - 1] for i in chosen], grid).float().cpu()
+
+
+def pixel_features(images: torch.Tensor) -> torch.Tensor:
+    """Raw pixels in [-1, 1], flattened: the baseline without any learned features."""
+    return to_unit_range(images).flatten(1)
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+def weights_id(module: torch.nn.Module) -> str:
+    """A hash of a module's weights and buffers: what its features depend on."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def dataset_id(dataset: PackedDataset) -> str:
+    """What identifies a packed dataset's pixels: the hash `prepare` stored, else its path."""
+    return dataset.meta.get("images_sha256") or str(dataset.path.resolve())
+
+
+class FeatureExtractor:
+    """Features of chosen images of a packed dataset, computed in batches and cached.
+
+    With `d` None, raw pixels (not cached). The cache key is D's weights, the data, the
+    indices and every option.
+    """
+
+    def __init__(
+        self,
+        d: Discriminator | None,
+        grid: int = 4,
+        layers: tuple[int, ...] | None = None,
+        batch_size: int = 500,
+        cache: str | Path | None = None,
+    ) -> None:
+        self.d = d
+        self.model_id = weights_id(d) if d is not None else None
+        self.grid = check_grid(grid)
+        self.layers = check_layers(d.config, layers) if d is not None else None
+        self.batch_size = batch_size
+        self.cache = Path(cache) / "features" if cache else None
+
+    @property
+    def dim(self) -> int | None:
+        return feature_dim(self.d.config, self.grid, self.layers) if self.d else None
+
+    def _compute(self, dataset: PackedDataset, indices: np.ndarray) -> np.ndarray:
+        chunks = []
+        for start in range(0, len(indices), self.batch_size):
+            images = dataset.get_batch(indices[start : start + self.batch_size])
+            if self.d is None:
+                chunks.append(pixel_features(images))
+            else:
+                chunks.append(d_features(self.d, images, self.grid, self.layers))
+        return torch.cat(chunks).numpy()
+
+    def __call__(self, dataset: PackedDataset, indices: np.ndarray) -> np.ndarray:
+        """float32 features (len(indices), dim) of `dataset`'s images at `indices`."""
+        indices = np.asarray(indices, np.int64)
+        if self.d is None or self.cache is None:
+            return self._compute(dataset, indices)
+        key = _digest(
+            FEATURES_VERSION,
+            self.model_id,
+            dataset_id(dataset),
+            self.grid,
+            self.layers,
+            hashlib.sha256(indices.tobytes()).hexdigest(),
+        )
+        path = self.cache / f"{key}.npy"
+        if path.is_file():
+            try:
+                return np.load(path)
+            except (OSError, ValueError):
+                pass  # a damaged cache file: compute it again
+        features = self._compute(dataset, indices)
+        atomic_write(path, lambda f: np.save(f, features))
+        return features

@@ -1,0 +1,142 @@
+"""Evaluating a generator: samples -> uint8 -> features -> metrics against cached real stats.
+
+The protocol: sample i is the image of seed i (as `dcgan sample --n N --out dir/` writes
+it), made in batches under no_grad with the EMA generator when the run kept one, quantised
+to uint8 like a saved PNG; the real images are the data packed at the generator's size.
+`Evaluator` is shared by `dcgan evaluate` and evaluation during training; it draws from no
+global random generator.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dcgan.data.packed import PackedDataset, resolve_data
+from dcgan.metrics.extractors import Extractor, get_extractor, quantize
+from dcgan.metrics.fidelity import Features, compute, parse_metrics
+from dcgan.metrics.reference import reference
+from dcgan.sampling import load, with_bn_mode, z_from_seeds
+
+GEN_BATCH = 250
+
+
+@torch.no_grad()
+def generated_features(
+    g: nn.Module,
+    n: int,
+    extractor: Extractor,
+    z_dist: str = "uniform",
+    bn: str = "batch",
+    seed: int = 0,
+) -> Features:
+    """Features of the images of seeds seed..seed+n-1, generated in batches."""
+    g = with_bn_mode(g, bn, z_dist)  # a copy: the caller's G (and its BN stats) is untouched
+    device = next(g.parameters()).device
+    z = z_from_seeds(list(range(seed, seed + n)), g.config.nz, z_dist)
+    parts = [extractor(quantize(g(zb.to(device)).float()).cpu()) for zb in z.split(GEN_BATCH)]
+    return Features(torch.cat([p.features for p in parts]), torch.cat([p.logits for p in parts]))
+
+
+class Evaluator:
+    """Metrics of generators against one real dataset (its statistics computed or cached once)."""
+
+    def __init__(
+        self,
+        dataset: PackedDataset,
+        extractor: Extractor,
+        metrics: str | list[str] = "fid",
+        n: int = 10000,
+        cache: str | Path | None = ".cache/dcgan",
+    ) -> None:
+        self.metrics = parse_metrics(metrics)
+        self.extractor, self.n = extractor, n
+        self.real = reference(dataset, extractor, n, cache)
+
+    def __call__(
+        self, g: nn.Module, z_dist: str = "uniform", bn: str = "batch", seed: int = 0
+    ) -> dict[str, float]:
+        fake = generated_features(g, self.n, self.extractor, z_dist, bn, seed)
+        return compute(self.metrics, fake, self.real)
+
+
+def evaluate(
+    checkpoint: str | Path,
+    data: str | Path | None = None,
+    metrics: str | list[str] = "fid,kid,is,pr",
+    n: int = 10000,
+    extractor: str | Path = "mnist",
+    inception_weights: str | Path | None = None,
+    ema: bool = True,
+    bn: str = "batch",
+    seed: int = 0,
+    cache: str | Path = ".cache/dcgan",
+    device: str = "auto",
+) -> dict:
+    """Evaluate a checkpoint (file or run dir) against real data (default: its training data).
+
+    Returns a JSON-ready dict: what was compared, and `metrics` (fid, kid_mean, kid_std,
+    is_mean, is_std, precision, recall, f_score, as asked).
+    """
+    from dcgan.training import pick_device
+
+    t0 = time.monotonic()
+    names = parse_metrics(metrics)
+    device = pick_device(device)
+    model = load(checkpoint, ema=ema, device=device)
+    cfg = model.config
+    dataset = resolve_data(
+        data or cfg.data,
+        cfg.model.size,
+        cfg.model.channels,
+        None if data else cfg.format,
+        cache,
+        progress=False,
+    )
+    ext = get_extractor(extractor, inception_weights, device)
+    values = Evaluator(dataset, ext, names, n, cache)(model.generator, cfg.z_dist, bn, seed)
+    return {
+        "checkpoint": str(model.path),
+        "step": model.step,
+        "generator": "ema" if ema and cfg.ema else "G",
+        "data": str(data or cfg.data),
+        "data_sha256": dataset.meta.get("images_sha256"),
+        "extractor": ext.name,
+        "n_fake": n,
+        "n_real": min(n, len(dataset)),
+        "bn": bn,
+        "seed": seed,
+        "metrics": values,
+        "seconds": round(time.monotonic() - t0, 2),
+    }
+
+
+LABELS = {
+    "fid": ("FID", "fid", None),
+    "kid": ("KID", "kid_mean", "kid_std"),
+    "is": ("IS", "is_mean", "is_std"),
+    "precision": ("precision", "precision", None),
+    "recall": ("recall", "recall", None),
+}
+
+
+def format_table(result: dict) -> str:
+    """The result of `evaluate` as a small text table."""
+    m = result["metrics"]
+    lines = [
+        f"checkpoint  {result['checkpoint']} (step {result['step']}, {result['generator']})",
+        f"real data   {result['data']} ({result['n_real']} images)",
+        f"samples     {result['n_fake']} (seeds {result['seed']}.., BatchNorm {result['bn']})",
+        f"extractor   {result['extractor']}",
+    ]
+    if not result["extractor"].startswith("inception"):
+        lines.append("            (domain features: not comparable to Inception FID)")
+    lines += ["", f"{'metric':<10} {'value':>12}"]
+    for label, key, std in LABELS.values():
+        if key in m:
+            extra = f" ± {m[std]:.4g}" if std else ""
+            lines.append(f"{label:<10} {m[key]:>12.5g}{extra}")
+    return "\n".join(lines)

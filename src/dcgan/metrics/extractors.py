@@ -1,0 +1,144 @@
+"""Feature extractors: uint8 images (N, C, H, W) -> `Features` (embedding and class logits).
+
+- `inception`: torch-fidelity's Inception-v3 (the TF FID network: TF1-style bilinear resize
+  to 299, 2048-d pool features, unbiased logits for IS). Grey images are repeated to RGB, as
+  torch-fidelity does when it reads a grey PNG. Its weights are never downloaded here: they
+  come from `--inception-weights PATH` or torch's hub cache, else a one-line error.
+- `mnist`: the classifier shipped in the package (penultimate 256-d features, softmax for
+  IS): the usual "FID on MNIST", *not* comparable to Inception FID.
+- a path: a classifier file written by `dcgan evaluate --train-extractor`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+from dcgan.errors import DcganError
+from dcgan.metrics.fidelity import Features
+from dcgan.metrics.mnist_classifier import DEFAULT_WEIGHTS, load_mnist_classifier
+
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_URL = (
+    f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
+)
+
+
+def file_digest(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()[:16]
+
+
+def to_unit(images: torch.Tensor) -> torch.Tensor:
+    """uint8 0..255 -> float [-1, 1]."""
+    return images.float() / 127.5 - 1.0
+
+
+def quantize(images: torch.Tensor) -> torch.Tensor:
+    """Float images in [-1, 1] -> uint8 0..255, exactly the pixels `dcgan sample` saves."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+class Extractor:
+    """Base: `name` identifies the network and its weights (it keys the real-stats cache)."""
+
+    name: str
+    batch_size: int = 500
+    has_logits: bool = True
+
+    def __init__(self, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+
+    def batch(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> Features:
+        """Features of uint8 images, in batches of `batch_size`."""
+        feats, logits = [], []
+        for chunk in images.split(self.batch_size):
+            f, lg = self.batch(chunk.to(self.device))
+            feats.append(f.float().cpu())
+            logits.append(lg.float().cpu())
+        return Features(torch.cat(feats), torch.cat(logits))
+
+
+class ClassifierExtractor(Extractor):
+    """A small CNN classifier: penultimate features and class logits."""
+
+    def __init__(self, path: str | Path | None = None, device: str | torch.device = "cpu"):
+        super().__init__(device)
+        path = Path(path) if path is not None else DEFAULT_WEIGHTS
+        self.net = load_mnist_classifier(path, self.device)
+        kind = "mnist" if path == DEFAULT_WEIGHTS else "classifier"
+        self.name = f"{kind}-{file_digest(path)}"
+
+    def batch(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.net.features(to_unit(images))
+        return f, self.net.head(f)
+
+
+def inception_weights_path(path: str | Path | None = None) -> Path:
+    """The Inception weights file: `path`, else torch's hub cache; a clear error if absent."""
+    if path is not None:
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise DcganError(f"Inception weights not found at {path} (get {INCEPTION_URL})")
+        return path
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+    if not cached.is_file():
+        raise DcganError(
+            f"Inception-v3 weights missing: download {INCEPTION_URL} and put it at {cached}"
+            " (or pass --inception-weights FILE), or use --extractor mnist"
+        )
+    return cached
+
+
+class InceptionExtractor(Extractor):
+    """torch-fidelity's Inception-v3, built through torch-fidelity's own factory."""
+
+    batch_size = 64  # torch-fidelity's default, so batches (and float sums) match its CLI
+
+    def __init__(self, weights: str | Path | None = None, device: str | torch.device = "cpu"):
+        super().__init__(device)
+        from torch_fidelity.utils import create_feature_extractor
+
+        path = inception_weights_path(weights)
+        try:  # check it is a plain state dict before torch-fidelity loads it unrestricted
+            torch.load(path, map_location="cpu", weights_only=True)
+            self.net = create_feature_extractor(
+                "inception-v3-compat",
+                ["2048", "logits_unbiased"],
+                cuda=False,
+                feature_extractor_weights_path=str(path),
+                verbose=False,
+            ).to(self.device)
+        except Exception as e:  # unreadable file, wrong keys or shapes
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            raise DcganError(f"Inception weights at {path} are unusable ({first})") from None
+        self.name = f"inception-{file_digest(path)}"
+
+    def batch(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if images.shape[1] == 1:
+            images = images.expand(-1, 3, -1, -1)
+        return self.net(images.contiguous())
+
+
+EXTRACTORS = ("inception", "mnist")
+
+
+def get_extractor(
+    name: str | Path,
+    inception_weights: str | Path | None = None,
+    device: str | torch.device = "cpu",
+) -> Extractor:
+    """`inception`, `mnist`, or the path of a classifier from `--train-extractor`."""
+    if str(name) == "inception":
+        return InceptionExtractor(inception_weights, device)
+    if str(name) == "mnist":
+        return ClassifierExtractor(None, device)
+    if not Path(name).is_file():
+        raise DcganError(f"unknown extractor {str(name)!r}: use inception, mnist or a .pt file")
+    return ClassifierExtractor(name, device)

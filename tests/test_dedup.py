@@ -1,0 +1,144 @@
+"""`dedup`: the semantic hash, its groups and outputs, on real CelebA images."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tarfile
+
+import numpy as np
+import pytest
+from conftest import SHARED
+from PIL import Image
+
+from dcgan.cli import main
+from dcgan.config import DedupConfig
+from dcgan.data.packed import PackedDataset
+from dcgan.data.prepare import convert_image
+from dcgan.errors import DcganError
+from dcgan.experiments.dedup import dedup, group_labels, load_model
+
+TAR = SHARED / "celeba_aligned_00.tar"
+N = 240
+CONFIG = DedupConfig(epochs=4)
+
+
+def _reencode(data: bytes, quality: int = 90) -> bytes:
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(data)).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def celeba() -> list[tuple[str, bytes]]:
+    """The first N CelebA JPEGs of the shared tar, as (name, bytes)."""
+    if not TAR.is_file():
+        pytest.skip(f"real CelebA tar {TAR} is absent")
+    with tarfile.open(TAR) as tf:
+        members = [m for m in tf.getmembers() if m.isfile()][:N]
+        return [(m.name, tf.extractfile(m).read()) for m in members]
+
+
+@pytest.fixture(scope="module")
+def run(celeba, tmp_path_factory):
+    """One dedup of N images plus re-encoded copies of the first three."""
+    root = tmp_path_factory.mktemp("dedup")
+    folder = root / "images"
+    folder.mkdir()
+    for name, data in celeba:
+        (folder / name.split("/")[-1]).write_bytes(data)
+    for name, data in celeba[:3]:
+        (folder / ("z_copy_" + name.split("/")[-1])).write_bytes(_reencode(data))
+    return dedup(folder, root / "out", CONFIG, clean_size=16, workers=1)
+
+
+def _hashes(model, payloads: list[bytes]) -> np.ndarray:
+    return model.hash(np.stack([convert_image(p, 32, 3) for p in payloads]))
+
+
+def test_hash_is_deterministic(run, celeba):
+    model = load_model(run.out)
+    payloads = [d for _, d in celeba[:50]]
+    assert np.array_equal(_hashes(model, payloads), _hashes(model, payloads))
+    assert _hashes(model, payloads).shape == (50, 16)
+
+
+def test_reencoded_copy_shares_hash_and_other_people_do_not(run, celeba):
+    model = load_model(run.out)
+    ids = dict(line.split() for line in (SHARED / "identity_CelebA.txt").read_text().splitlines())
+    distinct = {ids[n.split("/")[-1]]: d for n, d in reversed(celeba)}  # one photo per person
+    originals = list(distinct.values())[:20]
+    same = _hashes(model, originals) == _hashes(model, [_reencode(d, 95) for d in originals])
+    assert same.all(axis=1).sum() >= 15  # a lossy copy keeps its 128-bit hash
+    # twenty different people: no two share a hash
+    assert len(np.unique(_hashes(model, originals), axis=0)) == 20
+
+
+def test_groups_written(run, celeba):
+    data = json.loads((run.out / "groups.json").read_text())
+    assert data["groups"] == len(run.groups) and data["removed"] == run.removed
+    copies = {f"z_copy_{n.split('/')[-1]}": n.split("/")[-1] for n, _ in celeba[:3]}
+    kept_of = {d["name"]: g["keep"]["name"] for g in data["items"] for d in g["duplicates"]}
+    assert sum(kept_of.get(c) == o for c, o in copies.items()) >= 2
+    rows = list(csv.DictReader(io.StringIO((run.out / "groups.csv").read_text())))
+    assert len(rows) == sum(len(g) for g in run.groups)
+    assert sum(r["kept"] == "1" for r in rows) == len(run.groups)
+    assert Image.open(run.out / "sheet.png").size[0] > 32
+    clean = PackedDataset(run.clean)
+    assert len(clean) == run.count - run.removed and clean.images.shape[1:] == (3, 16, 16)
+
+
+def test_saved_model_is_reused(run, tmp_path):
+    images = run.out.parent / "images"
+    again = dedup(images, tmp_path / "o", CONFIG, model=run.out / "hash_model.pt", workers=1)
+    assert again.groups == run.groups
+    assert np.array_equal(np.load(tmp_path / "o" / "hashes.npy"), np.load(run.out / "hashes.npy"))
+
+
+def test_multi_index_radius_matches_brute_force():
+    rng = np.random.default_rng(0)
+    codes = np.packbits(rng.random((300, 128)) < 0.5, axis=1)
+    codes[1::3] = codes[0::3]  # exact copies
+    flip = np.unpackbits(codes[0::3], axis=1)
+    flip[:, :2] ^= 1  # two bits away
+    codes[2::3] = np.packbits(flip, axis=1)
+    for r in range(4):
+        labels = group_labels(codes, r)
+        dist = np.unpackbits(codes[:, None] ^ codes[None], axis=2).sum(-1)
+        assert ((dist <= r) <= (labels[:, None] == labels[None])).all()
+        if r < 2:
+            assert len(np.unique(labels)) == 200
+        else:
+            assert len(np.unique(labels)) == 100
+
+
+def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["dedup", str(empty), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.jpg").write_bytes(b"not a jpeg")
+    assert main(["dedup", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no decodable images" in err
+    assert main(["dedup", str(bad), "--out", str(tmp_path / "o"), "--model", str(bad)]) == 2
+    with pytest.raises(DcganError):
+        DedupConfig(radius=200)
+
+
+def test_new_batch_checked_against_an_index(run, celeba, tmp_path):
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    name, data = celeba[5]
+    (batch / "new_copy.jpg").write_bytes(_reencode(data))
+    (batch / "same_file.jpg").write_bytes(celeba[6][1])
+    result = dedup(batch, tmp_path / "grown", CONFIG, model=run.out, workers=1)
+    assert result.count == 2 and result.removed >= 1
+    groups = json.loads((tmp_path / "grown" / "groups.json").read_text())
+    assert groups["indexed_before"] == run.count
+    keeps = {g["keep"]["name"] for g in groups["items"]}
+    assert celeba[6][0].split("/")[-1] in keeps  # the indexed image is kept over its copy
+    assert len(np.load(tmp_path / "grown" / "hashes.npy")) == run.count + 2
