@@ -45,3 +45,13 @@ def test_eval_keeps_best_and_leaves_training_unchanged(tmp_path: Path) -> None:
         )
         == 0
     )
+
+
+def test_resumed_run_keeps_its_best(tmp_path: Path) -> None:
+    first = train(tiny_config(tmp_path, steps=4, **EVAL))
+    train(tiny_config(tmp_path, steps=6), resume=first.run_dir)
+    rows = [json.loads(x) for x in (first.run_dir / "stats.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r.get("eval") == "fid"]
+    assert [r["step"] for r in evals] == [2, 4, 6]
+    best = min(evals, key=lambda r: r["fid"])  # the first of equals: a later one must beat it
+    assert load_checkpoint(first.run_dir / "best.pt")["step"] == best["step"]

@@ -88,6 +88,7 @@ def evaluate(
     device = pick_device(device)
     model = load(checkpoint, ema=ema, device=device)
     cfg = model.config
+    ext = get_extractor(extractor, inception_weights, device)  # before any data is prepared
     dataset = resolve_data(
         data or cfg.data,
         cfg.model.size,
@@ -96,7 +97,6 @@ def evaluate(
         cache,
         progress=False,
     )
-    ext = get_extractor(extractor, inception_weights, device)
     values = Evaluator(dataset, ext, names, n, cache)(model.generator, cfg.z_dist, bn, seed)
     return {
         "checkpoint": str(model.path),
