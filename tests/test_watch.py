@@ -30,21 +30,9 @@ def test_eval_keeps_best_and_leaves_training_unchanged(tmp_path: Path) -> None:
     want = min(evals, key=lambda r: r["fid"])
     assert best["best"]["fid"] == want["fid"] and best["step"] == want["step"]
     assert (watched.run_dir / "losses.png").is_file()  # the plot skips the eval rows
-    assert (
-        main(
-            [
-                "evaluate",
-                str(watched.run_dir / "best.pt"),
-                "--extractor",
-                "mnist",
-                "--n",
-                "16",
-                "--cache",
-                str(tmp_path / "c"),
-            ]
-        )
-        == 0
-    )
+    best_pt = str(watched.run_dir / "best.pt")
+    cache = str(tmp_path / "b" / "cache")  # the run's: its data is prepared there already
+    assert main(["evaluate", best_pt, "--extractor", "mnist", "--n", "16", "--cache", cache]) == 0
 
 
 def test_resumed_run_keeps_its_best(tmp_path: Path) -> None:
