@@ -243,6 +243,7 @@ def test_cli_classify_prints_the_table(brief_run: Path, mnist_small: Path, capsy
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "| raw pixels + L2-SVM |" in out and "3 labels/class" in out
+    assert "768-d features" in out  # the feature dimension is printed
 
 
 # --- bad input ---------------------------------------------------------------------------

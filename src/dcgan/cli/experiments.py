@@ -9,10 +9,10 @@ from dcgan.cli.args import add_dataclass_args, build_dataclass, number_list
 
 def cmd_classify(args: argparse.Namespace) -> None:
     from dcgan.experiments.classify import ClassifyConfig, classify
-    from dcgan.experiments.report import table
+    from dcgan.experiments.report import caption, table
 
     result = classify(build_dataclass(ClassifyConfig, args))
-    print(table(result), end="")
+    print(f"{caption(result)}\n\n{table(result)}", end="")
     if args.out:
         print(f"table, JSON and plot written to {args.out}/")
 
