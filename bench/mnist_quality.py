@@ -37,6 +37,17 @@ def summary(r: dict) -> dict:
     }
 
 
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else platform's answer."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def real_test_digits(path: str, n: int) -> torch.Tensor:
     """The first n MNIST test digits in [-1, 1]: the judge's ceiling for the same statistic."""
     with np.load(path) as f:
@@ -49,11 +60,16 @@ def main() -> None:
     ap.add_argument("--data", default=str(SHARED / "mnist.npz"))
     ap.add_argument("--epochs", type=float, default=2.0)
     ap.add_argument("--ngf", type=int, default=64)
+    ap.add_argument("--ndf", type=int, help="D width (default: --ngf)")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--ema", type=float, default=0.999, help="EMA decay of G (0 = none)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "runs"))
     ap.add_argument("--resume", help="a run directory to continue or to evaluate")
+    ap.add_argument(
+        "--name", default="mnist_quality", help="results JSON name (bench/results/NAME.json)"
+    )
+    ap.add_argument("--figure", default=str(ROOT / "docs" / "mnist32.png"), help="sample grid")
     args = ap.parse_args()
 
     config = TrainConfig(
@@ -61,7 +77,7 @@ def main() -> None:
         out=args.out,
         epochs=args.epochs,
         batch_size=args.batch_size,
-        model=ModelConfig(size=32, channels=1, ngf=args.ngf, ndf=args.ngf),
+        model=ModelConfig(size=32, channels=1, ngf=args.ngf, ndf=args.ndf or args.ngf),
         ema=args.ema or None,
         sample_every=200,
         checkpoint_every=200,
@@ -91,11 +107,11 @@ def main() -> None:
             }
         )
         if (which, bn) == variants[0]:
-            save_grid(images[:64], ROOT / "docs" / "mnist32.png", nrow=8)
+            save_grid(images[:64], args.figure, nrow=8)
     stats = [json.loads(x) for x in (result.run_dir / "stats.jsonl").read_text().splitlines()]
     print(
         f"\nMNIST 32 px, {result.step} steps ({stats[-1]['epoch']:.2f} epochs), "
-        f"ngf=ndf={args.ngf}, batch {args.batch_size}, EMA {args.ema}, "
+        f"ngf={args.ngf} ndf={args.ndf or args.ngf}, batch {args.batch_size}, EMA {args.ema}, "
         f"trained in {stats[-1]['time'] / 60:.1f} min"
     )
     real = classify_samples(real_test_digits(args.data, args.n), judge)
@@ -117,15 +133,16 @@ def main() -> None:
         "train_seconds": stats[-1]["time"],
         "img_per_s": stats[-1]["img_s"],
         "ngf": args.ngf,
+        "ndf": args.ndf or args.ngf,
         "ema": args.ema,
         "batch_size": args.batch_size,
         "n_samples": args.n,
-        "machine": platform.processor(),
+        "machine": f"{cpu_model()}, {torch.get_num_threads()} threads",
         "final_loss_D": stats[-1]["loss_D"],
         "final_loss_G": stats[-1]["loss_G"],
         "sampling": rows,
     }
-    path = ROOT / "bench" / "results" / "mnist_quality.json"
+    path = ROOT / "bench" / "results" / f"{args.name}.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"written {path}")
 
