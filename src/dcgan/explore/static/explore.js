@@ -244,11 +244,11 @@ async function runArithmetic() {
     return fig;
   }));
   const pixel = figure(data.pixel, "pixel space", "pixel-space.png");
-  pixel.className = "big";
   pixel.id = "arith-pixel";
   const yBox = document.createElement("div");
-  yBox.append(ys);
-  $("arith-view").replaceChildren(concepts, yBox, pixel);
+  yBox.className = "row";
+  yBox.append(ys, pixel);  // the pixel-space baseline beside the latent-space result
+  $("arith-view").replaceChildren(concepts, yBox);
 }
 
 // ---- directions ---------------------------------------------------------------------------
