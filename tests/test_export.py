@@ -123,3 +123,12 @@ class _nothing:
 
     def __exit__(self, *exc) -> bool:
         return False
+
+
+def test_failed_check_removes_the_file(tiny: Path, tmp_path: Path, monkeypatch) -> None:
+    import dcgan.export as ex
+
+    monkeypatch.setitem(ex.RUNNERS, "safetensors", lambda path, z: torch.zeros(len(z), 1, 16, 16))
+    with pytest.raises(DcganError, match="differ from PyTorch"):
+        export(tiny, "safetensors", tmp_path / "g.safetensors")
+    assert not (tmp_path / "g.safetensors").exists()

@@ -27,7 +27,7 @@ from dcgan.config import ModelConfig
 from dcgan.errors import DcganError
 from dcgan.io import atomic_write
 from dcgan.models import Generator
-from dcgan.sampling import generate, load, with_bn_mode, z_from_seeds
+from dcgan.sampling import Loaded, generate, load, with_bn_mode, z_from_seeds
 
 FORMATS = ("safetensors", "onnx", "torchscript")
 META_KEY = "dcgan"  # the one metadata entry every format carries (a JSON string)
@@ -45,7 +45,7 @@ class Exported:
     max_abs_diff: float
 
 
-def metadata(model, bn: str, ema: bool) -> dict[str, Any]:
+def metadata(model: Loaded, bn: str, ema: bool) -> dict[str, Any]:
     """The config and provenance stored beside the weights."""
     return {
         "format": "dcgan-generator",
@@ -91,6 +91,7 @@ def export(
     got = RUNNERS[format](out, z)
     diff = float((torch.as_tensor(got) - expected).abs().max())
     if not diff < TOLERANCE:
+        out.unlink()
         raise DcganError(f"{out}: exported images differ from PyTorch's by {diff:.2e}")
     return Exported(out, format, meta, diff)
 
