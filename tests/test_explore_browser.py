@@ -3,9 +3,11 @@ by selenium): load, re-roll, pin, walk, arithmetic, and the shared URL restoring
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -83,10 +85,19 @@ def view(driver) -> dict:
         "y": srcs(driver, "#arith-y img"),
         "pixel": srcs(driver, "#arith-pixel img"),
         "concept_B": driver.find_element("id", "concept-B").get_property("value"),
+        "direction": srcs(driver, "#dir-frame img"),
     }
 
 
-def test_explorer_in_a_browser(browser, url: str) -> None:
+@pytest.fixture
+def turn_json(tmp_path: Path) -> Path:
+    """A direction file as `dcgan turn` writes it (only `turn_vector` is read)."""
+    path = tmp_path / "turn.json"
+    path.write_text(json.dumps({"turn_vector": [(-1) ** i * 0.5 for i in range(100)]}))
+    return path
+
+
+def test_explorer_in_a_browser(browser, url: str, turn_json: Path) -> None:
     browser.get(url)
     settle(browser, "document.querySelectorAll('#grid img').length === 16")
     first = srcs(browser, "#grid img")
@@ -138,6 +149,21 @@ def test_explorer_in_a_browser(browser, url: str) -> None:
     settle(browser, "document.getElementById('status').textContent !== ''")
     assert "C must be a list" in browser.find_element("id", "status").text
 
+    # A direction read from a file picked in the page (a `dcgan turn` JSON), with its slider.
+    browser.find_element("id", "dir-file").send_keys(str(turn_json))
+    settle(browser, "document.getElementById('dir-name').value === ''")
+    browser.find_element("id", "dir-seed").clear()
+    browser.find_element("id", "dir-seed").send_keys("9")
+    click(browser, "dir-run")
+    settle(browser, "document.querySelector('#dir-frame img')")
+    middle = srcs(browser, "#dir-frame img")
+    assert "t = 0" in browser.find_element("id", "dir-frame").text and "dv=" in browser.current_url
+    browser.execute_script(
+        "const s = document.getElementById('dir-slider');"
+        "s.value = 0; s.dispatchEvent(new Event('input'));"
+    )
+    assert srcs(browser, "#dir-frame img") != middle
+
     # The shared URL restores the view in a fresh page.
     shown = view(browser)
     shared = browser.current_url
@@ -147,7 +173,8 @@ def test_explorer_in_a_browser(browser, url: str) -> None:
     settle(
         browser,
         "document.querySelector('#arith-pixel img') && document.querySelector('#walk-frame img')"
-        " && document.querySelectorAll('#pinned img').length === 2",
+        " && document.querySelectorAll('#pinned img').length === 2"
+        " && document.querySelector('#dir-frame img')",
     )
     restored = view(browser)
     assert restored == shown
