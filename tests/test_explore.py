@@ -204,3 +204,12 @@ def test_cli_explore_bad_checkpoint_and_port(tmp_path: Path, tiny: Path, capsys)
     assert main(["explore", str(tiny), "--port", "99999"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("dcgan: error:") for line in err)
+
+
+def test_page_loads_nothing_from_elsewhere() -> None:
+    """No CDN, no third-party code: every script and link of the page is its own."""
+    from dcgan.explore.server import static_file
+
+    page = static_file("index.html").decode() + static_file("explore.js").decode()
+    assert "http://" not in page and "https://" not in page and "//cdn" not in page
+    assert '<script src="explore.js">' in page

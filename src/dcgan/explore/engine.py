@@ -13,6 +13,7 @@ import base64
 import dataclasses
 import io
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ class Engine:
         checkpoint: str | Path,
         bn: str = "batch",
         ema: bool = True,
-        directions: list[str | Path] = (),
+        directions: Sequence[str | Path] = (),
     ) -> None:
         model = load(checkpoint, ema=ema)
         g = with_bn_mode(model.generator, bn, model.config.z_dist)  # frozen once
