@@ -11,6 +11,7 @@ import contextlib
 import os
 import pickle
 import random
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = find_checkpoint(path)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, OSError) as e:
+    except (
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        pickle.UnpicklingError,
+        struct.error,  # a file cut short inside the pickle
+        OSError,
+    ) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DcganError(f"{path} is not a readable checkpoint ({first})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:

@@ -7,12 +7,12 @@ import argparse
 import sys
 import typing
 
-from dcgan.cli import core, datatools, experiments, latent, quality
+from dcgan.cli import core, datatools, experiments, export, latent, quality
 from dcgan.cli.args import add_dataclass_args, build_dataclass
 from dcgan.errors import DcganError
 
 __all__ = ["add_dataclass_args", "build_dataclass", "main", "parser"]
-AREAS = (core, latent, datatools, quality, experiments)
+AREAS = (core, latent, datatools, quality, experiments, export)
 
 
 class _Parser(argparse.ArgumentParser):

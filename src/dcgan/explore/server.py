@@ -1,0 +1,111 @@
+"""The explorer's HTTP server (Python's stdlib): the static page, and a JSON API over
+`Engine`. Every failure is a JSON error with a 4xx (bad request) or 500 status; a request
+never takes the server down."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+
+from dcgan.errors import DcganError
+from dcgan.explore.engine import Engine
+from dcgan.explore.requests import MAX_BODY, BadRequest
+
+STATIC = {"/": ("index.html", "text/html"), "/explore.js": ("explore.js", "text/javascript")}
+ROUTES = {  # POST path -> Engine method
+    "/api/samples": "samples",
+    "/api/walk": "walk",
+    "/api/arithmetic": "arithmetic",
+    "/api/direction": "direction",
+}
+
+
+def static_file(name: str) -> bytes:
+    return resources.files("dcgan.explore").joinpath("static", name).read_bytes()
+
+
+class Handler(BaseHTTPRequestHandler):
+    """GET: the page and /api/info; POST: the generation routes, JSON in and out."""
+
+    engine: Engine  # set on the subclass made by `make_server`
+    quiet = True
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0].split("#", 1)[0]
+        if path in STATIC:
+            name, kind = STATIC[path]
+            self._send(HTTPStatus.OK, static_file(name), f"{kind}; charset=utf-8")
+        elif path == "/api/info":
+            self._json(HTTPStatus.OK, self.engine.info())
+        elif path in ROUTES:
+            self._json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"use POST for {path}"})
+        else:
+            self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page {path}"})
+
+    def do_POST(self) -> None:
+        try:
+            route = ROUTES.get(self.path)
+            if route is None:
+                raise BadRequest(f"no such route {self.path}", 404)
+            body = self._body()
+            self._json(HTTPStatus.OK, getattr(self.engine, route)(body))
+        except BadRequest as e:
+            self._json(e.status, {"error": str(e)})
+        except DcganError as e:
+            self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
+        except Exception as e:  # a bug: report it, keep serving
+            traceback.print_exc(file=sys.stderr)
+            self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {e}"})
+
+    def _body(self) -> dict[str, Any]:
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            raise BadRequest("a POST needs a Content-Length", 411) from None
+        if not 0 <= length <= MAX_BODY:
+            self.close_connection = True  # the unread body would be taken for a request
+            raise BadRequest(f"request body over {MAX_BODY} bytes", 413)
+        try:
+            body = json.loads(self.rfile.read(length) or b"null")
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("the request body is not JSON") from None
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        return body
+
+    def _json(self, status: int, payload: dict[str, Any]) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json")
+
+    def _send(self, status: int, data: bytes, kind: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if not self.quiet:
+            super().log_message(format, *args)
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True  # Ctrl-C does not wait for open connections
+    request_queue_size = 128  # 50+ clients connecting at once are queued, not refused
+
+
+def make_server(engine: Engine, host: str = "127.0.0.1", port: int = 8000) -> Server:
+    """A server bound to host:port (port 0: any free port); `serve_forever()` runs it."""
+    if not 0 <= port <= 65535:
+        raise DcganError(f"port must lie in 0..65535, got {port}")
+    handler = type("BoundHandler", (Handler,), {"engine": engine})
+    try:
+        return Server((host, port), handler)
+    except OSError as e:
+        raise DcganError(f"cannot listen on {host}:{port} ({e.strerror or e})") from None

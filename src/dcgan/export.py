@@ -1,0 +1,214 @@
+"""`dcgan export`: the generator alone, for use outside this package.
+
+Formats: safetensors (weights + config, loads back into `Generator` without pickle), ONNX
+(dynamic batch axis, checked with onnxruntime) and TorchScript (a traced module).
+
+BatchNorm is frozen at export: G is put in the sampling mode chosen (`batch` by default,
+the statistics of the fixed reference batch of `dcgan.sampling`) and those statistics are
+stored as its running averages, so the exported graph is a pure function of z: one seed
+gives one image, the same image `dcgan sample` gives, whatever else is in the batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dcgan.config import ModelConfig
+from dcgan.errors import DcganError
+from dcgan.io import atomic_write
+from dcgan.models import Generator
+from dcgan.sampling import Loaded, generate, load, with_bn_mode, z_from_seeds
+
+FORMATS = ("safetensors", "onnx", "torchscript")
+META_KEY = "dcgan"  # the one metadata entry every format carries (a JSON string)
+CHECK_SEEDS = list(range(8))
+TOLERANCE = 1e-4
+
+
+@dataclass
+class Exported:
+    """What `export` wrote and how far the file's images are from PyTorch's."""
+
+    path: Path
+    format: str
+    metadata: dict[str, Any]
+    max_abs_diff: float
+
+
+def metadata(model: Loaded, bn: str, ema: bool) -> dict[str, Any]:
+    """The config and provenance stored beside the weights."""
+    return {
+        "format": "dcgan-generator",
+        "model": model.config.to_dict()["model"],
+        "z_dist": model.config.z_dist,
+        "bn": bn,
+        "ema": ema,
+        "step": model.step,
+        "input": "z: float32 (batch, nz)",
+        "output": "images: float32 (batch, channels, size, size) in [-1, 1]",
+    }
+
+
+def frozen_generator(checkpoint: str | Path, bn: str = "batch", ema: bool = True):
+    """G (its EMA when kept) in eval mode with the chosen BatchNorm statistics as buffers,
+    and its metadata."""
+    model = load(checkpoint, ema=ema)
+    g = with_bn_mode(model.generator, bn, model.config.z_dist)
+    used_ema = ema and _has_ema(checkpoint)
+    return g, metadata(model, bn, used_ema)
+
+
+def _has_ema(checkpoint: str | Path) -> bool:
+    from dcgan.checkpoint import load_checkpoint
+
+    return load_checkpoint(checkpoint).get("G_ema") is not None
+
+
+def export(
+    checkpoint: str | Path, format: str, out: str | Path, bn: str = "batch", ema: bool = True
+) -> Exported:
+    """Write G of `checkpoint` as `format` to `out`, then load the file back and compare its
+    images with PyTorch's on a few seeds."""
+    if format not in FORMATS:
+        raise DcganError(f"unknown export format {format!r}: use one of {', '.join(FORMATS)}")
+    out = Path(out)
+    if out.is_dir():
+        raise DcganError(f"{out} is a directory: give a file path to --out")
+    g, meta = frozen_generator(checkpoint, bn, ema)
+    WRITERS[format](g, meta, out)
+    z = z_from_seeds(CHECK_SEEDS, g.config.nz, meta["z_dist"])
+    expected = generate(g, z, bn="running")
+    got = RUNNERS[format](out, z)
+    diff = float((torch.as_tensor(got) - expected).abs().max())
+    if not diff < TOLERANCE:
+        out.unlink()
+        raise DcganError(f"{out}: exported images differ from PyTorch's by {diff:.2e}")
+    return Exported(out, format, meta, diff)
+
+
+# safetensors -----------------------------------------------------------------------------
+
+
+def _write_safetensors(g: Generator, meta: dict, out: Path) -> None:
+    from safetensors.torch import save
+
+    state = {k: v.detach().contiguous() for k, v in g.state_dict().items()}
+    data = save(state, metadata={META_KEY: json.dumps(meta)})
+    atomic_write(out, lambda f: f.write(data))
+
+
+def load_safetensors(path: str | Path) -> tuple[Generator, dict[str, Any]]:
+    """A `Generator` (eval mode, frozen BatchNorm) and its metadata from an exported
+    .safetensors file; nothing is unpickled."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {})[META_KEY])
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
+    except FileNotFoundError:
+        raise DcganError(f"file not found: {path}") from None
+    except (SafetensorError, OSError, KeyError, ValueError, TypeError) as e:
+        raise DcganError(f"{path} is not a dcgan safetensors export ({e})") from None
+    try:
+        g = Generator(ModelConfig(**{**meta["model"], **_tuples(meta["model"])}))
+        g.load_state_dict(state)
+    except (KeyError, TypeError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0]
+        raise DcganError(f"{path}: weights do not match the stored config ({first})") from None
+    return g.eval(), meta
+
+
+def _tuples(model: dict) -> dict:
+    return {k: tuple(model[k]) for k in ("strides", "widths") if model.get(k) is not None}
+
+
+def _run_safetensors(path: Path, z: torch.Tensor) -> torch.Tensor:
+    g, _ = load_safetensors(path)
+    return generate(g, z, bn="running")
+
+
+# ONNX ------------------------------------------------------------------------------------
+
+
+def _write_onnx(g: Generator, meta: dict, out: Path) -> None:
+    z = torch.zeros(2, g.config.nz)
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    program = torch.onnx.export(
+        g,
+        (z,),
+        input_names=["z"],
+        output_names=["images"],
+        dynamic_shapes={"z": {0: batch}},
+        dynamo=True,
+        verbose=False,
+    )
+    model = program.model_proto
+    entry = model.metadata_props.add()
+    entry.key, entry.value = META_KEY, json.dumps(meta)
+    atomic_write(out, lambda f: f.write(model.SerializeToString()))
+
+
+def onnx_metadata(path: str | Path) -> dict[str, Any]:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return json.loads({p.key: p.value for p in model.metadata_props}[META_KEY])
+
+
+def _run_onnx(path: Path, z: torch.Tensor) -> np.ndarray:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(["images"], {"z": z.numpy().astype(np.float32)})[0]
+
+
+# TorchScript -----------------------------------------------------------------------------
+
+
+def _write_torchscript(g: Generator, meta: dict, out: Path) -> None:
+    buffer = io.BytesIO()
+    with torch.no_grad(), _quiet_jit():
+        traced = torch.jit.trace(g, torch.zeros(2, g.config.nz))
+        torch.jit.save(traced, buffer, _extra_files={f"{META_KEY}.json": json.dumps(meta)})
+    atomic_write(out, lambda f: f.write(buffer.getvalue()))
+
+
+@contextlib.contextmanager
+def _quiet_jit() -> Iterator[None]:
+    """torch.jit warns that it is deprecated (for torch.export), but it is TorchScript."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
+
+
+def load_torchscript(path: str | Path) -> tuple[torch.jit.ScriptModule, dict[str, Any]]:
+    """The traced generator and its metadata."""
+    extra = {f"{META_KEY}.json": ""}
+    with _quiet_jit():
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    return module.eval(), json.loads(extra[f"{META_KEY}.json"])
+
+
+def _run_torchscript(path: Path, z: torch.Tensor) -> torch.Tensor:
+    module, _ = load_torchscript(path)
+    with torch.no_grad():
+        return module(z)
+
+
+WRITERS = {
+    "safetensors": _write_safetensors,
+    "onnx": _write_onnx,
+    "torchscript": _write_torchscript,
+}
+RUNNERS = {"safetensors": _run_safetensors, "onnx": _run_onnx, "torchscript": _run_torchscript}
