@@ -90,11 +90,22 @@ def test_block_index_counts_from_the_top(tiny32: Path, tiny16: Path) -> None:
         fg.block_index(load(tiny16).generator, 2)
 
 
-def test_without_no_maps_is_plain_sampling(tiny32: Path) -> None:
+@pytest.mark.parametrize("renormalise", [False, True])
+def test_without_no_maps_is_plain_sampling(tiny32: Path, renormalise: bool) -> None:
     model = load(tiny32)
     z = z_from_seeds([0, 1, 2], 100)
-    intact = generate(fg.without_maps(model, []), z, "running")
+    intact = generate(fg.without_maps(model, [], renormalise=renormalise), z, "running")
     torch.testing.assert_close(intact, generate(model.generator, z, "batch"), rtol=0, atol=0)
+
+
+def test_renormalise_re_estimates_batchnorm_without_the_maps(tiny32: Path) -> None:
+    model = load(tiny32)
+    fixed = fg.without_maps(model, [0, 1, 2, 3])
+    renorm = fg.without_maps(model, [0, 1, 2, 3], renormalise=True)
+    below = (fixed.blocks[0][1].running_mean, renorm.blocks[0][1].running_mean)
+    torch.testing.assert_close(*below)  # the dropped layer's own BatchNorm comes before the hook
+    above = (fixed.blocks[1][1].running_mean, renorm.blocks[1][1].running_mean)
+    assert (above[0] - above[1]).abs().max() > 1e-4
 
 
 def test_dropped_maps_are_zero_and_change_the_image(tiny32: Path) -> None:
@@ -148,6 +159,7 @@ def test_hit_rates_count_detections(tiny32: Path) -> None:
     assert rates["before"]["rate"] == expected and 0 < expected < 1
     assert 0 <= rates["after"]["rate"] <= 1 and len(rates["random"]["draws"]) == 2
     assert rates["random"]["maps"][0] == r.control
+    assert rates["before"]["pixel_change"] == 0 and rates["after"]["pixel_change"] > 0
     assert r.record()["hit_rates"] == rates
 
 

@@ -94,7 +94,9 @@ def cmd_forget(args: argparse.Namespace) -> None:
     else:
         seeds = list(range(args.n))
         boxes = forget.detected_boxes(model, seeds, getattr(detect, args.auto), args.bn)
-    result = forget.forget(model, boxes, args.layer, args.show, bn=args.bn)
+    result = forget.forget(
+        model, boxes, args.layer, args.show, bn=args.bn, renormalise=args.renormalise
+    )
     print(
         f"dropped {len(result.dropped)} of {result.maps} maps (weight > 0; classifier accuracy "
         f"{result.accuracy:.3f} on {result.counts['positives']} boxed positions)"
@@ -236,6 +238,11 @@ def register(verbs: argparse._SubParsersAction) -> None:
         help="G's hidden conv layer, counted from the top (default: %(default)s)",
     )
     p.add_argument("--show", type=int, default=8, help="seeds in the figure (default: %(default)s)")
+    p.add_argument(
+        "--renormalise",
+        action="store_true",
+        help="BatchNorm above the layer re-estimated without the dropped maps",
+    )
     p.add_argument(
         "--detect",
         choices=DETECTORS,

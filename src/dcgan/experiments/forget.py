@@ -13,6 +13,7 @@ pixels under it; it is inside a box when its centre is.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,17 +95,24 @@ def block_index(g: nn.Module, layer: int) -> int:
     return hidden - layer
 
 
-def without_maps(model: Loaded, maps: list[int], layer: int = 2, bn: str = "batch") -> nn.Module:
-    """A copy of G whose conv layer `layer` (from the top) outputs zeros in `maps`.
+def without_maps(
+    model: Loaded, maps: list[int], layer: int = 2, bn: str = "batch", renormalise: bool = False
+) -> nn.Module:
+    """A copy of G whose conv layer `layer` (from the top) outputs zeros in `maps`; sample it
+    with bn="running".
 
-    BatchNorm is set up (as `bn` says) before the maps go, so the layers above normalise
-    as the intact G does; sample the copy with bn="running"."""
-    g = with_bn_mode(model.generator, bn, model.config.z_dist)
+    By default BatchNorm is set up (as `bn` says) before the maps go, so the layers above
+    normalise as the intact G does. With `renormalise` (and bn="batch") the reference batch
+    runs without the maps, as in the paper's code, which normalised every sampled batch by
+    its own statistics: the layers above then make up for the missing maps' mean and scale.
+    """
+    z_dist = model.config.z_dist
+    g = copy.deepcopy(model.generator) if renormalise else with_bn_mode(model.generator, bn, z_dist)
     block = g.blocks[block_index(g, layer)]
     if maps:
         index = torch.tensor(sorted(set(maps)), dtype=torch.long)
         block.register_forward_hook(lambda m, i, out: out.index_fill(1, index.to(out.device), 0))
-    return g
+    return with_bn_mode(g, bn, z_dist) if renormalise else g
 
 
 @dataclass
@@ -122,12 +130,14 @@ class Forgetting:
     accuracy: float  # of the classifier on its own training positions
     shown: list[int]
     images: dict[str, torch.Tensor]  # "G", "forget", "random" -> samples of `shown`
+    renormalise: bool = False  # BatchNorm above the layer re-estimated without the maps
     rates: dict = field(default_factory=dict)  # filled by hit_rates
 
     def record(self) -> dict:
         return {
             "layer_from_top": self.layer,
             "layer_shape": [self.maps, self.side, self.side],
+            "renormalise": self.renormalise,
             "samples": len(self.boxes),
             "boxes": {str(s): [list(b) for b in bs] for s, bs in self.boxes.items()},
             **self.counts,
@@ -213,6 +223,7 @@ def forget(
     negatives: float = 1.0,
     seed: int = 0,
     bn: str = "batch",
+    renormalise: bool = False,
 ) -> Forgetting:
     """Fig. 6: fit the classifier on the samples of `boxes` ({seed: boxes}), drop the maps of
     weight > 0 and draw the first `show` boxed seeds with and without them."""
@@ -230,7 +241,7 @@ def forget(
     shown = [s for s in seeds if boxes[s]][:show]
     z = _latents(model, shown)
     images = {
-        name: generate(without_maps(model, m, layer, bn), z, "running")
+        name: generate(without_maps(model, m, layer, bn, renormalise), z, "running")
         for name, m in (("G", []), ("forget", dropped), ("random", control))
     }
     return Forgetting(
@@ -266,9 +277,20 @@ def hit_rates(
         sorted(torch.randperm(result.maps, generator=rng)[:k].tolist()) for _ in range(controls - 1)
     ]
 
+    def draw(maps: list[int]) -> torch.Tensor:
+        g = without_maps(model, maps, result.layer, bn, result.renormalise)
+        return generate(g, z, "running")
+
+    intact = draw([])
+
     def rate(maps: list[int]) -> dict[str, float]:
-        found = detector(generate(without_maps(model, maps, result.layer, bn), z, "running"))
-        return {"rate": sum(bool(f) for f in found) / n, "per_image": sum(map(len, found)) / n}
+        images = draw(maps) if maps else intact
+        found = detector(images)
+        return {
+            "rate": sum(bool(f) for f in found) / n,
+            "per_image": sum(map(len, found)) / n,
+            "pixel_change": (images - intact).abs().mean().item(),  # mean |diff| in [-1, 1] units
+        }
 
     before, after = rate([]), rate(result.dropped)
     random = [rate(m) for m in draws[:controls]]
@@ -281,6 +303,7 @@ def hit_rates(
         "random": {
             "rate": sum(r["rate"] for r in random) / len(random),
             "per_image": sum(r["per_image"] for r in random) / len(random),
+            "pixel_change": sum(r["pixel_change"] for r in random) / len(random),
             "draws": random,
             "maps": draws[:controls],
         },
