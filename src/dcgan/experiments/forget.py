@@ -256,6 +256,7 @@ def forget(
         accuracy,
         shown,
         images,
+        renormalise,
     )
 
 
