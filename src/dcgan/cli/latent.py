@@ -1,13 +1,15 @@
-"""Verbs of the latent-space tools of PAPER §6: interpolate, sheet, arithmetic, turn, neighbors."""
+"""Verbs of the tools of PAPER §6: interpolate, sheet, arithmetic, turn, neighbors, forget,
+visualize."""
 
 from __future__ import annotations
 
 import argparse
 
-from dcgan.cli.args import sample_flags
+from dcgan.cli.args import number_list, sample_flags
 from dcgan.config import ARITHMETIC_NEIGHBOURS, ARITHMETIC_NOISE
 
 CONCEPTS = "ABCDE"  # the concept flags of `dcgan arithmetic`: --A 1,2,3 --B ...
+DETECTORS = ("eyes",)  # box detectors of `dcgan forget`: functions of experiments.detect
 
 
 def cmd_interpolate(args: argparse.Namespace) -> None:
@@ -79,6 +81,49 @@ def cmd_neighbors(args: argparse.Namespace) -> None:
     print(
         f"NN-distance ratio (samples / held-out real): pixel {result.ratio('pixel'):.3f}, "
         f"D feature {result.ratio('feature'):.3f}; written to {paths}"
+    )
+
+
+def cmd_forget(args: argparse.Namespace) -> None:
+    from dcgan.experiments import detect, forget
+    from dcgan.sampling import load
+
+    model = load(args.checkpoint, ema=not args.no_ema)
+    if args.boxes:
+        boxes = forget.load_boxes(args.boxes, model.generator.config.size)
+    else:
+        seeds = list(range(args.n))
+        boxes = forget.detected_boxes(model, seeds, getattr(detect, args.auto), args.bn)
+    result = forget.forget(
+        model, boxes, args.layer, args.show, bn=args.bn, renormalise=args.renormalise
+    )
+    print(
+        f"dropped {len(result.dropped)} of {result.maps} maps (weight > 0; classifier accuracy "
+        f"{result.accuracy:.3f} on {result.counts['positives']} boxed positions)"
+    )
+    name = args.detect or args.auto
+    if name and args.test_n:
+        r = forget.hit_rates(model, result, getattr(detect, name), args.test_n, bn=args.bn)
+        print(
+            f"{name} hit rate on {args.test_n} samples: {r['before']['rate']:.3f} intact, "
+            f"{r['after']['rate']:.3f} without the maps, {r['random']['rate']:.3f} without as "
+            "many random maps"
+        )
+    print(f"written to {', '.join(map(str, result.save(args.out)))}")
+
+
+def cmd_visualize(args: argparse.Namespace) -> None:
+    from dcgan.experiments.visualize import visualize
+    from dcgan.sampling import load
+
+    model = load(args.checkpoint, ema=not args.no_ema)
+    channels = list(args.channels) if args.channels else None
+    v = visualize(model, args.data, args.n, args.k, channels, args.first, args.seed, args.cache)
+    focus = v.record()["focus_top10"]
+    print(
+        f"channels {v.channels}; gradient mass in the top 10% pixels: trained D "
+        f"{focus['trained']:.3f}, random D {focus['random']:.3f}; "
+        f"written to {', '.join(map(str, v.save(args.out)))}"
     )
 
 
@@ -177,3 +222,55 @@ def register(verbs: argparse._SubParsersAction) -> None:
         "--out", default="neighbors.png", help="PNG (a .json goes beside it) or directory"
     )
     p.set_defaults(func=cmd_neighbors)
+
+    p = verbs.add_parser("forget", help="make G forget an object: drop its maps (PAPER §6.3.1)")
+    sample_flags(p)
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--boxes", help='JSON {"seed": [[x0, y0, x1, y1], ...], ...} in image pixels'
+    )
+    where.add_argument("--auto", choices=DETECTORS, help="boxes from a detector on seeds 0..n-1")
+    p.add_argument("--n", type=int, default=150, help="with --auto: samples (default: %(default)s)")
+    p.add_argument(
+        "--layer",
+        type=int,
+        default=2,
+        help="G's hidden conv layer, counted from the top (default: %(default)s)",
+    )
+    p.add_argument("--show", type=int, default=8, help="seeds in the figure (default: %(default)s)")
+    p.add_argument(
+        "--renormalise",
+        action="store_true",
+        help="BatchNorm above the layer re-estimated without the dropped maps",
+    )
+    p.add_argument(
+        "--detect",
+        choices=DETECTORS,
+        help="detector of the hit-rate test (default: the --auto one)",
+    )
+    p.add_argument(
+        "--test-n",
+        type=int,
+        default=1000,
+        help="new samples of the hit-rate test, 0 for none (default: %(default)s)",
+    )
+    p.add_argument("--out", default="forget.png", help="PNG (a .json goes beside it) or directory")
+    p.set_defaults(func=cmd_forget)
+
+    p = verbs.add_parser("visualize", help="guided backprop of D's last-layer features (§6.2)")
+    sample_flags(p)
+    p.add_argument("--data", required=True, help="real images (any source prepare reads)")
+    p.add_argument("--n", type=int, default=6, help="images (default: %(default)s)")
+    p.add_argument("--first", type=int, default=0, help="first image (default: %(default)s)")
+    p.add_argument("--k", type=int, default=4, help="top channels per D (default: %(default)s)")
+    p.add_argument(
+        "--channels", type=number_list(int), help="channels to show instead of the top k, e.g. 3,17"
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the random D (default: %(default)s)"
+    )
+    p.add_argument("--cache", default=".cache/dcgan", help="where sources are prepared once")
+    p.add_argument(
+        "--out", default="visualize.png", help="PNG (a .json goes beside it) or directory"
+    )
+    p.set_defaults(func=cmd_visualize)

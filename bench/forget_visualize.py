@@ -1,0 +1,114 @@
+"""Issue 6 on the 64 px CelebA model: `forget` with eye boxes and `visualize` on real faces.
+
+Forget: eye boxes from the eye cascade on seeds 0..149, the logistic regression on G's
+second-highest conv layer (16x16x64); for comparison on the highest hidden one (32x32x32),
+and with BatchNorm above the layer re-estimated without the maps. Then the eye-detection
+rate on 1,000 new samples (seeds 100000..100999) intact, without the maps of weight > 0,
+and without as many random maps (8 draws), with the mean pixel change of each. Visualize:
+guided backprop of the top-4 channels of D's last conv layer on 6 real CelebA faces,
+trained D vs a random D. Writes docs/forget_eyes.png, docs/visualize_d.png and
+bench/results/forget_visualize.json; prints a table (about 20 min on the shared 2-core CPU).
+
+    python bench/forget_visualize.py --run bench/runs/00003-celeba_aligned_0064
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from dcgan.experiments.detect import eyes
+from dcgan.experiments.forget import detected_boxes, forget, hit_rates
+from dcgan.experiments.visualize import visualize
+from dcgan.io import atomic_write, atomic_write_text
+from dcgan.sampling import load
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def shrink(path: Path) -> None:
+    """Keep the README's pictures small: 256-colour palette PNGs."""
+    image = Image.open(path).convert("RGB").quantize(256)
+    atomic_write(path, lambda f: image.save(f, format="PNG", optimize=True))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--run", default=str(ROOT / "bench" / "runs" / "00003-celeba_aligned_0064"))
+    ap.add_argument("--data", default=str(SHARED / "celeba_aligned_00.tar"))
+    ap.add_argument("--cache", default=str(ROOT / ".cache" / "dcgan"))
+    ap.add_argument("--docs", default=str(ROOT / "docs"))
+    ap.add_argument("--n-test", type=int, default=1000, help="samples of the hit-rate test")
+    ap.add_argument("--controls", type=int, default=8, help="random-map draws per variant")
+    args = ap.parse_args()
+    docs, t0 = Path(args.docs), time.time()
+    model = load(args.run)
+    results: dict = {"run": Path(args.run).name, "step": model.step, "forget": {}}
+
+    boxes = detected_boxes(model, list(range(150)), eyes)
+    results["boxes"] = {
+        "samples": 150,
+        "with_eyes": sum(bool(b) for b in boxes.values()),
+        "eye_boxes": sum(map(len, boxes.values())),
+    }
+    rows = []
+    for layer, renormalise in ((2, False), (1, False), (2, True)):
+        r = forget(model, boxes, layer=layer, renormalise=renormalise)
+        rates = hit_rates(model, r, eyes, n=args.n_test, controls=args.controls)
+        if (layer, renormalise) == (2, False):
+            r.save(docs / "forget_eyes.png")
+            (docs / "forget_eyes.json").unlink()
+        results["forget"][f"layer{layer}" + ("_renormalised" if renormalise else "")] = {
+            "shape": [r.maps, r.side, r.side],
+            **r.counts,
+            "train_accuracy": round(r.accuracy, 4),
+            "dropped": len(r.dropped),
+            "before": rates["before"],
+            "after": rates["after"],
+            "random": {
+                k: rates["random"][k] for k in ("rate", "per_image", "pixel_change", "draws")
+            },
+        }
+        rows.append((layer, r, rates))
+
+    v = visualize(model, args.data, n=6, k=4, cache=args.cache)
+    v.save(docs / "visualize_d.png")
+    (docs / "visualize_d.json").unlink()
+    results["visualize"] = {
+        k: v.record()[k] for k in ("images", "channels", "focus_top10", "random_seed")
+    }
+    for name in ("forget_eyes", "visualize_d"):
+        shrink(docs / f"{name}.png")
+    results["seconds"] = round(time.time() - t0, 1)
+    out = ROOT / "bench" / "results" / "forget_visualize.json"
+    atomic_write_text(out, json.dumps(results, indent=1) + "\n")
+
+    print(f"eye boxes: {results['boxes']}")
+    print(
+        "| layer | BatchNorm above | dropped | acc | eyes intact | without maps | without random |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for layer, r, rates in rows:
+        after, random = rates["after"], rates["random"]
+        draws = [d["rate"] for d in random["draws"]]
+        print(
+            f"| {layer} ({r.maps}x{r.side}x{r.side}) | "
+            f"{'re-estimated' if r.renormalise else 'as trained'} | {len(r.dropped)} of {r.maps} | "
+            f"{r.accuracy:.3f} | {rates['before']['rate']:.3f} | "
+            f"{after['rate']:.3f} (change {after['pixel_change']:.3f}) | "
+            f"{random['rate']:.3f} ({min(draws):.3f}-{max(draws):.3f}; "
+            f"change {random['pixel_change']:.3f}) |"
+        )
+    print(
+        f"visualize: focus (top-10% share of gradient mass) {results['visualize']['focus_top10']}"
+    )
+    print(f"{results['seconds']} s; written to {out}")
+
+
+if __name__ == "__main__":
+    main()
