@@ -157,6 +157,15 @@ class TrainConfig:
     channels_last: bool = field(default=False, metadata={"help": "use channels-last memory"})
     compile: bool = field(default=False, metadata={"help": "torch.compile G and D"})
     amp: bool = field(default=False, metadata={"help": "mixed precision (CUDA only)"})
+    # Multi-process training (torchrun; dcgan.distributed).
+    batch_per_rank: bool = field(
+        default=False,
+        metadata={"help": "batch size per process, not global (torchrun: global = N x batch)"},
+    )
+    sync_bn: bool = field(
+        default=False,
+        metadata={"help": "torchrun on GPUs: BatchNorm over the global batch (SyncBatchNorm)"},
+    )
     cache: str = field(
         default=".cache/dcgan", metadata={"help": "where raw sources are prepared once"}
     )

@@ -26,9 +26,14 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from dcgan import distributed
     from dcgan.training import train
 
+    if args.nproc > 1 and not distributed.from_env().enabled:
+        return distributed.launch(args.nproc, distributed.strip_flag(args.argv, "--nproc"))
     result = train(build_dataclass(TrainConfig, args), resume=args.resume)
+    if not distributed.from_env().is_main:
+        return 130 if result.interrupted else 0
     state = "interrupted" if result.interrupted else "finished"
     print(f"{state} at step {result.step}; run directory: {result.run_dir}")
     if result.interrupted:
@@ -78,6 +83,12 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p = verbs.add_parser("train", help="train G and D (PAPER §2)")
     add_dataclass_args(p, TrainConfig)
     p.add_argument("--resume", help="run directory or checkpoint to continue exactly")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="processes on this machine, launched by torchrun (DDP; default: %(default)s)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = verbs.add_parser("sample", help="write samples: a grid PNG or one PNG per seed")
