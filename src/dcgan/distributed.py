@@ -103,9 +103,7 @@ def wrap(module: nn.Module, device: torch.device, job: Dist, sync_bn: bool) -> n
     # normalises with batch statistics, so broadcasting them each forward would be wasted.
     with warnings.catch_warnings():  # newer torch renames the flag; older lacks the new name
         warnings.simplefilter("ignore", FutureWarning)
-        return nn.parallel.DistributedDataParallel(
-            module, device_ids=ids, broadcast_buffers=False
-        )
+        return nn.parallel.DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
 
 
 def agree(

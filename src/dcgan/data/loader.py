@@ -43,8 +43,11 @@ class BatchOrder:
         return self._perm[first + self._lo : first + self._hi]
 
 
-def batches(dataset, order: BatchOrder, start: int, stop: int, prefetch: int = 3) -> Iterator:
-    """Yield uint8 batches for steps start..stop-1, read ahead by a background thread."""
+def batches(
+    dataset, order: BatchOrder, start: int, stop: int, prefetch: int = 3, pin: bool = False
+) -> Iterator:
+    """Yield uint8 batches for steps start..stop-1, read ahead by a background thread
+    (in pinned memory with `pin`, for non-blocking copies to a GPU)."""
     q: queue.Queue = queue.Queue(maxsize=prefetch)
     done = threading.Event()
 
@@ -53,7 +56,8 @@ def batches(dataset, order: BatchOrder, start: int, stop: int, prefetch: int = 3
             for step in range(start, stop):
                 if done.is_set():
                     return
-                q.put(dataset.get_batch(order.indices(step)))
+                batch = dataset.get_batch(order.indices(step))
+                q.put(batch.pin_memory() if pin else batch)
         except BaseException as e:  # hand the error to the consumer
             q.put(e)
         q.put(None)
