@@ -47,7 +47,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
     model = load(args.checkpoint, ema=not args.no_ema)
     seeds = parse_seeds(args.seeds) if args.seeds else list(range(args.n))
-    images = sample(model, seeds=seeds, bn=args.bn)
+    images = sample(model, seeds=seeds, bn=args.bn, compile=args.compile)
     out = Path(args.out)
     if args.out.endswith(("/", "\\")) or out.is_dir() or not out.suffix:
         paths = save_each(images, seeds, out)
@@ -95,6 +95,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     sample_flags(p)
     p.add_argument("--n", type=int, default=64, help="number of samples (default: %(default)s)")
     p.add_argument("--seeds", help="seeds such as 0-63 or 3,17,42 (default: 0..n-1)")
+    p.add_argument("--compile", action="store_true", help="torch.compile G (for many samples)")
     p.add_argument(
         "--out",
         default="samples.png",
