@@ -145,6 +145,13 @@ def test_global_batch_must_split_evenly() -> None:
     assert distributed.shard(torch.arange(6), job).tolist() == [2, 3]
 
 
+def test_uneven_batch_is_one_line_error_before_launch(capsys) -> None:
+    from dcgan.cli import main
+
+    assert main(["train", "--nproc", "3", "--batch-size", "128", "--steps", "1"]) == 2
+    assert "does not split evenly over 3" in capsys.readouterr().err
+
+
 def test_launcher_drops_its_own_flag() -> None:
     argv = ["train", "--nproc", "2", "--steps", "3", "--nproc=4"]
     assert distributed.strip_flag(argv, "--nproc") == ["train", "--steps", "3"]

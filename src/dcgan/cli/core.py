@@ -30,6 +30,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dcgan.training import train
 
     if args.nproc > 1 and not distributed.from_env().enabled:
+        # A batch that does not split is one line here, not N ranks' failures.
+        distributed.rank_batch(
+            args.batch_size, distributed.Dist(0, args.nproc), args.batch_per_rank
+        )
         return distributed.launch(args.nproc, distributed.strip_flag(args.argv, "--nproc"))
     result = train(build_dataclass(TrainConfig, args), resume=args.resume)
     if not distributed.from_env().is_main:
