@@ -1,4 +1,5 @@
-"""Data speed: `prepare` on the CelebA tar (img/s per core, peak RSS), the memmap loader's
+"""Data speed: `prepare` on the CelebA tar (img/s per core, and images per CPU-second: the
+per-core rate that other jobs on a shared machine cannot lower; peak RSS), the memmap loader's
 throughput against what a training step consumes, the fraction of step time spent waiting
 for data during real training, and the peak RSS of training at 64 px batch 128.
 
@@ -30,12 +31,15 @@ from dcgan.step import train_step
 PREPARE = """
 import json, resource, sys, time
 from dcgan.data.prepare import prepare
+me, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+cpu0 = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 t = time.perf_counter()
 prepare(sys.argv[1], sys.argv[2], size=64, channels=3, workers=int(sys.argv[3]), progress=False)
 wall = time.perf_counter() - t
-kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"wall": wall, "rss_mb": kb / 1024, "worker_rss_mb": kids / 1024}))
+me, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime - cpu0
+print(json.dumps({"wall": wall, "cpu": cpu, "rss_mb": me.ru_maxrss / 1024,
+                  "worker_rss_mb": kids.ru_maxrss / 1024}))
 """
 
 TRAIN_RSS = """
@@ -71,6 +75,7 @@ def bench_prepare(tmp: Path) -> list[dict]:
                 "wall_s": round(r["wall"], 2),
                 "img_s": round(rate, 1),
                 "img_s_per_core": round(rate / workers, 1),
+                "img_per_cpu_s": round(count / r["cpu"], 1),
                 "peak_rss_mb": round(r["rss_mb"], 1),
                 "worker_peak_rss_mb": round(r["worker_rss_mb"], 1),
             }
@@ -131,10 +136,10 @@ def main() -> None:
         rss = run_py(TRAIN_RSS, str(Path(tmp) / "runs"), packed, str(args.rss_steps), tmp)
     print(f"CPU: {cpu_model()}")
     print_table(
-        ["prepare workers", "img/s", "img/s per core", "peak RSS MB", "worker RSS MB"],
+        ["prepare workers", "img/s", "img/s per core", "img per CPU-s", "RSS MB", "worker RSS MB"],
         [
-            [p["workers"], p["img_s"], p["img_s_per_core"], p["peak_rss_mb"]]
-            + [p["worker_peak_rss_mb"]]
+            [p["workers"], p["img_s"], p["img_s_per_core"], p["img_per_cpu_s"]]
+            + [p["peak_rss_mb"], p["worker_peak_rss_mb"]]
             for p in prep
         ],
     )
