@@ -61,7 +61,7 @@ def setup(device: torch.device) -> Dist:
     job = from_env()
     if job.enabled and not dist.is_initialized():
         if device.type == "cuda":
-            torch.cuda.set_device(device)
+            torch.cuda.set_device(local_device(device, job))
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return job
 
