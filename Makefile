@@ -32,6 +32,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/mnist_classifier.py
+	$(BIN)/python bench/train_speed.py
+	$(BIN)/python bench/sample_speed.py
+	$(BIN)/python bench/data_speed.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache

@@ -154,9 +154,23 @@ class TrainConfig:
     checkpoint_every: int = field(default=1000, metadata={"help": "steps between checkpoints"})
     keep: int = field(default=3, metadata={"help": "number of step checkpoints kept"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1, mps"})
-    channels_last: bool = field(default=False, metadata={"help": "use channels-last memory"})
-    compile: bool = field(default=False, metadata={"help": "torch.compile G and D"})
-    amp: bool = field(default=False, metadata={"help": "mixed precision (CUDA only)"})
+    # Speed (bench/train_speed.py): channels-last is faster on CPU and GPU and keeps the
+    # math (float rounding aside); compile costs a cold compile (cached under --cache);
+    # bf16 is slower on CPUs without AMX, so both stay opt-in.
+    channels_last: bool = field(default=True, metadata={"help": "use channels-last memory"})
+    compile: bool = field(
+        default=False, metadata={"help": "torch.compile G and D (kernels cached under --cache)"}
+    )
+    amp: bool = field(default=False, metadata={"help": "bf16 autocast (for GPUs; slower on CPU)"})
+    # Multi-process training (torchrun; dcgan.distributed).
+    batch_per_rank: bool = field(
+        default=False,
+        metadata={"help": "batch size per process, not global (torchrun: global = N x batch)"},
+    )
+    sync_bn: bool = field(
+        default=False,
+        metadata={"help": "torchrun on GPUs: BatchNorm over the global batch (SyncBatchNorm)"},
+    )
     cache: str = field(
         default=".cache/dcgan", metadata={"help": "where raw sources are prepared once"}
     )

@@ -107,12 +107,21 @@ def with_bn_mode(g: nn.Module, bn: str, z_dist: str = "uniform") -> nn.Module:
 
 @torch.no_grad()
 def generate(
-    g: nn.Module, z: torch.Tensor, bn: str = "batch", z_dist: str = "uniform", batch_size: int = 256
+    g: nn.Module,
+    z: torch.Tensor,
+    bn: str = "batch",
+    z_dist: str = "uniform",
+    batch_size: int = 256,
+    compile: bool = False,
 ) -> torch.Tensor:
-    """Images in [-1, 1] for latents z, on the CPU."""
-    g = with_bn_mode(g, bn, z_dist)
+    """Images in [-1, 1] for latents z, on the CPU. G runs in channels-last memory (same
+    images, faster); `compile` also runs it through torch.compile, worth its one-off
+    compile for many thousands of images (bench/sample_speed.py)."""
+    g = with_bn_mode(g, bn, z_dist).to(memory_format=torch.channels_last)
     device = next(g.parameters()).device
-    return torch.cat([g(zb.to(device)).float().cpu() for zb in z.split(batch_size)])
+    run = torch.compile(g) if compile else g
+    images = [run(zb.to(device)).float().cpu() for zb in z.split(batch_size)]
+    return torch.cat(images).contiguous()
 
 
 def sample(
@@ -121,6 +130,7 @@ def sample(
     seeds: list[int] | None = None,
     bn: str = "batch",
     z_dist: str | None = None,
+    compile: bool = False,
 ) -> torch.Tensor:
     """Images for `seeds` (default 0..n-1), in [-1, 1], shape (len(seeds), C, S, S)."""
     if isinstance(model, Loaded):
@@ -128,7 +138,7 @@ def sample(
     else:
         g, z_dist = model, z_dist or "uniform"
     seeds = list(range(n)) if seeds is None else list(seeds)
-    return generate(g, z_from_seeds(seeds, g.config.nz, z_dist), bn, z_dist)
+    return generate(g, z_from_seeds(seeds, g.config.nz, z_dist), bn, z_dist, compile=compile)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,7 @@ import contextlib
 import copy
 import json
 import math
+import os
 import random
 import re
 import signal
@@ -15,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
+from dcgan import distributed
 from dcgan.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from dcgan.config import TrainConfig
 from dcgan.data.loader import BatchOrder, batches
@@ -27,6 +27,9 @@ from dcgan.io import atomic_write_text
 from dcgan.models import Discriminator, Generator
 from dcgan.plots import plot_training
 from dcgan.sampling import generate, grid_image, sample_z, save_png
+from dcgan.step import ema_decay, train_step, update_ema
+
+__all__ = ["TrainResult", "Trainer", "ema_decay", "train", "train_step", "update_ema"]
 
 DEFAULT_EPOCHS = 5
 GRID_SEED = 1234
@@ -41,55 +44,6 @@ class TrainResult:
     run_dir: Path
     step: int
     interrupted: bool = False
-
-
-def train_step(
-    g: nn.Module,
-    d: nn.Module,
-    opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer,
-    real: torch.Tensor,
-    z: torch.Tensor,
-    autocast: contextlib.AbstractContextManager,
-) -> torch.Tensor:
-    """One D update then one non-saturating G update; returns [loss_D, loss_G, D(x), D(G(z))]."""
-    ones = torch.ones(real.shape[0], device=real.device)
-    zeros = torch.zeros_like(ones)
-    d.requires_grad_(True)
-    opt_d.zero_grad(set_to_none=True)
-    with autocast:
-        fake = g(z)
-        logit_real = d(real).float()
-        logit_fake = d(fake.detach()).float()
-        loss_d = F.binary_cross_entropy_with_logits(
-            logit_real, ones
-        ) + F.binary_cross_entropy_with_logits(logit_fake, zeros)
-    loss_d.backward()
-    opt_d.step()
-    # D's weight gradients are not needed for G's update: skip computing them.
-    d.requires_grad_(False)
-    opt_g.zero_grad(set_to_none=True)
-    with autocast:
-        loss_g = F.binary_cross_entropy_with_logits(d(fake).float(), ones)
-    loss_g.backward()
-    opt_g.step()
-    return torch.stack(
-        [loss_d, loss_g, torch.sigmoid(logit_real).mean(), torch.sigmoid(logit_fake).mean()]
-    ).detach()
-
-
-def ema_decay(decay: float, step: int) -> float:
-    """The decay at `step`, warmed up as (1 + step) / (10 + step) so that a short run's
-    average is not dominated by the random initial weights (0.999**1000 is still 0.37)."""
-    return min(decay, (1 + step) / (10 + step))
-
-
-@torch.no_grad()
-def update_ema(ema: nn.Module, g: nn.Module, decay: float) -> None:
-    for pe, p in zip(ema.parameters(), g.parameters(), strict=True):
-        pe.lerp_(p, 1.0 - decay)
-    for be, b in zip(ema.buffers(), g.buffers(), strict=True):
-        be.copy_(b)
 
 
 def pick_device(name: str) -> torch.device:
@@ -154,27 +108,41 @@ class Trainer:
                 setattr(stored, name, getattr(config, name))
             config = stored
         self.config = config
-        self.device = pick_device(config.device)
+        device = pick_device(config.device)
+        self.job = distributed.setup(device)
+        self.device = distributed.local_device(device, self.job)
+        self.main = self.job.is_main  # only rank 0 writes
+        self.global_batch, self.rank_batch = distributed.rank_batch(
+            config.batch_size, self.job, config.batch_per_rank
+        )
+        if not self.main:  # rank 0 prepares a raw source once, the others then open it
+            distributed.barrier(self.job)
         self.data: PackedDataset = resolve_data(
             config.data,
             config.model.size,
             config.model.channels,
             config.format,
             config.cache,
-            progress=config.progress,
+            progress=config.progress and self.main,
         )
+        if self.main:
+            distributed.barrier(self.job)
         if config.model.channels is None:
             config.model.channels = self.data.channels
-        self.order = BatchOrder(len(self.data), config.batch_size, config.seed)
+        self.order = BatchOrder(
+            len(self.data), self.global_batch, config.seed, self.job.rank, self.job.world
+        )
         self._build(ckpt)
-        if ckpt is None:
+        if ckpt is not None:
+            self.run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
+        elif self.main:
             self.run_dir = new_run_dir(out, self._run_name())
             atomic_write_text(self.run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
-        else:
-            self.run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
-        self._truncate_log()
+        self.run_dir = Path(distributed.broadcast(str(self.run_dir) if self.main else "", self.job))
+        if self.main:
+            self._truncate_log()
         self.watch = None
-        if config.eval_every:  # FID & co. during training (dcgan.metrics.watch)
+        if config.eval_every and self.main:  # FID & co. during training (dcgan.metrics.watch)
             from dcgan.metrics.watch import TrainingEval
 
             self.watch = TrainingEval(config, self.data, self.run_dir, self.device)
@@ -213,8 +181,17 @@ class Trainer:
             self.step = int(ckpt["step"])
             self.z_gen.set_state(ckpt["rng"]["z"])
             set_rng_state(ckpt["rng"])
-        self.g_step = torch.compile(self.g) if c.compile else self.g
-        self.d_step = torch.compile(self.d) if c.compile else self.d
+        # What the step calls: DDP wrappers under torchrun (D's bare module for G's step).
+        g_net = distributed.wrap(self.g, self.device, self.job, c.sync_bn)
+        d_net = distributed.wrap(self.d, self.device, self.job, c.sync_bn)
+        d_bare = d_net.module if self.job.enabled else None
+        if c.compile:  # keep Inductor's kernels beside the data: later runs skip the compile
+            os.environ.setdefault(
+                "TORCHINDUCTOR_CACHE_DIR", str(Path(c.cache).absolute() / "inductor")
+            )
+        self.g_step = torch.compile(g_net) if c.compile else g_net
+        self.d_step = torch.compile(d_net) if c.compile else d_net
+        self.d_frozen = torch.compile(d_bare) if c.compile and d_bare else d_bare
         amp = c.amp and self.device.type in ("cuda", "cpu")
         self.autocast = (
             torch.autocast(self.device.type, dtype=torch.bfloat16)
@@ -245,10 +222,14 @@ class Trainer:
             limits.append(DEFAULT_EPOCHS * spe)
         return min(limits) if limits else 2**62
 
-    def save(self) -> Path:
+    def save(self) -> Path | None:
+        if not self.main:
+            return None
         return save_checkpoint(self.run_dir, self.state(), self.step, self.config.keep)
 
-    def write_grid(self) -> Path:
+    def write_grid(self) -> Path | None:
+        if not self.main:
+            return None
         g = self.ema if self.ema is not None else self.g
         images = generate(g, self.fixed_z, "batch", self.config.z_dist)
         image = grid_image(images, nrow=8)
@@ -265,17 +246,15 @@ class Trainer:
             atomic_write_text(log, "".join(ln + "\n" for ln in keep))
 
     def run(self) -> TrainResult:
-        from torch.utils.tensorboard import SummaryWriter
         from tqdm import tqdm
 
         c = self.config
         total = self.total_steps()
-        self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.step)
-        log = (self.run_dir / "stats.jsonl").open("a")
+        self.writer, log = self._open_outputs()
         bar = tqdm(
             total=None if total >= 2**62 else total,
             initial=self.step,
-            disable=not c.progress,
+            disable=not (c.progress and self.main),
             unit="step",
             dynamic_ncols=True,
         )
@@ -283,13 +262,28 @@ class Trainer:
         interrupted = False
         try:
             with _StopSignal() as stop:
-                for raw in batches(self.data, self.order, self.step, total):
-                    real = to_unit_range(raw).to(self.device, non_blocking=True)
+                pin = self.device.type == "cuda"
+                for raw in batches(self.data, self.order, self.step, total, pin=pin):
+                    # Copy uint8 (4x fewer bytes than floats), convert on the device.
+                    real = to_unit_range(raw.to(self.device, non_blocking=True))
                     if c.channels_last:
                         real = real.contiguous(memory_format=torch.channels_last)
-                    z = sample_z(len(real), c.model.nz, c.z_dist, self.z_gen).to(self.device)
+                    # Every rank draws the global batch's z and keeps its own rows.
+                    z = sample_z(self.global_batch, c.model.nz, c.z_dist, self.z_gen)
+                    z = distributed.shard(z, self.job).to(self.device)
                     stats = train_step(
-                        self.g_step, self.d_step, self.opt_g, self.opt_d, real, z, self.autocast
+                        self.g_step,
+                        self.d_step,
+                        self.opt_g,
+                        self.opt_d,
+                        real,
+                        z,
+                        self.autocast,
+                        self.d_frozen,
+                    )
+                    late = bool(c.time_limit) and time.monotonic() - start > c.time_limit * 60
+                    stats, signalled, late = distributed.agree(
+                        stats, stop.received is not None, late, self.job
                     )
                     if not torch.isfinite(stats).all():
                         raise TrainingDiverged(
@@ -300,9 +294,9 @@ class Trainer:
                         update_ema(self.ema, self.g, ema_decay(c.ema, self.step))
                     self.step += 1
                     bar.update()
-                    if self.step % c.log_every == 0 or self.step == total:
+                    if log is not None and (self.step % c.log_every == 0 or self.step == total):
                         now = time.monotonic()
-                        rate = (self.step - step_log) * c.batch_size / max(now - t_log, 1e-9)
+                        rate = (self.step - step_log) * self.global_batch / max(now - t_log, 1e-9)
                         t_log, step_log = now, self.step
                         self._log(log, stats, rate, now - start)
                         bar.set_postfix(loss_D=f"{stats[0]:.3f}", loss_G=f"{stats[1]:.3f}")
@@ -312,19 +306,31 @@ class Trainer:
                         self.save()
                     if self.watch is not None and self.watch.due(self.step, total):
                         self._evaluate(log)
-                    if stop.received is not None:
+                    if signalled:
                         interrupted = True
                         break
-                    if c.time_limit and time.monotonic() - start > c.time_limit * 60:
+                    if late:
                         break
         finally:
             bar.close()
-            log.close()
-            self.writer.close()
+            if log is not None:
+                log.close()
+                self.writer.close()
         self.save()
         self.write_grid()
-        plot_training(self.run_dir)
+        if self.main:
+            plot_training(self.run_dir)
+        distributed.barrier(self.job)
         return TrainResult(self.run_dir, self.step, interrupted)
+
+    def _open_outputs(self) -> tuple:
+        """TensorBoard writer and stats.jsonl, on rank 0 only (None, None elsewhere)."""
+        if not self.main:
+            return None, None
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.step)
+        return writer, (self.run_dir / "stats.jsonl").open("a")
 
     def _log(self, log, stats: torch.Tensor, rate: float, elapsed: float) -> None:
         loss_d, loss_g, d_x, d_gz = stats.tolist()
@@ -363,5 +369,10 @@ def _logged_step(line: str) -> float:
 
 
 def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
-    """Train a DCGAN; returns where the run lives. See TrainConfig for every option."""
-    return Trainer(config, resume).run()
+    """Train a DCGAN; returns where the run lives. See TrainConfig for every option.
+
+    Under torchrun every process calls this; see dcgan.distributed."""
+    try:
+        return Trainer(config, resume).run()
+    finally:
+        distributed.shutdown()

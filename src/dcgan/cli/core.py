@@ -26,9 +26,18 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from dcgan import distributed
     from dcgan.training import train
 
+    if args.nproc > 1 and not distributed.from_env().enabled:
+        # A batch that does not split is one line here, not N ranks' failures.
+        distributed.rank_batch(
+            args.batch_size, distributed.Dist(0, args.nproc), args.batch_per_rank
+        )
+        return distributed.launch(args.nproc, distributed.strip_flag(args.argv, "--nproc"))
     result = train(build_dataclass(TrainConfig, args), resume=args.resume)
+    if not distributed.from_env().is_main:
+        return 130 if result.interrupted else 0
     state = "interrupted" if result.interrupted else "finished"
     print(f"{state} at step {result.step}; run directory: {result.run_dir}")
     if result.interrupted:
@@ -42,7 +51,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
     model = load(args.checkpoint, ema=not args.no_ema)
     seeds = parse_seeds(args.seeds) if args.seeds else list(range(args.n))
-    images = sample(model, seeds=seeds, bn=args.bn)
+    images = sample(model, seeds=seeds, bn=args.bn, compile=args.compile)
     out = Path(args.out)
     if args.out.endswith(("/", "\\")) or out.is_dir() or not out.suffix:
         paths = save_each(images, seeds, out)
@@ -78,12 +87,19 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p = verbs.add_parser("train", help="train G and D (PAPER §2)")
     add_dataclass_args(p, TrainConfig)
     p.add_argument("--resume", help="run directory or checkpoint to continue exactly")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="processes on this machine, launched by torchrun (DDP; default: %(default)s)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = verbs.add_parser("sample", help="write samples: a grid PNG or one PNG per seed")
     sample_flags(p)
     p.add_argument("--n", type=int, default=64, help="number of samples (default: %(default)s)")
     p.add_argument("--seeds", help="seeds such as 0-63 or 3,17,42 (default: 0..n-1)")
+    p.add_argument("--compile", action="store_true", help="torch.compile G (for many samples)")
     p.add_argument(
         "--out",
         default="samples.png",

@@ -3,7 +3,8 @@
 Epoch e visits a permutation drawn from (seed, e); step k reads batch k mod steps_per_epoch
 of epoch k // steps_per_epoch (the last partial batch is dropped, as in the paper's loop).
 So a resumed run needs only the step to continue on exactly the same data, and a
-background thread can read ahead without any state to save.
+background thread can read ahead without any state to save. Under torchrun, rank r of N
+reads only its share of each global batch: rows r*b .. (r+1)*b - 1, b = batch_size / N.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from dcgan.errors import DcganError
 class BatchOrder:
     """Which examples each training step sees."""
 
-    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> None:
         if n < batch_size:
             raise DcganError(
                 f"the data has {n} images, fewer than one batch of {batch_size}: lower --batch-size"
             )
         self.n, self.batch_size, self.seed = n, batch_size, seed
+        share = batch_size // world
+        self._lo, self._hi = rank * share, (rank + 1) * share
         self.steps_per_epoch = n // batch_size
         self._epoch, self._perm = -1, np.empty(0, dtype=np.int64)
 
@@ -36,11 +39,15 @@ class BatchOrder:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             self._perm = torch.randperm(self.n, generator=gen).numpy()
             self._epoch = epoch
-        return self._perm[pos * self.batch_size : (pos + 1) * self.batch_size]
+        first = pos * self.batch_size
+        return self._perm[first + self._lo : first + self._hi]
 
 
-def batches(dataset, order: BatchOrder, start: int, stop: int, prefetch: int = 3) -> Iterator:
-    """Yield uint8 batches for steps start..stop-1, read ahead by a background thread."""
+def batches(
+    dataset, order: BatchOrder, start: int, stop: int, prefetch: int = 3, pin: bool = False
+) -> Iterator:
+    """Yield uint8 batches for steps start..stop-1, read ahead by a background thread
+    (in pinned memory with `pin`, for non-blocking copies to a GPU)."""
     q: queue.Queue = queue.Queue(maxsize=prefetch)
     done = threading.Event()
 
@@ -49,7 +56,8 @@ def batches(dataset, order: BatchOrder, start: int, stop: int, prefetch: int = 3
             for step in range(start, stop):
                 if done.is_set():
                     return
-                q.put(dataset.get_batch(order.indices(step)))
+                batch = dataset.get_batch(order.indices(step))
+                q.put(batch.pin_memory() if pin else batch)
         except BaseException as e:  # hand the error to the consumer
             q.put(e)
         q.put(None)
