@@ -246,6 +246,15 @@ def test_cli_classify_prints_the_table(brief_run: Path, mnist_small: Path, capsy
     assert "768-d features" in out  # the feature dimension is printed
 
 
+def test_cli_classify_with_inferred_statistics(brief_run: Path, mnist_small: Path, capsys) -> None:
+    args = ["classify", str(brief_run), "--data", str(mnist_small), "--labels-per-class", "3"]
+    args += ["--repeats", "1", "--no-cnn", "--no-pixels", "--c", "0.001", "--bn", "inferred"]
+    args += ["--bn-images", "500", "--cache", str(mnist_small.parent / "cache"), "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "| random D features + L2-SVM |" in out and "BatchNorm statistics inferred" in out
+
+
 # --- bad input ---------------------------------------------------------------------------
 
 
@@ -279,6 +288,8 @@ def test_too_many_labels_is_one_line(brief_run: Path, mnist_small: Path, capsys)
         (["--labels-per-class", "ten"], "expected numbers"),
         (["--layers", "9"], "layers must be"),
         (["--val", "x", "--val-size", "5"], "not both"),
+        (["--bn", "average"], "one of running, batch, inferred"),
+        (["--bn-images", "0"], "bn images must be positive"),
     ],
 )
 def test_bad_options_are_one_line(
