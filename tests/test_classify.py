@@ -105,11 +105,13 @@ def test_features_are_cached_by_weights_and_data(tmp_path: Path, monkeypatch) ->
 
 
 @pytest.mark.parametrize("n, d", [(120, 12), (24, 100)])  # primal, and the reduced n < d/2
-def test_l2svm_reaches_linearsvc_optimum(n: int, d: int) -> None:
+@pytest.mark.parametrize("standardize", [True, False])
+def test_l2svm_reaches_linearsvc_optimum(n: int, d: int, standardize: bool) -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, n)
-    x = rng.normal(size=(n, d)).astype(np.float32) + y[:, None] * 0.3
-    svm = L2SVM(x, y, 3)
+    x = rng.normal(loc=0.5, scale=2.0, size=(n, d)).astype(np.float32) + y[:, None] * 0.3
+    svm = L2SVM(x, y, 3, standardize)
+    assert standardize or (svm.mean.abs().max() == 0 and svm.std.eq(1).all())
     xs = ((torch.from_numpy(x) - svm.mean) / svm.std).numpy().astype(np.float64)
     for c in (0.01, 0.3):
         ours = svm.weights(svm.fit(c, rtol=1e-6))

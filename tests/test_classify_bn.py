@@ -16,6 +16,7 @@ from dcgan import DcganError, ModelConfig
 from dcgan.experiments.features import (
     FeatureExtractor,
     d_features,
+    feature_dim,
     infer_bn_statistics,
     prepare_bn,
 )
@@ -118,3 +119,11 @@ def test_authors_svhn_d_gives_7168_features_with_inferred_statistics() -> None:
     features = extract(data, np.arange(5))
     assert extract.dim == 7168 and features.shape == (5, 7168)  # 16 x (64 + 128 + 256)
     assert np.isfinite(features).all()
+
+
+def test_feature_dim_of_the_authors_imagenet32_layout() -> None:
+    """§5.1's 28,672 features: the released ImageNet-32 D (six 3x3 convs, 128 to 512 wide)."""
+    config = ModelConfig(
+        size=32, ngf=128, ndf=128, kernel=3, strides=(2, 1, 2, 1, 2, 1), widths=(4, 4, 2, 2, 1, 1)
+    )
+    assert feature_dim(config) == 16 * (128 + 128 + 256 + 256 + 512 + 512) == 28_672

@@ -71,6 +71,9 @@ class ClassifyConfig:
     c_values: tuple[float, ...] = field(
         default=DEFAULT_C, metadata={"help": "the SVM's C candidates"}
     )
+    standardize: bool = field(
+        default=True, metadata={"help": "standardise each feature before the SVM"}
+    )
     c_once: bool = field(
         default=False, metadata={"help": "choose C on the first draw only, keep it (faster)"}
     )
@@ -164,7 +167,15 @@ def _svm_method(
         for r, draw in enumerate(per_draw):
             x, y = train[np.searchsorted(union, draw)], splits.labels((splits.train, draw))
             fit = fit_select_c(
-                x, y, len(splits.classes), c_values, val, config.folds, r, init=previous
+                x,
+                y,
+                len(splits.classes),
+                c_values,
+                val,
+                config.folds,
+                r,
+                init=previous,
+                standardize=config.standardize,
             )
             previous = fit.full_weights
             result.accuracies.append(float((fit.predict(test[0]) == test[1]).mean()))
