@@ -2,8 +2,9 @@
 
 A DCGAN trained on MNIST train images WITHOUT labels (32 px, 1 channel, the paper's
 recipe, ngf=ndf=64: the foundation's bench run) gives D's features, with BatchNorm
-statistics inferred over 10,000 training images as the authors' §5.2 code does (`--bn`);
-an L2-SVM on them is fitted from 10, 100 and 1000 labels per class, K=5 draws, and
+statistics inferred over 10,000 training images and features not standardised, as the
+authors' §5.2 code does (`--bn`, `--standardize`); an L2-SVM on them is fitted from
+10, 100 and 1000 labels per class, K=5 draws, and
 compared on the MNIST test set (10,000 images) with raw pixels, a random D and a
 supervised CNN of D's architecture. As in §5.2, train images held out as the validation
 split (5,000 here, to fit the CPU budget) make every choice: the SVM's C (chosen on the
@@ -41,18 +42,27 @@ PARTS = ROOT / ".cache" / "dcgan" / "classify_mnist_parts"
 
 
 def merge(parts: list[ClassifyResult]) -> ClassifyResult:
-    """One result from runs of the same protocol on different label counts (--part)."""
+    """One result from runs of the same protocol (seeds, draws, validation and test sets) on
+    different label counts (--part). A method already measured at a label count is kept:
+    later parts only fill in the methods missing (e.g. a CNN run kept from an earlier part)."""
     first = parts[0]
-    counts = tuple(sorted(n for p in parts for n in p.config.labels_per_class))
-    results: dict = {m: {} for m in first.results}
+    counts = tuple(sorted({n for p in parts for n in p.config.labels_per_class}))
+    results: dict = {}
     for part in parts:
         for method, by_count in part.results.items():
-            results[method] |= by_count
+            for n, r in by_count.items():
+                results.setdefault(method, {}).setdefault(n, r)
+    searches: dict = {}
+    for part in parts:
+        for n, search in part.cnn_search.items():
+            searches.setdefault(n, search)
     return dataclasses.replace(
         first,
-        config=dataclasses.replace(first.config, labels_per_class=counts),
+        config=dataclasses.replace(
+            first.config, labels_per_class=counts, cnn=any(p.config.cnn for p in parts)
+        ),
         results=results,
-        cnn_search={n: s for p in parts for n, s in p.cnn_search.items()},
+        cnn_search=searches,
         seconds=sum(p.seconds for p in parts),
     )
 
@@ -87,12 +97,16 @@ def main() -> None:
     ap.add_argument("--layers", help="D layers, e.g. 2,3 (default: all)")
     ap.add_argument("--grid", type=int, default=4)
     ap.add_argument("--no-cnn", action="store_true")
+    ap.add_argument("--standardize", action="store_true", help="standardise the features")
     ap.add_argument("--part", action="store_true", help="run, keep the result for --merge")
     ap.add_argument("--merge", action="store_true", help="report the --part runs together")
     args = ap.parse_args()
     counts = tuple(int(n) for n in args.labels_per_class.split(","))
     if args.merge:  # the label counts were run in parallel processes, one --part each
-        parts = [pickle.loads((PARTS / f"{n}.pkl").read_bytes()) for n in counts]
+        files = [PARTS / f"{n}.pkl" for n in counts]  # then kept parts: PARTS/{n}-*.pkl
+        files += [f for n in counts for f in sorted(PARTS.glob(f"{n}-*.pkl"))]
+        parts = [pickle.loads(f.read_bytes()) for f in files]
+        print("merged:", ", ".join(f.name for f in files))
         report(merge(parts), max(p.seconds for p in parts), args)
         return
 
@@ -109,6 +123,7 @@ def main() -> None:
         cnn_steps=args.cnn_steps,
         grid=args.grid,
         bn=args.bn,
+        standardize=args.standardize,
         layers=tuple(int(i) for i in args.layers.split(",")) if args.layers else None,
         threads=args.threads,
         cache=str(ROOT / ".cache" / "dcgan"),

@@ -13,7 +13,9 @@ on the validation split). C of the SVM is chosen on the validation split (`val` 
 D's BatchNorm layers use statistics inferred over training images by default, as the
 authors' §5.2 code does: GAN training's running averages mix real and generated batches,
 and a converted model has none. On MNIST the three modes tie on validation
-(bench/classify_ablation.py), so the authors' protocol is the default.
+(bench/classify_ablation.py), so the authors' protocol is the default. The features are
+not standardised by default, as in the authors' code: standardising gives every pooled
+unit unit variance, rare ones included, and cost 1.5 points of validation accuracy on MNIST.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class ClassifyConfig:
         default=DEFAULT_C, metadata={"help": "the SVM's C candidates"}
     )
     standardize: bool = field(
-        default=True, metadata={"help": "standardise each feature before the SVM"}
+        default=False, metadata={"help": "standardise each feature before the SVM"}
     )
     c_once: bool = field(
         default=False, metadata={"help": "choose C on the first draw only, keep it (faster)"}

@@ -46,7 +46,8 @@ def caption(result: ClassifyResult) -> str:
     return (
         f"Test accuracy % (mean ± std over {c.repeats} draws; error %) on {result.test_size}"
         f" test images; D of {c.checkpoint} (step {result.checkpoint_step}),"
-        f" {result.feature_dim}-d features, {BN_CAPTIONS[c.bn].format(n=c.bn_images)};"
+        f" {result.feature_dim}-d features ({'' if c.standardize else 'not '}standardised),"
+        f" {BN_CAPTIONS[c.bn].format(n=c.bn_images)};"
         " C of the SVM chosen"
         + (
             f" on {result.val_size} validation images"
