@@ -105,11 +105,13 @@ def test_features_are_cached_by_weights_and_data(tmp_path: Path, monkeypatch) ->
 
 
 @pytest.mark.parametrize("n, d", [(120, 12), (24, 100)])  # primal, and the reduced n < d/2
-def test_l2svm_reaches_linearsvc_optimum(n: int, d: int) -> None:
+@pytest.mark.parametrize("standardize", [True, False])
+def test_l2svm_reaches_linearsvc_optimum(n: int, d: int, standardize: bool) -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, n)
-    x = rng.normal(size=(n, d)).astype(np.float32) + y[:, None] * 0.3
-    svm = L2SVM(x, y, 3)
+    x = rng.normal(loc=0.5, scale=2.0, size=(n, d)).astype(np.float32) + y[:, None] * 0.3
+    svm = L2SVM(x, y, 3, standardize)
+    assert standardize or (svm.mean.abs().max() == 0 and svm.std.eq(1).all())
     xs = ((torch.from_numpy(x) - svm.mean) / svm.std).numpy().astype(np.float64)
     for c in (0.01, 0.3):
         ours = svm.weights(svm.fit(c, rtol=1e-6))
@@ -246,6 +248,15 @@ def test_cli_classify_prints_the_table(brief_run: Path, mnist_small: Path, capsy
     assert "768-d features" in out  # the feature dimension is printed
 
 
+def test_cli_classify_with_inferred_statistics(brief_run: Path, mnist_small: Path, capsys) -> None:
+    args = ["classify", str(brief_run), "--data", str(mnist_small), "--labels-per-class", "3"]
+    args += ["--repeats", "1", "--no-cnn", "--no-pixels", "--c", "0.001", "--bn", "inferred"]
+    args += ["--bn-images", "500", "--cache", str(mnist_small.parent / "cache"), "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "| random D features + L2-SVM |" in out and "BatchNorm statistics inferred" in out
+
+
 # --- bad input ---------------------------------------------------------------------------
 
 
@@ -279,6 +290,8 @@ def test_too_many_labels_is_one_line(brief_run: Path, mnist_small: Path, capsys)
         (["--labels-per-class", "ten"], "expected numbers"),
         (["--layers", "9"], "layers must be"),
         (["--val", "x", "--val-size", "5"], "not both"),
+        (["--bn", "average"], "one of running, batch, inferred"),
+        (["--bn-images", "0"], "bn images must be positive"),
     ],
 )
 def test_bad_options_are_one_line(

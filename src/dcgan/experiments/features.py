@@ -8,6 +8,7 @@ and concatenated to form a 28672 dimensional vector".
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from pathlib import Path
@@ -15,24 +16,31 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from dcgan.config import ModelConfig
 from dcgan.data.packed import PackedDataset, to_unit_range
 from dcgan.errors import DcganError
 from dcgan.io import atomic_write
-from dcgan.models import Discriminator, num_stages
+from dcgan.models import Discriminator
 
 FEATURES_VERSION = 1  # bump when the features of a given (model, data) change
+# Which statistics D's BatchNorm layers normalise with while features are extracted:
+# "running": the running averages of GAN training (over real AND generated batches);
+# "batch": each extraction batch's own; "inferred": those of a set of training images,
+# as the authors' svhn_semisup_analysis.py does (see `infer_bn_statistics`).
+BN_MODES = ("running", "batch", "inferred")
 
 
 def layer_channels(config: ModelConfig) -> list[int]:
-    """Channels of each conv layer of D, input side first: ndf, 2 ndf, 4 ndf, ..."""
-    return [config.ndf * 2**i for i in range(num_stages(config.size))]
+    """Channels of each conv layer of D, input side first: ndf, 2 ndf, 4 ndf, ... by default,
+    or the width schedule of a converted model."""
+    return [config.ndf * m for m in reversed(config.layer_widths)]
 
 
 def check_layers(config: ModelConfig, layers: tuple[int, ...] | None) -> tuple[int, ...]:
     """The 1-based conv layers to use (None: all of them), checked against D's depth."""
-    count = num_stages(config.size)
+    count = len(config.layer_widths)
     layers = tuple(layers) if layers else tuple(range(1, count + 1))
     if not all(1 <= i <= count for i in layers) or len(set(layers)) != len(layers):
         raise DcganError(f"layers must be distinct numbers in 1..{count}, got {list(layers)}")
@@ -73,6 +81,81 @@ def d_features(
     return pool_maps([maps[i - 1] for i in chosen], grid).float().cpu()
 
 
+def check_bn(bn: str) -> str:
+    if bn not in BN_MODES:
+        raise DcganError(f"the BatchNorm mode must be one of {', '.join(BN_MODES)}, got {bn!r}")
+    return bn
+
+
+def _input_moments(
+    d: Discriminator, bn: nn.Module, dataset: PackedDataset, indices: np.ndarray, batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and biased variance of `bn`'s input over the images (float64)."""
+    sums: list[torch.Tensor] = []
+
+    def collect(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        x = args[0].double().transpose(0, 1).flatten(1)  # channels x values
+        sums.append(torch.stack([x.sum(1), (x * x).sum(1), torch.full_like(x[:, 0], x.shape[1])]))
+
+    device = next(d.parameters()).device
+    handle = bn.register_forward_pre_hook(collect)
+    try:
+        for start in range(0, len(indices), batch_size):
+            images = dataset.get_batch(indices[start : start + batch_size])
+            d.features(to_unit_range(images).to(device))
+    finally:
+        handle.remove()
+    total, squares, count = torch.stack(sums).sum(0)
+    mean = total / count
+    return mean, (squares / count - mean * mean).clamp_min(0)
+
+
+@torch.no_grad()  # not inference_mode: the copy of D must stay a normal module
+def infer_bn_statistics(
+    d: Discriminator, dataset: PackedDataset, indices: np.ndarray, batch_size: int = 500
+) -> Discriminator:
+    """A copy of D (eval mode) whose BatchNorm layers hold the mean and biased variance of
+    their inputs over `dataset`'s images at `indices`: BatchNorm as if those images were one
+    batch. Layer by layer, each pass with the layers below already fixed.
+
+    The authors (svhn_semisup_analysis.py) average 128-image batch statistics over their
+    training split in one pass; this is the exact version of the same estimate.
+    """
+    d = copy.deepcopy(d).eval()
+    for bn in [m for m in d.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]:
+        mean, var = _input_moments(d, bn, dataset, np.asarray(indices), batch_size)
+        bn.running_mean.copy_(mean)
+        bn.running_var.copy_(var)
+    return d
+
+
+def with_batch_statistics(d: Discriminator) -> Discriminator:
+    """A copy of D whose BatchNorm layers normalise with each batch's statistics, in eval
+    mode and without updating anything."""
+    d = copy.deepcopy(d).eval()
+    for m in d.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.running_mean, m.running_var = None, None
+    return d
+
+
+def prepare_bn(
+    d: Discriminator,
+    bn: str,
+    stats: tuple[PackedDataset, np.ndarray] | None = None,
+    batch_size: int = 500,
+) -> Discriminator:
+    """D ready to extract features with BatchNorm mode `bn` (`stats`: the images whose
+    statistics "inferred" uses)."""
+    if check_bn(bn) == "batch":
+        return with_batch_statistics(d)
+    if bn == "inferred":
+        if stats is None:
+            raise DcganError("inferred BatchNorm statistics need a set of images")
+        return infer_bn_statistics(d, *stats, batch_size)
+    return d
+
+
 def pixel_features(images: torch.Tensor) -> torch.Tensor:
     """Raw pixels in [-1, 1], flattened: the baseline without any learned features."""
     return to_unit_range(images).flatten(1)
@@ -99,8 +182,10 @@ def dataset_id(dataset: PackedDataset) -> str:
 class FeatureExtractor:
     """Features of chosen images of a packed dataset, computed in batches and cached.
 
-    With `d` None, raw pixels (not cached). The cache key is D's weights, the data, the
-    indices and every option.
+    With `d` None, raw pixels (not cached). The cache key is D's weights and BatchNorm
+    statistics, the data, the indices and every option. `bn` names the statistics D's
+    BatchNorm layers use (see BN_MODES); D must already be prepared for it
+    (`with_batch_statistics`, `infer_bn_statistics`).
     """
 
     def __init__(
@@ -110,8 +195,10 @@ class FeatureExtractor:
         layers: tuple[int, ...] | None = None,
         batch_size: int = 500,
         cache: str | Path | None = None,
+        bn: str = "running",
     ) -> None:
         self.d = d
+        self.bn = check_bn(bn)
         self.model_id = weights_id(d) if d is not None else None
         self.grid = check_grid(grid)
         self.layers = check_layers(d.config, layers) if d is not None else None
@@ -143,6 +230,8 @@ class FeatureExtractor:
             dataset_id(dataset),
             self.grid,
             self.layers,
+            self.bn,
+            self.batch_size if self.bn == "batch" else None,  # batch statistics depend on it
             hashlib.sha256(indices.tobytes()).hexdigest(),
         )
         path = self.cache / f"{key}.npy"

@@ -34,13 +34,18 @@ def _augment(x: torch.Tensor) -> torch.Tensor:
 
 class L2SVM:
     """One-vs-rest L2-SVMs on one training set, fitted for any C (`fit`), scored on any
-    features (`scores`). Standardisation uses the training set's mean and std."""
+    features (`scores`). Standardisation uses the training set's mean and std; without it
+    the features are used as they are (as the authors' LinearSVC does)."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, num_classes: int) -> None:
+    def __init__(
+        self, x: np.ndarray, y: np.ndarray, num_classes: int, standardize: bool = True
+    ) -> None:
         x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
-        self.mean = x.mean(0)
-        std = x.std(0, unbiased=False)
-        self.std = torch.where(std > 0, std, torch.ones_like(std))
+        self.mean, self.std = torch.zeros(x.shape[1]), torch.ones(x.shape[1])
+        if standardize:
+            self.mean = x.mean(0)
+            std = x.std(0, unbiased=False)
+            self.std = torch.where(std > 0, std, torch.ones_like(std))
         xa = _augment((x - self.mean) / self.std)
         self.n, self.num_classes = len(x), num_classes
         self.targets = -torch.ones(self.n, num_classes)
@@ -166,15 +171,16 @@ def fit_select_c(
     folds: int = 5,
     seed: int = 0,
     init: torch.Tensor | None = None,
+    standardize: bool = True,
 ) -> SvmFit:
     """An L2-SVM on (x, y) with C chosen on `val` or, without it, by stratified k-fold
     cross-validation on (x, y) itself (k = min(folds, the smallest class count)).
     Ties go to the smaller C. `init` (full weights of an earlier fit on the same kind of
-    features) warm-starts the first C."""
+    features) warm-starts the first C. `standardize`: see L2SVM."""
     c_values = tuple(sorted(c_values))
     if not c_values:
         raise DcganError("give at least one value of C")
-    svm = L2SVM(x, y, num_classes)
+    svm = L2SVM(x, y, num_classes, standardize)
     start = None if init is None else svm.coordinates(init)
     if len(c_values) == 1:
         return SvmFit(svm, svm.fit(c_values[0], start), c_values[0], {})
@@ -190,7 +196,7 @@ def fit_select_c(
         totals = np.zeros(len(c_values))
         for held in stratified_folds(y, k, seed):
             rest = np.setdiff1d(np.arange(len(y)), held)
-            part = L2SVM(x[rest], y[rest], num_classes)
+            part = L2SVM(x[rest], y[rest], num_classes, standardize)
             totals += _path_accuracy(part, c_values, x[held], y[held])[0]
         accuracies, fits = list(totals / k), []
     best = int(np.argmax(accuracies))  # the first maximum: the smallest C among ties

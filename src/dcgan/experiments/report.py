@@ -20,6 +20,12 @@ METHOD_NAMES = {
     "cnn": "supervised CNN (D's architecture)",
 }
 
+BN_CAPTIONS = {
+    "running": "BatchNorm running statistics of GAN training",
+    "batch": "BatchNorm statistics of each batch",
+    "inferred": "BatchNorm statistics inferred over {n} training images",
+}
+
 
 def table(result: ClassifyResult) -> str:
     """Test accuracy, mean +- std over the draws, and the error, in percent."""
@@ -40,7 +46,9 @@ def caption(result: ClassifyResult) -> str:
     return (
         f"Test accuracy % (mean ± std over {c.repeats} draws; error %) on {result.test_size}"
         f" test images; D of {c.checkpoint} (step {result.checkpoint_step}),"
-        f" {result.feature_dim}-d features; C of the SVM chosen"
+        f" {result.feature_dim}-d features ({'' if c.standardize else 'not '}standardised),"
+        f" {BN_CAPTIONS[c.bn].format(n=c.bn_images)};"
+        " C of the SVM chosen"
         + (
             f" on {result.val_size} validation images"
             if result.val_size

@@ -1,0 +1,164 @@
+"""Done-when of issue 5: PAPER §5's few-label protocol on MNIST, with every baseline.
+
+A DCGAN trained on MNIST train images WITHOUT labels (32 px, 1 channel, the paper's
+recipe, ngf=ndf=64: the foundation's bench run) gives D's features, with BatchNorm
+statistics inferred over 10,000 training images and features not standardised, as the
+authors' §5.2 code does (`--bn`, `--standardize`); an L2-SVM on them is fitted from
+10, 100 and 1000 labels per class, K=5 draws, and
+compared on the MNIST test set (10,000 images) with raw pixels, a random D and a
+supervised CNN of D's architecture. As in §5.2, train images held out as the validation
+split (5,000 here, to fit the CPU budget) make every choice: the SVM's C (chosen on the
+first draw, kept for the others), the CNN's hyper-parameters and step count (a random
+search of 4 trials of 250 Adam steps, batch 32, per label count: the paper ran 64 trials,
+which would take hours on 2 CPU cores). They are never drawn as labelled examples.
+
+    nice python bench/classify_mnist.py [--checkpoint RUN_OR_PT] [--repeats 5]
+
+Reuses the checkpoint given (default: bench/runs/00000-mnist32, from
+bench/mnist_quality.py), or trains one like it when it is absent. Prints the table, writes
+bench/results/classify_mnist.json and docs/classify_mnist.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pickle
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from dcgan import ModelConfig, TrainConfig, train
+from dcgan.experiments.classify import ClassifyConfig, ClassifyResult, classify
+from dcgan.experiments.report import caption, plot, table, to_dict
+from dcgan.io import atomic_write, atomic_write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+PARTS = ROOT / ".cache" / "dcgan" / "classify_mnist_parts"
+
+
+def merge(parts: list[ClassifyResult]) -> ClassifyResult:
+    """One result from runs of the same protocol (seeds, draws, validation and test sets) on
+    different label counts (--part). A method already measured at a label count is kept:
+    later parts only fill in the methods missing (e.g. a CNN run kept from an earlier part)."""
+    first = parts[0]
+    counts = tuple(sorted({n for p in parts for n in p.config.labels_per_class}))
+    results: dict = {}
+    for part in parts:
+        for method, by_count in part.results.items():
+            for n, r in by_count.items():
+                results.setdefault(method, {}).setdefault(n, r)
+    searches: dict = {}
+    for part in parts:
+        for n, search in part.cnn_search.items():
+            searches.setdefault(n, search)
+    return dataclasses.replace(
+        first,
+        config=dataclasses.replace(
+            first.config, labels_per_class=counts, cnn=any(p.config.cnn for p in parts)
+        ),
+        results=results,
+        cnn_search=searches,
+        seconds=sum(p.seconds for p in parts),
+    )
+
+
+def checkpoint(path: Path, data: str, runs: Path) -> Path:
+    """`path` if it exists, else a DCGAN trained like the foundation's MNIST bench run."""
+    if path.exists():
+        return path
+    print(f"{path} is absent: training a DCGAN on the MNIST train images (no labels)")
+    config = TrainConfig(
+        data=data,
+        out=str(runs),
+        epochs=2.0,
+        model=ModelConfig(size=32, channels=1, ngf=64, ndf=64),
+        cache=str(ROOT / ".cache" / "dcgan"),
+    )
+    return train(config).run_dir
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--checkpoint", default=str(ROOT / "bench" / "runs" / "00000-mnist32"))
+    ap.add_argument("--data", default=str(SHARED / "mnist.npz"))
+    ap.add_argument("--labels-per-class", default="10,100,1000")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--val-size", type=int, default=5_000)
+    ap.add_argument("--cnn-trials", type=int, default=4)
+    ap.add_argument("--cnn-steps", type=int, default=250)
+    ap.add_argument("--bn", default="inferred", help="BatchNorm statistics of D's features")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--name", default="classify_mnist", help="name of the JSON and PNG")
+    ap.add_argument("--layers", help="D layers, e.g. 2,3 (default: all)")
+    ap.add_argument("--grid", type=int, default=4)
+    ap.add_argument("--no-cnn", action="store_true")
+    ap.add_argument("--standardize", action="store_true", help="standardise the features")
+    ap.add_argument("--part", action="store_true", help="run, keep the result for --merge")
+    ap.add_argument("--merge", action="store_true", help="report the --part runs together")
+    args = ap.parse_args()
+    counts = tuple(int(n) for n in args.labels_per_class.split(","))
+    if args.merge:  # the label counts were run in parallel processes, one --part each
+        files = [PARTS / f"{n}.pkl" for n in counts]  # then kept parts: PARTS/{n}-*.pkl
+        files += [f for n in counts for f in sorted(PARTS.glob(f"{n}-*.pkl"))]
+        parts = [pickle.loads(f.read_bytes()) for f in files]
+        print("merged:", ", ".join(f.name for f in files))
+        report(merge(parts), max(p.seconds for p in parts), args)
+        return
+
+    ckpt = checkpoint(Path(args.checkpoint), args.data, ROOT / "bench" / "runs")
+    config = ClassifyConfig(
+        checkpoint=str(ckpt),
+        data=args.data,
+        labels_per_class=counts,
+        repeats=args.repeats,
+        val_size=args.val_size,
+        c_once=True,
+        cnn=not args.no_cnn,
+        cnn_trials=args.cnn_trials,
+        cnn_steps=args.cnn_steps,
+        grid=args.grid,
+        bn=args.bn,
+        standardize=args.standardize,
+        layers=tuple(int(i) for i in args.layers.split(",")) if args.layers else None,
+        threads=args.threads,
+        cache=str(ROOT / ".cache" / "dcgan"),
+    )
+    t0 = time.monotonic()
+    result = classify(config)
+    if args.part:
+        for n in counts:
+            part = merge([result])
+            part.config.labels_per_class = (n,)
+            part.results = {m: {n: r[n]} for m, r in result.results.items()}
+            part.cnn_search = {k: v for k, v in result.cnn_search.items() if k == n}
+            atomic_write(PARTS / f"{n}.pkl", lambda f, part=part: pickle.dump(part, f))
+        print(f"{caption(result)}\n\n{table(result)}\nkept in {PARTS}: --merge reports them")
+        return
+    report(result, time.monotonic() - t0, args)
+
+
+def report(result: ClassifyResult, wall: float, args: argparse.Namespace) -> None:
+    """Print the table and timings; write the JSON and the plot."""
+    print(f"\n{caption(result)}\n\n{table(result)}")
+    for method, by_count in result.results.items():
+        times = ", ".join(f"{n}/class {r.seconds:.0f} s" for n, r in by_count.items())
+        print(f"time {method}: {times}")
+    print(f"total {wall / 60:.1f} min on {args.threads} torch thread(s)")
+    report = to_dict(result) | {
+        "wall_seconds": round(wall, 1),
+        "machine": f"{platform.processor() or platform.machine()}, {args.threads} torch thread(s)",
+        "torch": torch.__version__,
+    }
+    out = ROOT / "bench" / "results" / f"{args.name}.json"
+    atomic_write_text(out, json.dumps(report, indent=2) + "\n")
+    png = plot(result, ROOT / "docs" / f"{args.name}.png")
+    print(f"wrote {out} and {png}")
+
+
+if __name__ == "__main__":
+    main()
