@@ -23,3 +23,20 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"real data folder {SHARED} is absent")
     return SHARED
+
+
+def train_tiny(tmp: Path, size: int = 16, **overrides) -> Path:
+    """Train a grey model of width 8 on `digits` for 3 steps in `tmp`: enough to exercise
+    every code path. Keyword arguments override TrainConfig fields; returns the run dir."""
+    from dcgan import ModelConfig, TrainConfig, train
+
+    fields = {
+        "data": "digits",
+        "out": str(tmp / "runs"),
+        "model": ModelConfig(size=size, channels=1, ngf=8, ndf=8),
+        "batch_size": 16,
+        "steps": 3,
+        "cache": str(tmp / "cache"),
+        "progress": False,
+    }
+    return train(TrainConfig(**{**fields, **overrides})).run_dir

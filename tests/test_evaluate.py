@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import train_tiny
 from PIL import Image
 from torch import nn
 from torch_fidelity import feature_extractor_inceptionv3 as tf_inception
 
-from dcgan import DcganError, ModelConfig, TrainConfig, train
+from dcgan import DcganError
 from dcgan.cli import main
 from dcgan.data.packed import PackedDataset
 from dcgan.metrics.extractors import INCEPTION_FILE, get_extractor
@@ -51,18 +52,7 @@ def small_inception(monkeypatch) -> None:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("eval")
-    config = TrainConfig(
-        data="digits",
-        out=str(tmp / "runs"),
-        model=ModelConfig(size=16, channels=1, ngf=8, ndf=8),
-        batch_size=32,
-        steps=2,
-        ema=0.9,
-        cache=str(tmp / "cache"),
-        progress=False,
-    )
-    return train(config).run_dir
+    return train_tiny(tmp_path_factory.mktemp("eval"), batch_size=32, steps=2, ema=0.9)
 
 
 def blobs(n: int, seed: int, smooth: bool) -> torch.Tensor:

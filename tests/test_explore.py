@@ -17,29 +17,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import train_tiny
 from PIL import Image
 
-from dcgan import DcganError, ModelConfig, TrainConfig
+from dcgan import DcganError
 from dcgan.experiments.latent import arithmetic
 from dcgan.explore import Engine, make_server
 from dcgan.explore.directions import direction_from_record, load_direction
 from dcgan.sampling import load, sample, to_uint8
-from dcgan.training import train
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("explore")
-    config = TrainConfig(
-        data="digits",
-        out=str(tmp / "runs"),
-        model=ModelConfig(size=16, channels=1, ngf=8, ndf=8),
-        batch_size=16,
-        steps=3,
-        cache=str(tmp / "cache"),
-        progress=False,
-    )
-    return train(config).run_dir
+    return train_tiny(tmp_path_factory.mktemp("explore"))
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import train_tiny
 
-from dcgan import ModelConfig, TrainConfig
 from dcgan.explore import Engine, make_server
-from dcgan.training import train
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -26,17 +25,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("browser")
-    config = TrainConfig(
-        data="digits",
-        out=str(tmp / "runs"),
-        model=ModelConfig(size=16, channels=1, ngf=8, ndf=8),
-        batch_size=16,
-        steps=3,
-        cache=str(tmp / "cache"),
-        progress=False,
-    )
-    server = make_server(Engine(train(config).run_dir), port=0)
+    server = make_server(Engine(train_tiny(tmp_path_factory.mktemp("browser"))), port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()

@@ -8,29 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import train_tiny
 
-from dcgan import DcganError, Generator, ModelConfig, TrainConfig
+from dcgan import DcganError, Generator
 from dcgan.cli import main
 from dcgan.export import export, load_safetensors, load_torchscript, onnx_metadata
 from dcgan.sampling import generate, load, sample, z_from_seeds
-from dcgan.training import train
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
     """A 16 px grey model trained for 3 steps (G, D and G's EMA)."""
-    tmp = tmp_path_factory.mktemp("export")
-    config = TrainConfig(
-        data="digits",
-        out=str(tmp / "runs"),
-        model=ModelConfig(size=16, channels=1, ngf=8, ndf=8),
-        batch_size=16,
-        steps=3,
-        ema=0.9,
-        cache=str(tmp / "cache"),
-        progress=False,
-    )
-    return train(config).run_dir
+    return train_tiny(tmp_path_factory.mktemp("export"), ema=0.9)
 
 
 SEEDS = [0, 5, 7]

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import train_tiny
 from PIL import Image
 
-from dcgan import DcganError, ModelConfig, TrainConfig
+from dcgan import DcganError
 from dcgan.cli import main
 from dcgan.data.prepare import fit_square, open_image
 from dcgan.experiments import forget as fg
 from dcgan.sampling import generate, load, z_from_seeds
-from dcgan.training import train
 
 BOXES = {
     "0": [[0, 0, 16, 16]],
@@ -26,29 +26,16 @@ BOXES = {
 }
 
 
-def _train(tmp: Path, size: int) -> Path:
-    config = TrainConfig(
-        data="digits",
-        out=str(tmp / "runs"),
-        model=ModelConfig(size=size, channels=1, ngf=8, ndf=8),
-        batch_size=16,
-        steps=2,
-        cache=str(tmp / "cache"),
-        progress=False,
-    )
-    return train(config).run_dir
-
-
 @pytest.fixture(scope="module")
 def tiny32(tmp_path_factory) -> Path:
     """A 32 px grey model (hidden conv layers at 8 and 16 px) trained for 2 steps."""
-    return _train(tmp_path_factory.mktemp("forget32"), 32)
+    return train_tiny(tmp_path_factory.mktemp("forget32"), 32, steps=2)
 
 
 @pytest.fixture(scope="module")
 def tiny16(tmp_path_factory) -> Path:
     """A 16 px model: one hidden conv layer only, so no second-highest one."""
-    return _train(tmp_path_factory.mktemp("forget16"), 16)
+    return train_tiny(tmp_path_factory.mktemp("forget16"), 16, steps=2)
 
 
 def test_check_boxes_accepts_ints_and_digit_strings() -> None:

@@ -7,29 +7,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import train_tiny
 from PIL import Image
 
-from dcgan import DcganError, ModelConfig, TrainConfig
+from dcgan import DcganError
 from dcgan.cli import main
 from dcgan.experiments.latent import arithmetic, interpolate, parse_expression, sheet
 from dcgan.sampling import load, slerp, walk, z_from_seeds
-from dcgan.training import train
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
     """A 16 px grey model trained for 3 steps: enough to exercise every code path."""
-    tmp = tmp_path_factory.mktemp("latent")
-    config = TrainConfig(
-        data="digits",
-        out=str(tmp / "runs"),
-        model=ModelConfig(size=16, channels=1, ngf=8, ndf=8),
-        batch_size=16,
-        steps=3,
-        cache=str(tmp / "cache"),
-        progress=False,
-    )
-    return train(config).run_dir
+    return train_tiny(tmp_path_factory.mktemp("latent"))
 
 
 @pytest.mark.parametrize("spherical", [False, True])

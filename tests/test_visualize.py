@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import train_tiny
 from PIL import Image
 from torch import nn
 
-from dcgan import DcganError, ModelConfig, TrainConfig
+from dcgan import DcganError
 from dcgan.cli import main
 from dcgan.experiments.visualize import (
     GuidedBackprop,
@@ -21,23 +22,12 @@ from dcgan.experiments.visualize import (
     visualize,
 )
 from dcgan.sampling import load
-from dcgan.training import train
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
     """A 16 px grey model trained for 2 steps on the real digits."""
-    tmp = tmp_path_factory.mktemp("visualize")
-    config = TrainConfig(
-        data="digits",
-        out=str(tmp / "runs"),
-        model=ModelConfig(size=16, channels=1, ngf=8, ndf=8),
-        batch_size=16,
-        steps=2,
-        cache=str(tmp / "cache"),
-        progress=False,
-    )
-    return train(config).run_dir
+    return train_tiny(tmp_path_factory.mktemp("visualize"), steps=2)
 
 
 def _net(rectifier: nn.Module, w2: list[float]) -> nn.Sequential:
