@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
 import torch
+from perf_common import cpu_model
 
 from dcgan import ModelConfig, TrainConfig, load, sample, train
 from dcgan.metrics.mnist_classifier import classify_samples, load_mnist_classifier
@@ -35,17 +35,6 @@ def summary(r: dict) -> dict:
         "min_class_fraction": r["min_class_fraction"],
         "max_class_fraction": r["max_class_fraction"],
     }
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (Linux), else platform's answer."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def real_test_digits(path: str, n: int) -> torch.Tensor:
@@ -137,7 +126,7 @@ def main() -> None:
         "ema": args.ema,
         "batch_size": args.batch_size,
         "n_samples": args.n,
-        "machine": f"{cpu_model()}, {torch.get_num_threads()} threads",
+        "machine": cpu_model(),
         "final_loss_D": stats[-1]["loss_D"],
         "final_loss_G": stats[-1]["loss_G"],
         "sampling": rows,
