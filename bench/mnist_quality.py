@@ -53,6 +53,10 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--ema", type=float, default=0.999, help="EMA decay of G (0 = none)")
+    ap.add_argument("--lr-d", type=float, help="D's learning rate (default: the paper's 2e-4)")
+    ap.add_argument("--lr-g", type=float, help="G's learning rate (default: the paper's 2e-4)")
+    ap.add_argument("--real-label", type=float, default=1.0, help="0.9 = one-sided smoothing")
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "bench" / "runs"))
     ap.add_argument("--resume", help="a run directory to continue or to evaluate")
     ap.add_argument(
@@ -68,6 +72,10 @@ def main() -> None:
         batch_size=args.batch_size,
         model=ModelConfig(size=32, channels=1, ngf=args.ngf, ndf=args.ndf or args.ngf),
         ema=args.ema or None,
+        lr_d=args.lr_d,
+        lr_g=args.lr_g,
+        real_label=args.real_label,
+        seed=args.seed,
         sample_every=200,
         checkpoint_every=200,
         keep=10,
@@ -101,6 +109,7 @@ def main() -> None:
     print(
         f"\nMNIST 32 px, {result.step} steps ({stats[-1]['epoch']:.2f} epochs), "
         f"ngf={args.ngf} ndf={args.ndf or args.ngf}, batch {args.batch_size}, EMA {args.ema}, "
+        f"lr D/G {args.lr_d or 2e-4:g}/{args.lr_g or 2e-4:g}, real label {args.real_label}, "
         f"trained in {stats[-1]['time'] / 60:.1f} min"
     )
     real = classify_samples(real_test_digits(args.data, args.n), judge)
@@ -125,6 +134,10 @@ def main() -> None:
         "ndf": args.ndf or args.ngf,
         "ema": args.ema,
         "batch_size": args.batch_size,
+        "lr_d": args.lr_d or 2e-4,
+        "lr_g": args.lr_g or 2e-4,
+        "real_label": args.real_label,
+        "seed": args.seed,
         "n_samples": args.n,
         "machine": cpu_model(),
         "final_loss_D": stats[-1]["loss_D"],

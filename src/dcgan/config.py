@@ -144,6 +144,12 @@ class TrainConfig:
     )
     batch_size: int = field(default=128, metadata={"help": "mini-batch size"})
     lr: float = field(default=2e-4, metadata={"help": "Adam learning rate (G and D)"})
+    # Departures from the paper's recipe, off by default (bench/mnist_quality.py measures them).
+    lr_d: float | None = field(default=None, metadata={"help": "D's learning rate (default: lr)"})
+    lr_g: float | None = field(default=None, metadata={"help": "G's learning rate (default: lr)"})
+    real_label: float = field(
+        default=1.0, metadata={"help": "D's target for real images (0.9 = one-sided smoothing)"}
+    )
     beta1: float = field(default=0.5, metadata={"help": "Adam beta1"})
     beta2: float = field(default=0.999, metadata={"help": "Adam beta2"})
     z_dist: str = field(default="uniform", metadata={"help": "prior of z: uniform or normal"})
@@ -196,6 +202,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
             self.model = ModelConfig(**self.model)
+        if not 0.5 < self.real_label <= 1.0:
+            raise DcganError(f"real_label must be in (0.5, 1], got {self.real_label}")
         if self.z_dist not in ("uniform", "normal"):
             raise DcganError(f"z_dist must be 'uniform' or 'normal', got {self.z_dist!r}")
         if self.batch_size < 1:

@@ -18,11 +18,14 @@ def train_step(
     z: torch.Tensor,
     autocast: contextlib.AbstractContextManager,
     d_frozen: nn.Module | None = None,
+    real_label: float = 1.0,
 ) -> torch.Tensor:
     """One D update then one non-saturating G update; returns [loss_D, loss_G, D(x), D(G(z))].
 
     `d_frozen` is D as G's step calls it (default `d`): the bare module when `d` is wrapped
     in DistributedDataParallel, since that step needs no gradient of D's weights.
+    `real_label` < 1 is one-sided label smoothing (Salimans et al. 2016): D's target for
+    real images only; G's target stays 1.
     """
     ones = torch.ones(real.shape[0], device=real.device)
     zeros = torch.zeros_like(ones)
@@ -33,7 +36,7 @@ def train_step(
         logit_real = d(real).float()
         logit_fake = d(fake.detach()).float()
         loss_d = F.binary_cross_entropy_with_logits(
-            logit_real, ones
+            logit_real, torch.full_like(ones, real_label)
         ) + F.binary_cross_entropy_with_logits(logit_fake, zeros)
     loss_d.backward()
     opt_d.step()

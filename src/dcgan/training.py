@@ -59,12 +59,18 @@ def pick_device(name: str) -> torch.device:
 
 
 def new_run_dir(out: Path, name: str) -> Path:
-    """`out/00007-<name>`: numbered so runs never overwrite each other."""
+    """`out/00007-<name>`: numbered so runs never overwrite each other, even when several
+    start at once into the same folder (mkdir is the atomic claim of a number)."""
     out.mkdir(parents=True, exist_ok=True)
     nums = [int(m.group(1)) for p in out.iterdir() if (m := re.match(r"(\d{5})-", p.name))]
-    run_dir = out / f"{max(nums, default=-1) + 1:05d}-{name}"
-    run_dir.mkdir()
-    return run_dir
+    num = max(nums, default=-1) + 1
+    while True:
+        run_dir = out / f"{num:05d}-{name}"
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            num += 1
 
 
 def is_run_dir(path: Path) -> bool:
@@ -162,8 +168,10 @@ class Trainer:
             self.g.to(memory_format=torch.channels_last)
             self.d.to(memory_format=torch.channels_last)
         betas = (c.beta1, c.beta2)
-        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=c.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=c.lr, betas=betas)
+        lr_g = c.lr if c.lr_g is None else c.lr_g
+        lr_d = c.lr if c.lr_d is None else c.lr_d
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=lr_d, betas=betas)
         self.ema = copy.deepcopy(self.g).eval().requires_grad_(False) if c.ema else None
         self.z_gen = torch.Generator().manual_seed(c.seed)
         self.step = 0
@@ -280,6 +288,7 @@ class Trainer:
                         z,
                         self.autocast,
                         self.d_frozen,
+                        c.real_label,
                     )
                     late = bool(c.time_limit) and time.monotonic() - start > c.time_limit * 60
                     stats, signalled, late = distributed.agree(
