@@ -16,7 +16,14 @@ from dcgan.cli import main
 from dcgan.data.packed import resolve_data
 from dcgan.errors import DcganError
 from dcgan.experiments.classify import ClassifyConfig, classify
-from dcgan.experiments.features import FeatureExtractor, feature_dim, pool_maps
+from dcgan.experiments.features import (
+    FeatureExtractor,
+    d_features,
+    feature_dim,
+    pool_maps,
+    shift_images,
+    shift_offsets,
+)
 from dcgan.experiments.linear import L2SVM, fit_select_c
 from dcgan.experiments.splits import draw_labelled, has_test_split
 from dcgan.models import Discriminator
@@ -160,6 +167,19 @@ def test_draws_are_balanced_seeded_and_nested() -> None:
         draw_labelled(labels, pool, classes, 10, 0)
 
 
+def test_shift_images_moves_pixels_and_repeats_the_edge() -> None:
+    x = torch.arange(9, dtype=torch.uint8).reshape(1, 1, 3, 3)
+    down = shift_images(x, 1, 0)[0, 0]
+    assert down.dtype == torch.uint8
+    assert down.tolist() == [[0, 1, 2], [0, 1, 2], [3, 4, 5]]
+    left = shift_images(x, 0, -1)[0, 0]
+    assert left.tolist() == [[1, 2, 2], [4, 5, 5], [7, 8, 8]]
+    assert torch.equal(shift_images(x, 0, 0), x)
+    offsets = shift_offsets(2)
+    assert len(set(offsets)) == 8 and (0, 0) not in offsets
+    assert {max(abs(a), abs(b)) for a, b in offsets} == {1, 2} and shift_offsets(0) == []
+
+
 # --- on real MNIST -----------------------------------------------------------------------
 
 
@@ -238,6 +258,59 @@ def test_d_features_beat_chance_widely_and_baselines_run(
     assert "DCGAN D features + L2-SVM" in table and "20 labels/class" in table
 
 
+def test_shifted_copies_reach_every_method(
+    brief_run: Path, mnist_small: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import dcgan.experiments.classify as classify_module
+    from dcgan.experiments.features import prepare_bn
+    from dcgan.sampling import load
+
+    cache = mnist_small.parent / "cache"
+    d = prepare_bn(load(brief_run).discriminator, "batch")
+    extract = FeatureExtractor(d, cache=tmp_path, bn="batch")
+    data = resolve_data(mnist_small, 16, cache=cache, progress=False)
+    indices = np.arange(40)
+    moved = extract(data, indices, (0, 1))
+    want = d_features(d, shift_images(data.get_batch(indices), 0, 1))
+    np.testing.assert_allclose(moved, want.numpy(), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(extract(data, indices), moved)  # cached apart from the unshifted
+    assert len(list((tmp_path / "features").glob("*.npy"))) == 2
+
+    sizes: dict[str, list[int]] = {"svm": [], "cnn": []}
+    fit, train_cnn = classify_module.fit_select_c, classify_module.train_cnn
+    monkeypatch.setattr(
+        classify_module,
+        "fit_select_c",
+        lambda x, *a, **k: sizes["svm"].append(len(x)) or fit(x, *a, **k),
+    )
+    monkeypatch.setattr(
+        classify_module,
+        "train_cnn",
+        lambda arch, k, x, *a, **kw: sizes["cnn"].append(len(x)) or train_cnn(arch, k, x, *a, **kw),
+    )
+    config = ClassifyConfig(
+        checkpoint=str(brief_run),
+        data=str(mnist_small),
+        labels_per_class=(5,),
+        repeats=2,
+        val_size=200,
+        c_values=(1e-3,),
+        cnn_trials=1,
+        cnn_steps=5,
+        shift=1,
+        cache=str(cache),
+        progress=False,
+    )
+    result = classify(config)
+    assert sizes["svm"] == [50 * 5] * 6  # 3 SVM methods x 2 draws, each 50 examples + 4 copies
+    assert sizes["cnn"] and set(sizes["cnn"]) == {50 * 5}
+    assert result.results["dcgan"][5].mean > 0.3
+
+    from dcgan.experiments.report import caption
+
+    assert "4 copies" in caption(result)
+
+
 def test_cli_classify_prints_the_table(brief_run: Path, mnist_small: Path, capsys) -> None:
     args = ["classify", str(brief_run), "--data", str(mnist_small), "--labels-per-class", "3"]
     args += ["--repeats", "1", "--no-cnn", "--no-random-d", "--c", "0.001,0.01"]
@@ -292,6 +365,7 @@ def test_too_many_labels_is_one_line(brief_run: Path, mnist_small: Path, capsys)
         (["--val", "x", "--val-size", "5"], "not both"),
         (["--bn", "average"], "one of running, batch, inferred"),
         (["--bn-images", "0"], "bn images must be positive"),
+        (["--shift", "-1"], "shift must be non-negative"),
     ],
 )
 def test_bad_options_are_one_line(

@@ -29,7 +29,13 @@ import torch
 from tqdm import tqdm
 
 from dcgan.errors import DcganError
-from dcgan.experiments.features import FeatureExtractor, check_bn, prepare_bn
+from dcgan.experiments.features import (
+    FeatureExtractor,
+    augment_with_shifts,
+    check_bn,
+    prepare_bn,
+    shift_offsets,
+)
 from dcgan.experiments.linear import DEFAULT_C, fit_select_c
 from dcgan.experiments.splits import Splits, draw_labelled, open_splits
 from dcgan.experiments.supervised import accuracy, random_search, train_cnn
@@ -75,6 +81,13 @@ class ClassifyConfig:
     layers: tuple[int, ...] | None = field(
         default=None, metadata={"help": "D conv layers to use, e.g. 2,3 (none: all)"}
     )
+    shift: int = field(
+        default=0,
+        metadata={
+            "help": "add each labelled example moved 1..N pixels up, down, left and right"
+            " (4N copies) for every method; 0 = the paper's protocol"
+        },
+    )
     c_values: tuple[float, ...] = field(
         default=DEFAULT_C, metadata={"help": "the SVM's C candidates"}
     )
@@ -106,6 +119,8 @@ class ClassifyConfig:
         check_bn(self.bn)
         if self.bn_images < 1:
             raise DcganError(f"bn images must be positive, got {self.bn_images}")
+        if self.shift < 0:
+            raise DcganError(f"shift must be non-negative, got {self.shift}")
         if self.val_size < 0:
             raise DcganError(f"val size must be non-negative, got {self.val_size}")
         if self.val and self.val_size:
@@ -164,7 +179,8 @@ def _svm_method(
 ) -> dict[int, MethodResult]:
     """Features of every example needed once, then an SVM per draw."""
     union = np.unique(np.concatenate(draws[max(draws)]))
-    train = extract(splits.train, union)
+    offsets = shift_offsets(config.shift)
+    train = [extract(splits.train, union, offset) for offset in [(0, 0), *offsets]]
     test = extract(*splits.test), splits.labels(splits.test)
     val = (extract(*splits.val), splits.labels(splits.val)) if splits.val else None
     out = {}
@@ -172,7 +188,9 @@ def _svm_method(
         result, start, c_values = MethodResult(), time.monotonic(), config.c_values
         previous = None  # the last draw's weights warm-start the next one
         for r, draw in enumerate(per_draw):
-            x, y = train[np.searchsorted(union, draw)], splits.labels((splits.train, draw))
+            pos = np.searchsorted(union, draw)
+            x = np.concatenate([features[pos] for features in train])
+            y = np.tile(splits.labels((splits.train, draw)), len(train))
             fit = fit_select_c(
                 x,
                 y,
@@ -223,6 +241,7 @@ def _cnn_method(
         (splits.val[0].get_batch(splits.val[1]), splits.labels(splits.val)) if splits.val else None
     )
     arch, k = model.discriminator.config, len(splits.classes)
+    offsets = shift_offsets(config.shift)
     out, searches = {}, {}
     for n, per_draw in draws.items():
         result, start = MethodResult(), time.monotonic()
@@ -235,6 +254,7 @@ def _cnn_method(
         else:
             kept, held = _inner_val(y0, config.seed)
             search_x, search_y, search_val = x0[kept], y0[kept], (x0[held], y0[held])
+        search_x, search_y = augment_with_shifts(search_x, search_y, offsets)
         search, best = random_search(
             arch,
             k,
@@ -257,6 +277,7 @@ def _cnn_method(
                 net = best  # the search trained it on this very draw
             else:
                 x, y = images[np.searchsorted(union, draw)], splits.labels((splits.train, draw))
+                x, y = augment_with_shifts(x, y, offsets)
                 net, _ = train_cnn(
                     arch,
                     k,

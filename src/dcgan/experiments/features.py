@@ -156,6 +156,32 @@ def prepare_bn(
     return d
 
 
+def shift_offsets(shift: int) -> list[tuple[int, int]]:
+    """The 4 x `shift` translations (dy, dx) of `classify --shift`: 1..shift pixels up,
+    down, left and right."""
+    axes = ((0, 1), (0, -1), (1, 0), (-1, 0))
+    return [(s * a, s * b) for s in range(1, shift + 1) for a, b in axes]
+
+
+def shift_images(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Images (N, C, H, W) moved dy pixels down and dx right; the uncovered border repeats
+    the nearest edge pixels (MNIST's black margin stays black, a photo's edge is smeared)."""
+    h, w = images.shape[-2:]
+    p = max(abs(dy), abs(dx))
+    if p == 0:
+        return images
+    padded = F.pad(images.float(), (p, p, p, p), mode="replicate").to(images.dtype)
+    return padded[..., p - dy : p - dy + h, p - dx : p - dx + w]
+
+
+def augment_with_shifts(
+    x: torch.Tensor, y: np.ndarray, offsets: list[tuple[int, int]]
+) -> tuple[torch.Tensor, np.ndarray]:
+    """Images and labels followed by their copies at each offset (same labels)."""
+    shifted = [shift_images(x, dy, dx) for dy, dx in offsets]
+    return torch.cat([x, *shifted]), np.tile(y, 1 + len(offsets))
+
+
 def pixel_features(images: torch.Tensor) -> torch.Tensor:
     """Raw pixels in [-1, 1], flattened: the baseline without any learned features."""
     return to_unit_range(images).flatten(1)
@@ -209,21 +235,29 @@ class FeatureExtractor:
     def dim(self) -> int | None:
         return feature_dim(self.d.config, self.grid, self.layers) if self.d else None
 
-    def _compute(self, dataset: PackedDataset, indices: np.ndarray) -> np.ndarray:
+    def _compute(
+        self, dataset: PackedDataset, indices: np.ndarray, shift: tuple[int, int]
+    ) -> np.ndarray:
         chunks = []
         for start in range(0, len(indices), self.batch_size):
-            images = dataset.get_batch(indices[start : start + self.batch_size])
+            images = shift_images(
+                dataset.get_batch(indices[start : start + self.batch_size]), *shift
+            )
             if self.d is None:
                 chunks.append(pixel_features(images))
             else:
                 chunks.append(d_features(self.d, images, self.grid, self.layers))
         return torch.cat(chunks).numpy()
 
-    def __call__(self, dataset: PackedDataset, indices: np.ndarray) -> np.ndarray:
-        """float32 features (len(indices), dim) of `dataset`'s images at `indices`."""
+    def __call__(
+        self, dataset: PackedDataset, indices: np.ndarray, shift: tuple[int, int] = (0, 0)
+    ) -> np.ndarray:
+        """float32 features (len(indices), dim) of `dataset`'s images at `indices`, moved by
+        `shift` = (dy, dx) pixels (see `shift_images`)."""
         indices = np.asarray(indices, np.int64)
+        shift = (int(shift[0]), int(shift[1]))
         if self.d is None or self.cache is None:
-            return self._compute(dataset, indices)
+            return self._compute(dataset, indices, shift)
         key = _digest(
             FEATURES_VERSION,
             self.model_id,
@@ -233,6 +267,7 @@ class FeatureExtractor:
             self.bn,
             self.batch_size if self.bn == "batch" else None,  # batch statistics depend on it
             hashlib.sha256(indices.tobytes()).hexdigest(),
+            *([list(shift)] if any(shift) else []),  # unshifted keys as before
         )
         path = self.cache / f"{key}.npy"
         if path.is_file():
@@ -240,6 +275,6 @@ class FeatureExtractor:
                 return np.load(path)
             except (OSError, ValueError):
                 pass  # a damaged cache file: compute it again
-        features = self._compute(dataset, indices)
+        features = self._compute(dataset, indices, shift)
         atomic_write(path, lambda f: np.save(f, features))
         return features

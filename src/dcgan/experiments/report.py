@@ -54,6 +54,12 @@ def caption(result: ClassifyResult) -> str:
             if result.val_size
             else " by cross-validation"
         )
+        + (
+            f"; each labelled example also moved 1..{c.shift} px along each axis"
+            f" ({4 * c.shift} copies, every method)"
+            if c.shift
+            else ""
+        )
         + (f"; CNN: {c.cnn_trials} random-search trials of {c.cnn_steps} steps" if c.cnn else "")
         + "."
     )
