@@ -11,26 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import train_tiny
 
 from dcgan import DcganError, Discriminator, Generator, ModelConfig, TrainConfig
 from dcgan.checkpoint import load_checkpoint
 from dcgan.step import train_step
-from dcgan.training import new_run_dir, train
+from dcgan.training import new_run_dir
 
 TINY = ModelConfig(size=16, channels=1, ngf=8, ndf=8)
-
-
-def tiny(tmp_path: Path, **kw) -> TrainConfig:
-    base = dict(
-        data="digits",
-        out=str(tmp_path / "runs"),
-        model=TINY,
-        batch_size=16,
-        steps=1,
-        cache=str(tmp_path / "cache"),
-        progress=False,
-    )
-    return TrainConfig(**{**base, **kw})
 
 
 def test_real_label_is_d_target_for_real_images_only() -> None:
@@ -58,8 +46,8 @@ def weights(state: dict) -> dict:
 
 
 def test_lr_d_and_lr_g_drive_their_own_optimizer(tmp_path: Path) -> None:
-    frozen = load_checkpoint(train(tiny(tmp_path / "a", steps=2, lr_d=0.0, lr_g=0.0)).run_dir)
-    g_only = load_checkpoint(train(tiny(tmp_path / "b", steps=2, lr_d=0.0)).run_dir)
+    frozen = load_checkpoint(train_tiny(tmp_path / "a", steps=2, lr_d=0.0, lr_g=0.0))
+    g_only = load_checkpoint(train_tiny(tmp_path / "b", steps=2, lr_d=0.0))
     for k, v in weights(frozen["D"]).items():
         assert torch.equal(v, g_only["D"][k]), f"D.{k} moved at lr_d=0"
     moved = [k for k, v in weights(frozen["G"]).items() if not torch.equal(v, g_only["G"][k])]
@@ -69,7 +57,7 @@ def test_lr_d_and_lr_g_drive_their_own_optimizer(tmp_path: Path) -> None:
 
 def test_bad_real_label_is_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DcganError, match="real_label"):
-        tiny(tmp_path, real_label=0.3)
+        TrainConfig(real_label=0.3)
     r = subprocess.run(
         [
             sys.executable,
