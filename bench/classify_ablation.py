@@ -4,7 +4,8 @@ set, K draws) for D only, varying one thing at a time: the training length of th
 (the checkpoints of --run, and of --long-run: the same run continued), the layers whose
 features are used, the pooling grid, the BatchNorm statistics of the feature extractor
 (running, batch, inferred over 10,000 training images), the C range, standardisation, the
-width of D (--wide-run: the same recipe at ndf=128), and a random D under the same options.
+width of D (--wide-run: the same recipe at ndf=128), moved copies of the labelled examples
+(--shift), and a random D under the same options.
 Every row's C is chosen on the validation split; its validation accuracies are kept, so
 settings can be compared without looking at the test set.
 
@@ -73,6 +74,9 @@ def main() -> None:
         "standardize": False,
         "c_values": tuple(10.0**e for e in range(-6, 1)),
     }
+    unstandardised = variants["bn inferred, not standardised"]
+    variants["not standardised, grid 3x3"] = {**unstandardised, "grid": 3}
+    variants["not standardised, shift 1 (4 moved copies)"] = {**unstandardised, "shift": 1}
     if args.wide_run:
         wide = str(Path(args.wide_run) / "latest.pt")
         for bn in ("running", "inferred"):

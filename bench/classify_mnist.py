@@ -97,6 +97,7 @@ def main() -> None:
     ap.add_argument("--layers", help="D layers, e.g. 2,3 (default: all)")
     ap.add_argument("--grid", type=int, default=4)
     ap.add_argument("--no-cnn", action="store_true")
+    ap.add_argument("--shift", type=int, default=0, help="moved copies of labelled examples")
     ap.add_argument("--standardize", action="store_true", help="standardise the features")
     ap.add_argument("--part", action="store_true", help="run, keep the result for --merge")
     ap.add_argument("--merge", action="store_true", help="report the --part runs together")
@@ -124,6 +125,7 @@ def main() -> None:
         grid=args.grid,
         bn=args.bn,
         standardize=args.standardize,
+        shift=args.shift,
         layers=tuple(int(i) for i in args.layers.split(",")) if args.layers else None,
         threads=args.threads,
         cache=str(ROOT / ".cache" / "dcgan"),
