@@ -77,6 +77,7 @@ def main() -> None:
     unstandardised = variants["bn inferred, not standardised"]
     variants["not standardised, grid 3x3"] = {**unstandardised, "grid": 3}
     variants["not standardised, shift 1 (4 moved copies)"] = {**unstandardised, "shift": 1}
+    variants["not standardised, shift 2 (8 moved copies)"] = {**unstandardised, "shift": 2}
     if args.wide_run:
         wide = str(Path(args.wide_run) / "latest.pt")
         for bn in ("running", "inferred"):
