@@ -366,6 +366,7 @@ def test_too_many_labels_is_one_line(brief_run: Path, mnist_small: Path, capsys)
         (["--bn", "average"], "one of running, batch, inferred"),
         (["--bn-images", "0"], "bn images must be positive"),
         (["--shift", "-1"], "shift must be non-negative"),
+        (["--shift", "8"], "below half the image side (16 px)"),
     ],
 )
 def test_bad_options_are_one_line(

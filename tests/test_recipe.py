@@ -4,8 +4,6 @@ label smoothing; and numbered run directories claimed safely by concurrent runs.
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,8 +11,9 @@ import torch
 import torch.nn.functional as F
 from conftest import train_tiny
 
-from dcgan import DcganError, Discriminator, Generator, ModelConfig, TrainConfig
+from dcgan import Discriminator, Generator, ModelConfig
 from dcgan.checkpoint import load_checkpoint
+from dcgan.cli import main
 from dcgan.step import train_step
 from dcgan.training import new_run_dir
 
@@ -55,26 +54,23 @@ def test_lr_d_and_lr_g_drive_their_own_optimizer(tmp_path: Path) -> None:
     assert frozen["config"]["lr_d"] == 0.0
 
 
-def test_bad_real_label_is_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(DcganError, match="real_label"):
-        TrainConfig(real_label=0.3)
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dcgan",
-            "train",
-            "--real-label",
-            "1.5",
-            "--steps",
-            "1",
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "real_label" in r.stderr
+@pytest.mark.parametrize(
+    "flag, value, needle",
+    [
+        ("--real-label", "1.5", "real_label must be in (0.5, 1]"),
+        ("--real-label", "0.3", "real_label must be in (0.5, 1]"),
+        ("--lr", "-1", "lr must be non-negative"),
+        ("--lr-d", "-1e-4", "lr_d must be non-negative"),
+        ("--lr-g", "nan", "lr_g must be non-negative"),
+        ("--beta1", "1.5", "Adam betas must lie in [0, 1)"),
+    ],
+)
+def test_bad_recipe_is_one_line(tmp_path: Path, flag: str, value: str, needle: str, capsys) -> None:
+    args = ["train", f"{flag}={value}", "--steps", "1", "--out", str(tmp_path), "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and needle in err, err
+    assert not list(tmp_path.iterdir())  # nothing started
 
 
 def test_concurrent_runs_never_share_a_directory(tmp_path: Path, monkeypatch) -> None:

@@ -202,6 +202,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
             self.model = ModelConfig(**self.model)
+        for name in ("lr", "lr_d", "lr_g"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:  # `not >=` also catches NaN
+                raise DcganError(f"{name} must be non-negative, got {value}")
+        if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0):
+            raise DcganError(f"Adam betas must lie in [0, 1), got {self.beta1}, {self.beta2}")
         if not 0.5 < self.real_label <= 1.0:
             raise DcganError(f"real_label must be in (0.5, 1], got {self.real_label}")
         if self.z_dist not in ("uniform", "normal"):

@@ -315,6 +315,10 @@ def _classify(config: ClassifyConfig) -> ClassifyResult:
     start = time.monotonic()
     model = load(config.checkpoint)
     arch = model.discriminator.config
+    if 2 * config.shift >= arch.size:
+        raise DcganError(
+            f"shift must be below half the image side ({arch.size} px), got {config.shift}"
+        )
     splits = open_splits(
         config.data,
         arch.size,
