@@ -143,6 +143,10 @@ BAD = [
     ("/api/direction", {"seed": 1, "direction": "smile"}, 404),
     ("/api/direction", {"seed": 1, "record": {"y": 3}}, 400),
     ("/api/direction", {"seed": 1, "direction": "turn", "scale": 1e9}, 400),
+    ("/api/direction", {"seed": 1, "direction": [1]}, 400),
+    ("/api/direction", {"seed": 1, "vector": [10**400] * 100}, 400),
+    ("/api/direction", {"seed": 1, "record": {"vector": [1e6] * 100}}, 400),
+    ("/api/direction", {"seed": 1, "record": {"expression": 5, "y": [0], "mean_z": [[0]]}}, 400),
     ("/api/nothing", {}, 404),
 ]
 

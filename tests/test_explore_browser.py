@@ -140,7 +140,10 @@ def test_explorer_in_a_browser(browser, url: str, turn_json: Path) -> None:
 
     # A direction read from a file picked in the page (a `dcgan turn` JSON), with its slider.
     browser.find_element("id", "dir-file").send_keys(str(turn_json))
-    settle(browser, "document.getElementById('dir-name').value === ''")
+    settle(  # the file is read and checked asynchronously: wait for its entry
+        browser,
+        "[...document.querySelectorAll('#dir-name option')].some(o => o.text.startsWith('file:'))",
+    )
     browser.find_element("id", "dir-seed").clear()
     browser.find_element("id", "dir-seed").send_keys("9")
     click(browser, "dir-run")

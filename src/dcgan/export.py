@@ -64,14 +64,7 @@ def frozen_generator(checkpoint: str | Path, bn: str = "batch", ema: bool = True
     and its metadata."""
     model = load(checkpoint, ema=ema)
     g = with_bn_mode(model.generator, bn, model.config.z_dist)
-    used_ema = ema and _has_ema(checkpoint)
-    return g, metadata(model, bn, used_ema)
-
-
-def _has_ema(checkpoint: str | Path) -> bool:
-    from dcgan.checkpoint import load_checkpoint
-
-    return load_checkpoint(checkpoint).get("G_ema") is not None
+    return g, metadata(model, bn, model.ema)
 
 
 def export(
@@ -121,16 +114,12 @@ def load_safetensors(path: str | Path) -> tuple[Generator, dict[str, Any]]:
     except (SafetensorError, OSError, KeyError, ValueError, TypeError) as e:
         raise DcganError(f"{path} is not a dcgan safetensors export ({e})") from None
     try:
-        g = Generator(ModelConfig(**{**meta["model"], **_tuples(meta["model"])}))
+        g = Generator(ModelConfig(**meta["model"]))
         g.load_state_dict(state)
     except (KeyError, TypeError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0]
         raise DcganError(f"{path}: weights do not match the stored config ({first})") from None
     return g.eval(), meta
-
-
-def _tuples(model: dict) -> dict:
-    return {k: tuple(model[k]) for k in ("strides", "widths") if model.get(k) is not None}
 
 
 def _run_safetensors(path: Path, z: torch.Tensor) -> torch.Tensor:

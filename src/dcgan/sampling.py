@@ -39,6 +39,7 @@ class Loaded:
     config: TrainConfig
     step: int
     path: Path
+    ema: bool = False  # whether `generator` holds the EMA weights
 
 
 def load(path: str | Path, ema: bool = True, device: str | torch.device = "cpu") -> Loaded:
@@ -55,7 +56,7 @@ def load(path: str | Path, ema: bool = True, device: str | torch.device = "cpu")
         raise DcganError(f"{path}: checkpoint does not match its architecture ({first})") from None
     g.to(device).eval()
     d.to(device).eval()
-    return Loaded(g, d, config, int(ckpt.get("step", 0)), Path(path))
+    return Loaded(g, d, config, int(ckpt.get("step", 0)), Path(path), key == "G_ema")
 
 
 def sample_z(n: int, nz: int, dist: str = "uniform", generator: torch.Generator | None = None):

@@ -27,10 +27,17 @@ def direction_from_record(record: Any, nz: int) -> list[float]:
         not isinstance(v, list)
         or len(v) != nz
         or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
-        or not all(math.isfinite(x) for x in v)
+        or not all(_finite(x) for x in v)
     ):
         raise DcganError(f"no direction of {nz} numbers found (a turn, smile or arithmetic JSON)")
     return [float(x) for x in v]
+
+
+def _finite(x: float) -> bool:
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an integer too large for a float (JSON allows any length)
+        return False
 
 
 def _candidate(record: Any) -> Any:
@@ -46,7 +53,7 @@ def _candidate(record: Any) -> Any:
             sign, last = parse_expression(record["expression"])[-1]
             y = torch.tensor(record["y"], dtype=torch.float64)
             offset = y - sign * torch.tensor(record["mean_z"][last], dtype=torch.float64)
-        except (DcganError, KeyError, TypeError, ValueError, RuntimeError):
+        except (DcganError, KeyError, TypeError, ValueError, RuntimeError, AttributeError):
             return None
         return offset.tolist()
     return None

@@ -133,6 +133,8 @@ class Engine:
     def _vector(self, body: dict[str, Any]) -> list[float]:
         if "direction" in body:
             name = body["direction"]
+            if not isinstance(name, str):
+                raise rq.BadRequest(f"direction must be a name, got {str(name)[:40]}")
             if name not in self.directions:
                 known = ", ".join(sorted(self.directions)) or "none (start with --direction)"
                 raise rq.BadRequest(f"unknown direction {name!r}; known: {known}", 404)
@@ -141,7 +143,8 @@ class Engine:
             return rq.vector(body["vector"], "vector", self.nz)
         if "record" in body:
             try:
-                return direction_from_record(body["record"], self.nz)
+                found = direction_from_record(body["record"], self.nz)
             except DcganError as e:
                 raise rq.BadRequest(str(e)) from None
+            return rq.vector(found, "record", self.nz)  # the same bound as a vector
         raise rq.BadRequest("give one of 'direction', 'vector' or 'record'")

@@ -39,8 +39,12 @@ def integer(value: Any, name: str, lo: int, hi: int) -> int:
 
 
 def number(value: Any, name: str, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise BadRequest(f"{name} must be a finite number, got {value!r}")
+    try:
+        finite = not isinstance(value, bool) and math.isfinite(value)
+    except (TypeError, OverflowError):  # not a number, or an integer beyond any float
+        finite = False
+    if not finite:
+        raise BadRequest(f"{name} must be a finite number, got {str(value)[:40]}")
     if not lo <= value <= hi:
         raise BadRequest(f"{name} must lie in [{lo}, {hi}], got {value}")
     return float(value)

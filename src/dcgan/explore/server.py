@@ -52,6 +52,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             route = ROUTES.get(self.path)
             if route is None:
+                self.close_connection = True  # its body is not read: end the connection
                 raise BadRequest(f"no such route {self.path}", 404)
             body = self._body()
             self._json(HTTPStatus.OK, getattr(self.engine, route)(body))
@@ -70,6 +71,8 @@ class Handler(BaseHTTPRequestHandler):
             raise BadRequest("a POST needs a Content-Length", 411) from None
         if not 0 <= length <= MAX_BODY:
             self.close_connection = True  # the unread body would be taken for a request
+            if length < 0:
+                raise BadRequest("a negative Content-Length")
             raise BadRequest(f"request body over {MAX_BODY} bytes", 413)
         try:
             body = json.loads(self.rfile.read(length) or b"null")
