@@ -159,6 +159,21 @@ def test_uneven_batch_is_one_line_error_before_launch(capsys) -> None:
     assert "does not split evenly over 3" in capsys.readouterr().err
 
 
+def test_resume_is_launched_with_its_saved_batch(tmp_path: Path, monkeypatch) -> None:
+    """The pre-launch check must not judge a resumed run by the default --batch-size (128
+    does not split over 3; the run's saved 18 does)."""
+    from conftest import train_tiny
+
+    from dcgan.cli import main
+
+    run = train_tiny(tmp_path, batch_size=18, steps=1)
+    launched = []
+    monkeypatch.setattr(distributed, "launch", lambda n, argv: launched.append(n) or 0)
+    assert main(["train", "--nproc", "3", "--resume", str(run)]) == 0
+    assert main(["train", "--nproc", "3", "--out", str(run)]) == 0
+    assert launched == [3, 3]
+
+
 def test_launcher_drops_its_own_flag() -> None:
     argv = ["train", "--nproc", "2", "--steps", "3", "--nproc=4"]
     assert distributed.strip_flag(argv, "--nproc") == ["train", "--steps", "3"]

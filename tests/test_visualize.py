@@ -99,7 +99,9 @@ def test_guided_gradients_shapes_and_difference_from_plain(tiny: Path) -> None:
     d.features(plain)[-1][:, channels[0]].flatten(1).amax(1).sum().backward()
     assert not torch.allclose(g[:, 0], plain.grad)
     assert not d.blocks[0][1]._backward_hooks  # D itself is left alone
-    assert 0.1 <= focus(g) <= 1
+    flat, spot = torch.ones(1, 1, 1, 16, 16), torch.zeros(1, 1, 1, 16, 16)
+    spot[..., 3, 5] = -2.0
+    assert focus(flat) == pytest.approx(26 / 256) and focus(spot) == pytest.approx(1.0)
 
 
 def test_random_discriminator_is_seeded_and_normalised(tiny: Path) -> None:

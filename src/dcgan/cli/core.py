@@ -27,13 +27,15 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from dcgan import distributed
-    from dcgan.training import train
+    from dcgan.training import is_run_dir, train
 
     if args.nproc > 1 and not distributed.from_env().enabled:
-        # A batch that does not split is one line here, not N ranks' failures.
-        distributed.rank_batch(
-            args.batch_size, distributed.Dist(0, args.nproc), args.batch_per_rank
-        )
+        # A batch that does not split is one line here, not N ranks' failures; a resumed
+        # run keeps its saved batch settings, which the ranks check themselves.
+        if not (args.resume or is_run_dir(Path(args.out))):
+            distributed.rank_batch(
+                args.batch_size, distributed.Dist(0, args.nproc), args.batch_per_rank
+            )
         return distributed.launch(args.nproc, distributed.strip_flag(args.argv, "--nproc"))
     result = train(build_dataclass(TrainConfig, args), resume=args.resume)
     if not distributed.from_env().is_main:

@@ -85,9 +85,12 @@ def cmd_neighbors(args: argparse.Namespace) -> None:
 
 
 def cmd_forget(args: argparse.Namespace) -> None:
+    from dcgan.errors import DcganError
     from dcgan.experiments import detect, forget
     from dcgan.sampling import load
 
+    if args.n < 1 or args.test_n < 0 or args.show < 1:
+        raise DcganError("--n and --show must be positive and --test-n non-negative")
     model = load(args.checkpoint, ema=not args.no_ema)
     if args.boxes:
         boxes = forget.load_boxes(args.boxes, model.generator.config.size)
@@ -99,7 +102,8 @@ def cmd_forget(args: argparse.Namespace) -> None:
     )
     print(
         f"dropped {len(result.dropped)} of {result.maps} maps (weight > 0; classifier accuracy "
-        f"{result.accuracy:.3f} on {result.counts['positives']} boxed positions)"
+        f"{result.accuracy:.3f} on {result.counts['positives']} boxed and "
+        f"{result.counts['negatives']} other positions)"
     )
     name = args.detect or args.auto
     if name and args.test_n:

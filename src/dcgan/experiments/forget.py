@@ -25,7 +25,8 @@ from torch import nn
 
 from dcgan.errors import DcganError
 from dcgan.experiments.figures import labelled, png_path, save_json, stack
-from dcgan.sampling import Loaded, generate, grid_image, save_png, with_bn_mode, z_from_seeds
+from dcgan.experiments.latent import latents
+from dcgan.sampling import Loaded, generate, grid_image, save_png, with_bn_mode
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in image pixels, x1 and y1 excluded
 Detector = Callable[[torch.Tensor], list[list[Box]]]
@@ -38,7 +39,7 @@ def check_boxes(raw: object, size: int, where: str = "boxes") -> dict[int, list[
         raise DcganError(f"{where}: expected an object mapping seeds to lists of [x0, y0, x1, y1]")
     boxes: dict[int, list[Box]] = {}
     for key, value in raw.items():
-        if isinstance(key, bool) or not str(key).isdigit():
+        if isinstance(key, bool) or not (str(key).isascii() and str(key).isdigit()):
             raise DcganError(f"{where}: bad seed {key!r}: use a non-negative integer")
         ok = isinstance(value, list) and all(
             isinstance(b, list | tuple)
@@ -75,7 +76,7 @@ def detected_boxes(
     model: Loaded, seeds: list[int], detector: Detector, bn: str = "batch"
 ) -> dict[int, list[Box]]:
     """Boxes of `detector` (e.g. detect.eyes) on the samples of `seeds`."""
-    images = generate(model.generator, _latents(model, seeds), bn, model.config.z_dist)
+    images = generate(model.generator, latents(model, seeds), bn, model.config.z_dist)
     s = float(images.shape[-1])
     return {
         seed: [(max(x0, 0), max(y0, 0), min(x1, s), min(y1, s)) for x0, y0, x1, y1 in found]
@@ -165,15 +166,11 @@ class Forgetting:
         return [save_png(self.figure(), png), save_json(png.with_suffix(".json"), self.record())]
 
 
-def _latents(model: Loaded, seeds: list[int]) -> torch.Tensor:
-    return z_from_seeds(list(seeds), model.generator.config.nz, model.config.z_dist)
-
-
 @torch.no_grad()
 def _activations(model: Loaded, seeds: list[int], layer: int, bn: str) -> torch.Tensor:
     g = with_bn_mode(model.generator, bn, model.config.z_dist)
     index = block_index(g, layer) + 1  # intermediates start with the projection
-    z = _latents(model, seeds).to(next(g.parameters()).device)
+    z = latents(model, seeds).to(next(g.parameters()).device)
     return torch.cat([g.intermediates(b)[index].cpu() for b in z.split(256)])
 
 
@@ -204,6 +201,8 @@ def fit_weights(
         raise DcganError(
             f"the boxes cover no position of the {mask.shape[-1]}x{mask.shape[-1]} layer"
         )
+    if not len(out):
+        raise DcganError("the boxes cover every position: none is left as a negative")
     n_neg = min(len(out), max(1, round(negatives * len(pos))))
     neg = out[torch.randperm(len(out), generator=torch.Generator().manual_seed(seed))[:n_neg]]
     features = torch.cat([pos, neg]).double().numpy()
@@ -227,6 +226,8 @@ def forget(
 ) -> Forgetting:
     """Fig. 6: fit the classifier on the samples of `boxes` ({seed: boxes}), drop the maps of
     weight > 0 and draw the first `show` boxed seeds with and without them."""
+    if show < 1:
+        raise DcganError(f"show must be positive, got {show}")
     size = model.generator.config.size
     boxes = check_boxes(boxes, size)
     seeds = list(boxes)
@@ -239,7 +240,7 @@ def forget(
         torch.randperm(maps, generator=torch.Generator().manual_seed(seed))[: len(dropped)].tolist()
     )
     shown = [s for s in seeds if boxes[s]][:show]
-    z = _latents(model, shown)
+    z = latents(model, shown)
     images = {
         name: generate(without_maps(model, m, layer, bn, renormalise), z, "running")
         for name, m in (("G", []), ("forget", dropped), ("random", control))
@@ -272,7 +273,7 @@ def hit_rates(
     """The share of `n` new samples where `detector` finds the object: with G intact, without
     the dropped maps, and without as many random maps (`controls` draws, the first being
     result.control). Stored in result.rates too."""
-    z = _latents(model, range(first_seed, first_seed + n))
+    z = latents(model, range(first_seed, first_seed + n))
     k, rng = len(result.dropped), torch.Generator().manual_seed(1)
     draws = [result.control] + [
         sorted(torch.randperm(result.maps, generator=rng)[:k].tolist()) for _ in range(controls - 1)

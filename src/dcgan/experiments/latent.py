@@ -5,6 +5,7 @@ baseline and its single-exemplar version."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +29,9 @@ from dcgan.sampling import Loaded, generate, grid_image, save_png, walk, z_from_
 NOISE, NEIGHBOURS = ARITHMETIC_NOISE, ARITHMETIC_NEIGHBOURS
 
 
-def _latents(model: Loaded, seeds: list[int]) -> torch.Tensor:
-    return z_from_seeds(seeds, model.generator.config.nz, model.config.z_dist)
+def latents(model: Loaded, seeds: Iterable[int]) -> torch.Tensor:
+    """The latents of `seeds` under the model's prior."""
+    return z_from_seeds(list(seeds), model.generator.config.nz, model.config.z_dist)
 
 
 def _images(model: Loaded, z: torch.Tensor, bn: str) -> torch.Tensor:
@@ -76,13 +78,13 @@ def interpolate(
     seeds = list(range(points)) if seeds is None else list(seeds)
     if len(seeds) < 2 or steps < 1:
         raise DcganError("a walk needs at least two seeds and one step per segment")
-    z = walk(_latents(model, seeds), steps, spherical)
+    z = walk(latents(model, seeds), steps, spherical)
     return Walk(seeds, steps, spherical, z, _images(model, z, bn))
 
 
 def sheet(model: Loaded, seeds: list[int], bn: str = "batch", nrow: int = 10) -> Image.Image:
     """A contact sheet of samples, each numbered with its seed, for picking exemplars."""
-    images = _images(model, _latents(model, seeds), bn)
+    images = _images(model, latents(model, seeds), bn)
     return numbered_grid(images, [str(s) for s in seeds], nrow)
 
 
@@ -172,7 +174,7 @@ def arithmetic(
     if missing:
         raise DcganError(f"no exemplar seeds for concept(s) {', '.join(missing)}")
     used = {c: list(concepts[c]) for _, c in terms}
-    z = {c: _latents(model, s) for c, s in used.items()}
+    z = {c: latents(model, s) for c, s in used.items()}
     z_means = {c: v.mean(0) for c, v in z.items()}
     y = neighbours(sum(s * z_means[c] for s, c in terms), n_neighbours, noise, noise_seed)
     single = neighbours(sum(s * z[c][0] for s, c in terms), n_neighbours, noise, noise_seed)
@@ -202,7 +204,7 @@ def smile_concepts(model: Loaded, seeds: list[int], bn: str = "batch"):
     """Split `seeds` by OpenCV's cascades into (smiling faces, neutral faces); non-faces dropped."""
     from dcgan.experiments.detect import has_face, smiles
 
-    images = _images(model, _latents(model, seeds), bn)
+    images = _images(model, latents(model, seeds), bn)
     face, smile = has_face(images), smiles(images)
     smiling = [s for s, f, m in zip(seeds, face, smile, strict=True) if f and m]
     neutral = [s for s, f, m in zip(seeds, face, smile, strict=True) if f and not m]
@@ -219,14 +221,14 @@ def smile_test(
     smiling, neutral = smile_concepts(model, list(range(pool)), bn)
     if len(smiling) < 3 or len(neutral) < 3:
         raise DcganError(f"only {len(smiling)} smiling and {len(neutral)} neutral faces found")
-    v = _latents(model, smiling).mean(0) - _latents(model, neutral).mean(0)
+    v = latents(model, smiling).mean(0) - latents(model, neutral).mean(0)
     test: list[int] = []
     start = first_test_seed
     while len(test) < n and start < first_test_seed + 20 * n:
         test += smile_concepts(model, list(range(start, start + 100)), bn)[1]
         start += 100
     test = test[:n]
-    z = _latents(model, test)
+    z = latents(model, test)
     r = torch.randn(z.shape, generator=torch.Generator().manual_seed(0))
     r = r / r.norm(dim=1, keepdim=True) * v.norm()
     with_v, with_r = (smiles(_images(model, z + d, bn)) for d in (v, r))
@@ -268,15 +270,15 @@ def turn(
     from dcgan.experiments.detect import facing
 
     seeds = list(range(pool))
-    pose = facing(_images(model, _latents(model, seeds), bn))
+    pose = facing(_images(model, latents(model, seeds), bn))
     left = [s for s, p in zip(seeds, pose, strict=True) if p < 0]
     right = [s for s, p in zip(seeds, pose, strict=True) if p > 0]
     if len(left) < 3 or len(right) < 3:
         raise DcganError(f"only {len(left)} left- and {len(right)} right-facing faces found")
-    v = _latents(model, right).mean(0) - _latents(model, left).mean(0)
+    v = latents(model, right).mean(0) - latents(model, left).mean(0)
     row_seeds = list(range(first_row_seed, first_row_seed + rows))
     t = torch.linspace(-scale, scale, frames)
-    z = (_latents(model, row_seeds)[:, None] + t[None, :, None] * v).flatten(0, 1)
+    z = (latents(model, row_seeds)[:, None] + t[None, :, None] * v).flatten(0, 1)
     images = _images(model, z, bn)
     ends = facing(images.view(rows, frames, *images.shape[1:])[:, [0, -1]].flatten(0, 1))
     turned = [a * b < 0 for a, b in zip(ends[::2], ends[1::2], strict=True)]

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from dcgan.data.packed import resolve_data
+from dcgan.data.packed import resolve_data, to_unit_range
 from dcgan.errors import DcganError
 from dcgan.experiments.figures import labelled, png_path, save_json, stack
 from dcgan.models import Discriminator
@@ -163,7 +163,7 @@ def visualize(
     if n < 1 or k < 1 or first < 0 or first + n > len(data_images):
         raise DcganError(f"{data} has {len(data_images)} images: cannot show {n} from {first}")
     raw = torch.from_numpy(np.array(data_images[first : first + n]))
-    images = raw.float() / 127.5 - 1
+    images = to_unit_range(raw)
     device = next(model.discriminator.parameters()).device
     ds = {"trained": model.discriminator, "random": random_discriminator(model, images, seed)}
     width = model.discriminator.blocks[-1][0].out_channels
