@@ -1,4 +1,4 @@
-"""Done-when of issue 5: PAPER §5's few-label protocol on MNIST, with every baseline.
+"""Done-when of issue 5: paper §5.2's few-label protocol on MNIST, with every baseline.
 
 A DCGAN trained on MNIST train images WITHOUT labels (32 px, 1 channel, the paper's
 recipe, ngf=ndf=64: the foundation's bench run) gives D's features, with BatchNorm

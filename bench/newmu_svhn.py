@@ -1,8 +1,8 @@
-"""The paper authors' own SVHN generator (PAPER §5.2), converted and sampled.
+"""The paper authors' own SVHN generator (paper §5.2), converted and sampled.
 
 Converts the released model in shared/data/newmu_svhn_dcgan with `dcgan convert`, then
 writes the README's figures: a grid of 64 samples (docs/newmu_svhn_samples.png) and six
-latent walks between random points of z (docs/newmu_svhn_walk.png, PAPER §6.1), both shown
+latent walks between random points of z (docs/newmu_svhn_walk.png, paper §6.1), both shown
 at 2x so the house numbers are legible. A few seconds on a CPU.
 
     python bench/newmu_svhn.py [--src shared/data/newmu_svhn_dcgan]

@@ -1,4 +1,4 @@
-"""`dcgan classify` (PAPER §5): D features, the L2-SVM, the few-label draws, the baselines,
+"""`dcgan classify` (paper §5): D features, the L2-SVM, the few-label draws, the baselines,
 the report, and one-line errors for bad input."""
 
 from __future__ import annotations

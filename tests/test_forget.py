@@ -1,4 +1,4 @@
-"""`forget` (PAPER §5, the paper's §6.3.1): boxes, the classifier, dropping maps, hit rates."""
+"""`forget` (paper §6.3.1): boxes, the classifier, dropping maps, hit rates."""
 
 from __future__ import annotations
 

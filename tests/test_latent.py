@@ -1,4 +1,4 @@
-"""Latent walks, the contact sheet and vector arithmetic (PAPER §5, Fig. 4 and Fig. 7)."""
+"""Latent walks, the contact sheet and vector arithmetic (paper §6.1, §6.3.2; Fig. 4, 7)."""
 
 from __future__ import annotations
 

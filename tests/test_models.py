@@ -1,4 +1,4 @@
-"""Models of PAPER §1: shapes at every size, Figure 1 layer by layer, init statistics."""
+"""Models of paper §3: shapes at every size, Figure 1 layer by layer, init statistics."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""`visualize` (PAPER §5, the paper's §6.2): guided backprop of D's last-layer features."""
+"""`visualize` (paper §6.2): guided backprop of D's last-layer features."""
 
 from __future__ import annotations
 

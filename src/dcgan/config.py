@@ -1,6 +1,6 @@
 """Typed configuration: the single source of defaults for the CLI and the Python API.
 
-The defaults are the paper's recipe (PAPER §2): batch 128, Adam lr 2e-4, beta1 0.5,
+The defaults are the paper's recipe (paper §4): batch 128, Adam lr 2e-4, beta1 0.5,
 z ~ U[-1, 1]^100, pixels in [-1, 1], no augmentation, non-saturating G loss.
 """
 
@@ -15,7 +15,7 @@ from dcgan.errors import DcganError
 
 ALLOWED_SIZES = (16, 32, 64, 128, 256)
 PROJ_NORMS = ("channel", "unit")
-# Vector arithmetic (PAPER §5, Fig. 7): Y's neighbours are Y + U[-0.25, 0.25]^nz, eight of them.
+# Vector arithmetic (paper §6.3.2, Fig. 7): Y's neighbours are Y + U[-0.25, 0.25]^nz, 8 of them.
 ARITHMETIC_NOISE = 0.25
 ARITHMETIC_NEIGHBOURS = 8
 
@@ -35,7 +35,7 @@ def num_stages(size: int) -> int:
 
 @dataclass
 class ModelConfig:
-    """Architecture of G and D (PAPER §1). The 64 px default is Figure 1: 4x4x1024 -> 64x64x3."""
+    """Architecture of G and D (paper §3). The 64 px default is Figure 1: 4x4x1024 -> 64x64x3."""
 
     size: int = field(default=64, metadata={"help": "image side in pixels (16..256, power of 2)"})
     channels: int | None = field(
@@ -234,7 +234,7 @@ class TrainConfig:
 
 @dataclass
 class DedupConfig:
-    """The semantic-hash de-duplication of PAPER §3 (the paper's 4.1.1): a 3072-128-3072
+    """The semantic-hash de-duplication of paper §4.1.1: a 3072-128-3072
     de-noising, dropout-regularised ReLU autoencoder on 32x32 centre crops."""
 
     bits: int = field(default=128, metadata={"help": "code units = hash bits"})
@@ -267,7 +267,7 @@ class DedupConfig:
 
 @dataclass
 class FacesConfig:
-    """Face crops of PAPER §3 (the paper's 4.2): OpenCV's Haar face detector, detections
+    """Face crops of paper §4.2: OpenCV's Haar face detector, detections
     above a minimum size, square crops with a margin, resized to the training size."""
 
     size: int = field(default=64, metadata={"help": "side of the written crops"})

@@ -57,7 +57,7 @@ class Layout:
 LAYOUTS = (
     # D: svhn/svhn_semisup_analysis.py. G's script is not released; its shapes fit the 5x5,
     # stride-2, border-2 gen of faces/train_uncond_dcgan.py. The folder says "100z_gaussian".
-    Layout("svhn", 3, 5, (2, 2, 2), 2, "normal", "svhn", "SVHN DCGAN of PAPER §5.2"),
+    Layout("svhn", 3, 5, (2, 2, 2), 2, "normal", "svhn", "SVHN DCGAN of paper §5.2"),
     # imagenet/load_pretrained.py: deconv strides 2,1,2,1,2,1 and z ~ U[-1, 1]^256.
     Layout("imagenet32", 6, 3, (2, 1, 2, 1, 2, 1), 1, "uniform", "imagenet32", "§5.1"),
 )

@@ -1,4 +1,4 @@
-"""Generator and Discriminator following the five guidelines of PAPER §1.
+"""Generator and Discriminator following the five guidelines of paper §3.
 
 G: z -> one linear projection to 4x4xC -> stride-2 transposed convs (each halves the
 channels and doubles the side) -> Tanh. D mirrors it with stride-2 convs and LeakyReLU(0.2),
@@ -120,7 +120,7 @@ class Discriminator(nn.Module):
 
 
 def init_weights(module: nn.Module) -> None:
-    """PAPER §2: all weights N(0, 0.02); BatchNorm gamma N(1, 0.02), beta 0."""
+    """Paper §4: all weights N(0, 0.02); BatchNorm gamma N(1, 0.02), beta 0."""
     for m in module.modules():
         if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
             nn.init.normal_(m.weight, 0.0, 0.02)

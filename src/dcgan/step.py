@@ -1,4 +1,4 @@
-"""The training step of PAPER §2 (one D update, one non-saturating G update) and G's EMA."""
+"""The training step of paper §4 (one D update, one non-saturating G update) and G's EMA."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The training loop of PAPER §2: one step function, logging, grids, checkpoints, resume."""
+"""The training loop of paper §4: one step function, logging, grids, checkpoints, resume."""
 
 from __future__ import annotations
 

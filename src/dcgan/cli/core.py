@@ -86,7 +86,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="decoding processes (default: all cores)")
     p.set_defaults(func=cmd_prepare)
 
-    p = verbs.add_parser("train", help="train G and D (PAPER §2)")
+    p = verbs.add_parser("train", help="train G and D (paper §4)")
     add_dataclass_args(p, TrainConfig)
     p.add_argument("--resume", help="run directory or checkpoint to continue exactly")
     p.add_argument(

@@ -1,4 +1,4 @@
-"""Verbs of the dataset tools of PAPER §3: dedup, faces."""
+"""Verbs of the dataset tools of paper §4.1.1 and §4.2: dedup, faces."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ def cmd_classify(args: argparse.Namespace) -> None:
 def register(verbs: argparse._SubParsersAction) -> None:
     from dcgan.experiments.classify import ClassifyConfig
 
-    p = verbs.add_parser("classify", help="D features + L2-SVM with few labels (PAPER §5)")
+    p = verbs.add_parser("classify", help="D features + L2-SVM with few labels (paper §5)")
     p.add_argument("checkpoint", help="checkpoint file or run directory")
     p.add_argument("--data", required=True, help="labelled source the examples are drawn from")
     add_dataclass_args(p, ClassifyConfig, skip=("checkpoint", "data", "c_values"))

@@ -1,4 +1,4 @@
-"""Verbs of the tools of PAPER §6: interpolate, sheet, arithmetic, turn, neighbors, forget,
+"""Verbs of the tools of paper §6: interpolate, sheet, arithmetic, turn, neighbors, forget,
 visualize."""
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def cmd_visualize(args: argparse.Namespace) -> None:
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
-    p = verbs.add_parser("interpolate", help="walk between random points of z (PAPER §6.1)")
+    p = verbs.add_parser("interpolate", help="walk between random points of z (paper §6.1)")
     sample_flags(p)
     p.add_argument("--seeds", help="seeds of the points to walk through (default: 0..points-1)")
     p.add_argument("--points", type=int, default=9, help="number of points (default: %(default)s)")
@@ -152,7 +152,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="sheet.png", help="PNG or directory (default: %(default)s)")
     p.set_defaults(func=cmd_sheet)
 
-    p = verbs.add_parser("arithmetic", help="vector arithmetic on averaged z (PAPER §6.3.2)")
+    p = verbs.add_parser("arithmetic", help="vector arithmetic on averaged z (paper §6.3.2)")
     sample_flags(p)
     p.add_argument(
         "expression",
@@ -227,7 +227,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=cmd_neighbors)
 
-    p = verbs.add_parser("forget", help="make G forget an object: drop its maps (PAPER §6.3.1)")
+    p = verbs.add_parser("forget", help="make G forget an object: drop its maps (paper §6.3.1)")
     sample_flags(p)
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument(

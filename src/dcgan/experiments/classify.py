@@ -1,4 +1,4 @@
-"""PAPER §5 as a tool: classify a labelled source with a trained D's features and an
+"""Paper §5 as a tool: classify a labelled source with a trained D's features and an
 L2-SVM from N labelled examples per class, against baselines on the same draws.
 
 The protocol (§5.2): draw N labelled examples per class uniformly at random, K times with

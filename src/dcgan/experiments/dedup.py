@@ -1,4 +1,4 @@
-"""`dedup`: near-duplicate removal by a learned semantic hash (PAPER §3, the paper's 4.1.1).
+"""`dedup`: near-duplicate removal by a learned semantic hash (paper §4.1.1).
 
 Images are centre-cropped and downsampled to 32x32 once (`prepare`, streamed to disk), a
 3072-128-3072 de-noising, dropout-regularised ReLU autoencoder is trained on them, and its

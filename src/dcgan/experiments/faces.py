@@ -1,4 +1,4 @@
-"""`faces`: a training set of face crops (PAPER §3, the paper's 4.2).
+"""`faces`: a training set of face crops (paper §4.2).
 
 OpenCV's frontal-face Haar cascade (bundled with opencv-python-headless) finds faces in every
 image of a source; detections of at least `min_face` pixels are kept, grown by a margin into a

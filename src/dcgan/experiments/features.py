@@ -1,4 +1,4 @@
-"""Image features for the linear classifier of PAPER §5: a discriminator's conv layers
+"""Image features for the linear classifier of paper §5: a discriminator's conv layers
 max-pooled to a grid, or raw pixels; extracted in batches without autograd and cached.
 
 §5.1: "we use the discriminator's convolutional features from all layers, maxpooling each

@@ -1,4 +1,4 @@
-"""PAPER §5 (the paper's §6.3.1, Fig. 6): making G forget to draw an object.
+"""Paper §6.3.1 (Fig. 6): making G forget to draw an object.
 
 On samples with object boxes, a logistic regression learns to tell G's activations at
 positions inside the boxes (positives) from those at random positions outside them in the

@@ -1,4 +1,4 @@
-"""PAPER §5 (the paper's §6.1 and §6.3.2): walks through z, a numbered contact sheet for
+"""Paper §6.1 and §6.3.2: walks through z, a numbered contact sheet for
 picking seeds by eye, and vector arithmetic on averaged latents with its pixel-space
 baseline and its single-exemplar version."""
 

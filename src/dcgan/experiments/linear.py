@@ -1,4 +1,4 @@
-"""The linear classifier of PAPER §5: a regularised L2-SVM on standardised features, with C
+"""The linear classifier of paper §5: a regularised L2-SVM on standardised features, with C
 chosen on a validation split or by cross-validation on the labelled examples.
 
 The objective is scikit-learn's `LinearSVC` (liblinear) with its defaults: one-vs-rest,

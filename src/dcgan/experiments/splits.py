@@ -1,4 +1,4 @@
-"""The data side of the few-label protocol (PAPER §5.2): the labelled source, its test and
+"""The data side of the few-label protocol (paper §5.2): the labelled source, its test and
 validation sets (given, the source's own test split, or held out), and the random draws of
 N labelled examples per class."""
 

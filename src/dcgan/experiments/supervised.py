@@ -1,4 +1,4 @@
-"""The baseline of PAPER §5.2: "a purely supervised CNN with the same architecture [as D]
+"""The baseline of paper §5.2: "a purely supervised CNN with the same architecture [as D]
 trained on the same data", its hyper-parameters chosen on a validation split by random
 search ("64 hyper-parameter trials" in the paper; how many here is an option).
 

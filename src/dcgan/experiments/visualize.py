@@ -1,4 +1,4 @@
-"""PAPER §5 (the paper's §6.2, Fig. 5): guided backpropagation of D's last-layer features.
+"""Paper §6.2 (Fig. 5): guided backpropagation of D's last-layer features.
 
 For real images, the channels of D's last conv layer with the highest activations are traced
 back to the pixels with guided backpropagation (Springenberg et al. 2015), for the trained D

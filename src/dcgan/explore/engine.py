@@ -100,7 +100,7 @@ class Engine:
         return {"seeds": seeds, "mode": mode, "points": points, "images": self._images(z)}
 
     def arithmetic(self, body: dict[str, Any]) -> dict[str, Any]:
-        """PAPER §5 (Fig. 7): mean(A) - mean(B) + mean(C), its 8 neighbours, pixel space."""
+        """Paper §6.3.2 (Fig. 7): mean(A) - mean(B) + mean(C), its 8 neighbours, pixel space."""
         concepts = {c: rq.seeds(rq.field(body, c), c, 1, rq.MAX_EXEMPLARS) for c in CONCEPTS}
         noise_seed = rq.seed(rq.field(body, "noise_seed", 0), "noise_seed")
         with self.lock:
