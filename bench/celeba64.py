@@ -1,7 +1,7 @@
 """Done-when 2 of the foundation: CelebA at 64 px from the shared tar, on a fixed CPU budget.
 
 Trains the paper's 64 px architecture on the 5,999 aligned CelebA faces for a fixed
-budget of steps, then writes the sample grid and loss curves shown in the README
+budget of steps, then writes the sample grid and loss curves shown in docs/training.md
 (docs/celeba64.png, docs/celeba64_losses.png) and the figures to bench/results/celeba64.json.
 The run directory (bench/runs/...) is the model the latent-space tools reuse.
 

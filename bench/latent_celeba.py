@@ -33,7 +33,7 @@ SHARED = ROOT.parent / "shared" / "data"
 
 
 def shrink(path: Path) -> None:
-    """Keep the README's pictures small: 256-colour palette PNGs."""
+    """Keep the docs' pictures small: 256-colour palette PNGs."""
     image = Image.open(path).convert("RGB").quantize(256)
     atomic_write(path, lambda f: image.save(f, format="PNG", optimize=True))
 

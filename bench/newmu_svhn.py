@@ -1,7 +1,7 @@
 """The paper authors' own SVHN generator (paper §5.2), converted and sampled.
 
 Converts the released model in shared/data/newmu_svhn_dcgan with `dcgan convert`, then
-writes the README's figures: a grid of 64 samples (docs/newmu_svhn_samples.png) and six
+writes the figures of docs/convert.md: a grid of 64 samples (docs/newmu_svhn_samples.png) and six
 latent walks between random points of z (docs/newmu_svhn_walk.png, paper §6.1), both shown
 at 2x so the house numbers are legible. A few seconds on a CPU.
 

@@ -1,6 +1,6 @@
 """Loading trained generators, drawing z, sampling, and writing image grids.
 
-BatchNorm at sampling time (measured in the README): `batch` normalises with the statistics
+BatchNorm at sampling time (measured in docs/training.md): `batch` normalises with the statistics
 of a fixed reference batch of 512 latents, as the paper's code normalised with the
 statistics of the sampled batch, but deterministic, so one seed always gives one image
 whatever else is in the batch. `running` uses the running averages kept during training.
