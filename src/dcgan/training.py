@@ -22,6 +22,7 @@ from dcgan.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rn
 from dcgan.config import TrainConfig
 from dcgan.data.loader import BatchOrder, batches
 from dcgan.data.packed import PackedDataset, resolve_data, to_unit_range
+from dcgan.devices import pick_device
 from dcgan.errors import DcganError
 from dcgan.io import atomic_write_text
 from dcgan.models import Discriminator, Generator
@@ -44,18 +45,6 @@ class TrainResult:
     run_dir: Path
     step: int
     interrupted: bool = False
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise DcganError(f"unknown device {name!r}: use auto, cpu, cuda or mps") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DcganError("device cuda was asked for but no CUDA GPU is available")
-    return device
 
 
 def new_run_dir(out: Path, name: str) -> Path:
