@@ -24,6 +24,7 @@ from dcgan.data.loader import BatchOrder, batches
 from dcgan.data.packed import PackedDataset, resolve_data, to_unit_range
 from dcgan.devices import pick_device
 from dcgan.errors import DcganError
+from dcgan.extras import require
 from dcgan.io import atomic_write_text
 from dcgan.models import Discriminator, Generator
 from dcgan.plots import plot_training
@@ -103,6 +104,8 @@ class Trainer:
                 setattr(stored, name, getattr(config, name))
             config = stored
         self.config = config
+        if config.eval_every:  # FID & co. are the `metrics` extra: say so before any work
+            require("metrics", "torch_fidelity")
         device = pick_device(config.device)
         self.job = distributed.setup(device)
         self.device = distributed.local_device(device, self.job)
