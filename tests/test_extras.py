@@ -10,40 +10,32 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from core_only import PRELUDE
 
 from dcgan.cli import main
 from dcgan.errors import DcganError
 from dcgan.extras import EXTRAS, require
 
 ROOT = Path(__file__).resolve().parents[1]
-BLOCKED = sorted(m for modules in EXTRAS.values() for m in modules)
 
-# Run in a fresh interpreter: the import system cannot find the extras' modules, as if
-# only the core were installed; then the CLI runs each argument list of argv[1] (JSON, with
-# {run} standing for the run directory in argv[3]) and prints their exit codes and which
-# of the extras' modules got imported.
-CORE_ONLY = """
-import json, sys
-from importlib.machinery import PathFinder
+# Run in a fresh interpreter after core_only.PRELUDE: the CLI runs each argument list of
+# argv[1] (JSON, with {run} standing for the newest entry of the folder argv[2]) and prints
+# their exit codes and which of the extras' modules got imported.
+CORE_ONLY = (
+    PRELUDE
+    + """
+import json
 from pathlib import Path
 
-BLOCKED = set(json.loads(sys.argv[2]))
-
-class CoreOnly(PathFinder):
-    @classmethod
-    def find_spec(cls, name, path=None, target=None):
-        if name.partition(".")[0] in BLOCKED:
-            return None
-        return super().find_spec(name, path, target)
-
-sys.meta_path = [CoreOnly if f is PathFinder else f for f in sys.meta_path]
 from dcgan.cli import main
+
 codes = []
 for argv in json.loads(sys.argv[1]):
-    run = max(Path(sys.argv[3]).glob("*"), default="")
+    run = max(Path(sys.argv[2]).glob("*"), default="")
     codes.append(main([a.replace("{run}", str(run)) for a in argv]))
 print(json.dumps({"codes": codes, "imported": sorted(BLOCKED & set(sys.modules))}))
 """
+)
 
 
 def test_every_extra_is_in_pyproject() -> None:
@@ -126,7 +118,7 @@ def test_core_install_trains_and_samples(tmp_path: Path) -> None:
     onnx = ["export", "{run}", "--format", "onnx", "--out", str(tmp_path / "g.onnx")]
     verbs = json.dumps([train, sample, script, onnx])
     done = subprocess.run(
-        [sys.executable, "-c", CORE_ONLY, verbs, json.dumps(BLOCKED), str(runs)],
+        [sys.executable, "-c", CORE_ONLY, verbs, str(runs)],
         capture_output=True,
         text=True,
         env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},

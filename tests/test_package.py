@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from core_only import PRELUDE
 
 import dcgan
 
@@ -60,3 +63,131 @@ def test_version_is_set_once() -> None:
     assert "\nversion =" not in text.split("[project]")[1].split("\n[")[0]
     config = setuptools.read_configuration(ROOT / "pyproject.toml", expand=True)
     assert config["project"]["version"] == dcgan.__version__
+
+
+# --- no import cycles ----------------------------------------------------------------------
+
+
+def module_names() -> dict[str, Path]:
+    """Every module of the package by dotted name (a package by its own name)."""
+    out = {}
+    for path in sorted((SRC / "dcgan").rglob("*.py")):
+        parts = path.relative_to(SRC).with_suffix("").parts
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def _type_checking_only(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    while node in parents:
+        node = parents[node]
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            return True
+    return False
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the package modules it imports: at the top, inside a function (a lazy
+    import still ties the two modules together) or for type checkers (a type-only import
+    back is a cycle of meaning, if not of execution). The one exception is the package's
+    own `__init__`, whose type-checking block only mirrors its lazy public names."""
+    modules = module_names()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(), str(path))
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        edges = set()
+        for node in ast.walk(tree):
+            if name == "dcgan" and _type_checking_only(node, parents):
+                continue
+            if isinstance(node, ast.Import):
+                edges |= {a.name for a in node.names if a.name in modules}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: from ..x import y, seen from `package`
+                    parts = package.split(".")
+                    base = ".".join([*parts[: len(parts) - node.level + 1], base]).strip(".")
+                for alias in node.names:
+                    sub = f"{base}.{alias.name}"
+                    edges.add(sub if sub in modules else base)
+        graph[name] = {m for m in edges if m in modules and m != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_cycle_finder_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_graph_sees_lazy_imports() -> None:
+    graph = import_graph()
+    assert "dcgan.devices" in graph["dcgan.training"]  # a top-level import
+    assert "dcgan.metrics.watch" in graph["dcgan.training"]  # inside a method
+    assert "dcgan.experiments.classify" in graph["dcgan.experiments.report"]  # types only
+    assert graph["dcgan"] == set()  # the lazy public names are no edges
+
+
+def test_no_import_cycles() -> None:
+    assert cycles(import_graph()) == []
+
+
+ISOLATED = (
+    PRELUDE
+    + """
+import importlib
+import json
+
+failed = {}
+for name in json.loads(sys.argv[1]):
+    for loaded in [m for m in sys.modules if m == "dcgan" or m.startswith("dcgan.")]:
+        del sys.modules[loaded]
+    try:
+        importlib.import_module(name)
+    except Exception as e:
+        failed[name] = f"{type(e).__name__}: {e}"
+print(json.dumps(failed))
+"""
+)
+
+
+def test_each_module_imports_alone_without_the_extras() -> None:
+    """Each module imported first, in an interpreter where the package is not loaded yet and
+    the extras are not installed: an import-order cycle or an extra imported at the top
+    fails here."""
+    names = [m for m in module_names() if m != "dcgan.__main__"]  # __main__ runs the CLI
+    done = run_python(ISOLATED, json.dumps(names))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {}
