@@ -6,6 +6,7 @@ import ast
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -59,8 +60,8 @@ def test_every_public_name_resolves_to_its_object() -> None:
 
 def test_version_is_set_once() -> None:
     setuptools = pytest.importorskip("setuptools.config.pyprojecttoml")
-    text = (ROOT / "pyproject.toml").read_text()
-    assert "\nversion =" not in text.split("[project]")[1].split("\n[")[0]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "version" not in project and "version" in project["dynamic"]
     config = setuptools.read_configuration(ROOT / "pyproject.toml", expand=True)
     assert config["project"]["version"] == dcgan.__version__
 
@@ -191,3 +192,10 @@ def test_each_module_imports_alone_without_the_extras() -> None:
     done = run_python(ISOLATED, json.dumps(names))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {}
+
+
+def test_the_license_pyproject_names_is_there() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License") and "Copyright (c) 2026 the dcgan authors" in text
