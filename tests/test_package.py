@@ -1,4 +1,4 @@
-"""The package's shape: lazy top-level names, one version, no import cycles, optional extras."""
+"""The package's shape: lazy top-level names, one version, no import cycles, its licence."""
 
 from __future__ import annotations
 
