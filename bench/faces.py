@@ -25,11 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import SHARED  # noqa: E402
 
 from dcgan.config import FacesConfig  # noqa: E402
-from dcgan.experiments.faces import detect_faces, faces, load_detector  # noqa: E402
+from dcgan.experiments.detect import cascade  # noqa: E402
+from dcgan.experiments.faces import CASCADE, detect_faces, faces  # noqa: E402
 
 
 def false_faces(images: np.ndarray, config: FacesConfig) -> dict:
-    detector = load_detector()
+    detector = cascade(CASCADE)
     start = time.perf_counter()
     found = [len(detect_faces(image, config, detector)) for image in images]
     seconds = time.perf_counter() - start

@@ -25,6 +25,7 @@ from dcgan.experiments.features import (
     shift_offsets,
 )
 from dcgan.experiments.linear import L2SVM, fit_select_c
+from dcgan.experiments.report import write_classify_report
 from dcgan.experiments.splits import draw_labelled, has_test_split
 from dcgan.models import Discriminator
 
@@ -244,6 +245,8 @@ def test_d_features_beat_chance_widely_and_baselines_run(
         progress=False,
     )
     result = classify(config)
+    assert not (tmp_path / "report").exists()  # classify() only computes
+    write_classify_report(result, config.out)
     assert result.feature_dim == 16 * (16 + 32) and result.test_size == 1000
     assert set(result.results) == {"dcgan", "pixels", "random-d", "cnn"}
     dcgan = result.results["dcgan"][20]
@@ -311,13 +314,16 @@ def test_shifted_copies_reach_every_method(
     assert "4 copies" in caption(result)
 
 
-def test_cli_classify_prints_the_table(brief_run: Path, mnist_small: Path, capsys) -> None:
+def test_cli_classify_prints_the_table(
+    brief_run: Path, mnist_small: Path, tmp_path: Path, capsys
+) -> None:
     args = ["classify", str(brief_run), "--data", str(mnist_small), "--labels-per-class", "3"]
     args += ["--repeats", "1", "--no-cnn", "--no-random-d", "--c", "0.001,0.01"]
     args += ["--cache", str(mnist_small.parent / "cache"), "--no-progress"]
-    assert main(args) == 0
+    assert main([*args, "--out", str(tmp_path / "report")]) == 0
     out = capsys.readouterr().out
     assert "| raw pixels + L2-SVM |" in out and "3 labels/class" in out
+    assert "| raw pixels + L2-SVM |" in (tmp_path / "report" / "table.md").read_text()
     assert "768-d features" in out  # the feature dimension is printed
 
 

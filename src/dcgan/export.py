@@ -25,11 +25,13 @@ import torch
 
 from dcgan.config import ModelConfig
 from dcgan.errors import DcganError
+from dcgan.extras import require
 from dcgan.io import atomic_write
 from dcgan.models import Generator
 from dcgan.sampling import Loaded, generate, load, with_bn_mode, z_from_seeds
 
 FORMATS = ("safetensors", "onnx", "torchscript")
+NEEDS = {"safetensors": ("safetensors",), "onnx": ("onnx", "onnxscript", "onnxruntime")}
 META_KEY = "dcgan"  # the one metadata entry every format carries (a JSON string)
 CHECK_SEEDS = list(range(8))
 TOLERANCE = 1e-4
@@ -77,6 +79,8 @@ def export(
     out = Path(out)
     if out.is_dir():
         raise DcganError(f"{out} is a directory: give a file path to --out")
+    for module in NEEDS.get(format, ()):  # the `export` extra (TorchScript needs only torch)
+        require("export", module)
     g, meta = frozen_generator(checkpoint, bn, ema)
     WRITERS[format](g, meta, out)
     z = z_from_seeds(CHECK_SEEDS, g.config.nz, meta["z_dist"])
@@ -93,8 +97,7 @@ def export(
 
 
 def _write_safetensors(g: Generator, meta: dict, out: Path) -> None:
-    from safetensors.torch import save
-
+    save = require("export", "safetensors.torch").save
     state = {k: v.detach().contiguous() for k, v in g.state_dict().items()}
     data = save(state, metadata={META_KEY: json.dumps(meta)})
     atomic_write(out, lambda f: f.write(data))
@@ -103,8 +106,8 @@ def _write_safetensors(g: Generator, meta: dict, out: Path) -> None:
 def load_safetensors(path: str | Path) -> tuple[Generator, dict[str, Any]]:
     """A `Generator` (eval mode, frozen BatchNorm) and its metadata from an exported
     .safetensors file; nothing is unpickled."""
-    from safetensors import SafetensorError, safe_open
-
+    safetensors = require("export", "safetensors")
+    SafetensorError, safe_open = safetensors.SafetensorError, safetensors.safe_open
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads((f.metadata() or {})[META_KEY])
@@ -149,15 +152,12 @@ def _write_onnx(g: Generator, meta: dict, out: Path) -> None:
 
 
 def onnx_metadata(path: str | Path) -> dict[str, Any]:
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
+    model = require("export", "onnx").load(str(path), load_external_data=False)
     return json.loads({p.key: p.value for p in model.metadata_props}[META_KEY])
 
 
 def _run_onnx(path: Path, z: torch.Tensor) -> np.ndarray:
-    import onnxruntime
-
+    onnxruntime = require("export", "onnxruntime")
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(["images"], {"z": z.numpy().astype(np.float32)})[0]
 

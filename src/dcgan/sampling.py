@@ -20,7 +20,7 @@ from torch import nn
 from torchvision.utils import make_grid
 
 from dcgan.checkpoint import load_checkpoint
-from dcgan.config import ModelConfig, TrainConfig
+from dcgan.config import TrainConfig
 from dcgan.errors import DcganError
 from dcgan.io import atomic_write
 from dcgan.models import Discriminator, Generator
@@ -190,7 +190,3 @@ def save_each(images: torch.Tensor, seeds: list[int], directory: str | Path) -> 
         save_png(Image.fromarray(a.squeeze()), Path(directory) / f"seed{s:06d}.png")
         for a, s in zip(arrays, seeds, strict=True)
     ]
-
-
-def model_config(model: Loaded | nn.Module) -> ModelConfig:
-    return model.generator.config if isinstance(model, Loaded) else model.config

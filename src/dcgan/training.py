@@ -22,7 +22,9 @@ from dcgan.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rn
 from dcgan.config import TrainConfig
 from dcgan.data.loader import BatchOrder, batches
 from dcgan.data.packed import PackedDataset, resolve_data, to_unit_range
+from dcgan.devices import pick_device
 from dcgan.errors import DcganError
+from dcgan.extras import require
 from dcgan.io import atomic_write_text
 from dcgan.models import Discriminator, Generator
 from dcgan.plots import plot_training
@@ -44,18 +46,6 @@ class TrainResult:
     run_dir: Path
     step: int
     interrupted: bool = False
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise DcganError(f"unknown device {name!r}: use auto, cpu, cuda or mps") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DcganError("device cuda was asked for but no CUDA GPU is available")
-    return device
 
 
 def new_run_dir(out: Path, name: str) -> Path:
@@ -114,6 +104,8 @@ class Trainer:
                 setattr(stored, name, getattr(config, name))
             config = stored
         self.config = config
+        if config.eval_every:  # FID & co. are the `metrics` extra: say so before any work
+            require("metrics", "torch_fidelity")
         device = pick_device(config.device)
         self.job = distributed.setup(device)
         self.device = distributed.local_device(device, self.job)

@@ -9,11 +9,12 @@ from dcgan.cli.args import add_dataclass_args, build_dataclass, number_list
 
 def cmd_classify(args: argparse.Namespace) -> None:
     from dcgan.experiments.classify import ClassifyConfig, classify
-    from dcgan.experiments.report import caption, table
+    from dcgan.experiments.report import caption, table, write_classify_report
 
     result = classify(build_dataclass(ClassifyConfig, args))
     print(f"{caption(result)}\n\n{table(result)}", end="")
     if args.out:
+        write_classify_report(result, args.out)
         print(f"table, JSON and plot written to {args.out}/")
 
 

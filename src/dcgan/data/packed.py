@@ -32,8 +32,6 @@ class PackedDataset:
     None, `meta` the parsed meta.json.
     """
 
-    to_float = staticmethod(to_unit_range)
-
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not is_packed(self.path):

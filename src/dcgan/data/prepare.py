@@ -24,7 +24,6 @@ import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
-from importlib import metadata
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from dcgan import __version__
 from dcgan.data.sources import Item, Payload, Source, open_source
 from dcgan.errors import DcganError
 
@@ -255,13 +255,6 @@ def _remove_stale_tmp(out: Path) -> None:
                 shutil.rmtree(entry, ignore_errors=True)
 
 
-def _version() -> str:
-    try:
-        return metadata.version("dcgan")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def prepare(
     source: str | Path | Source,
     out: str | Path,
@@ -326,7 +319,7 @@ def prepare(
             "skipped_examples": counts["skipped_examples"],
             "images_sha256": _sha256(tmp / IMAGES),
             "labels_sha256": _sha256(tmp / LABELS) if source.has_labels else None,
-            "dcgan_version": _version(),
+            "dcgan_version": __version__,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -301,7 +300,8 @@ def _cnn_method(
 
 
 def classify(config: ClassifyConfig) -> ClassifyResult:
-    """Run the few-label protocol for every chosen method; write the report to `config.out`."""
+    """Run the few-label protocol for every chosen method. Nothing is written: the table,
+    JSON and plot are `dcgan.experiments.report.write_classify_report`'s job."""
     threads = torch.get_num_threads()
     try:
         if config.threads:
@@ -375,8 +375,4 @@ def _classify(config: ClassifyConfig) -> ClassifyResult:
         splits.notes,
         time.monotonic() - start,
     )
-    if config.out:
-        from dcgan.experiments.report import write_report
-
-        write_report(result, Path(config.out))
     return result

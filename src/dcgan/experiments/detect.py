@@ -13,10 +13,13 @@ import numpy as np
 import torch
 
 from dcgan.errors import DcganError
+from dcgan.extras import require
 from dcgan.sampling import to_uint8
 
 CASCADES = {
     "face": "haarcascade_frontalface_default.xml",
+    # `dcgan faces` crops real photos with alt2: faster than _default, as accurate on CelebA
+    "face-alt2": "haarcascade_frontalface_alt2.xml",
     "profile": "haarcascade_profileface.xml",
     "eye": "haarcascade_eye.xml",
     "smile": "haarcascade_smile.xml",
@@ -26,13 +29,9 @@ SMILE_NEIGHBORS = 50  # on the 64 px CelebA model: ~1/3 of samples smile at 40, 
 
 @functools.cache
 def cascade(name: str):
-    """The named cascade, loaded once; a clear error when OpenCV or its data is missing."""
-    try:
-        import cv2
-    except ImportError:
-        raise DcganError(
-            "face detection needs OpenCV: pip install opencv-python-headless"
-        ) from None
+    """The named cascade of CASCADES, loaded once: the one loader of OpenCV's cascades in
+    the package; a clear error when OpenCV or its data is missing."""
+    cv2 = require("faces", "cv2")
     path = getattr(getattr(cv2, "data", None), "haarcascades", "") + CASCADES[name]
     c = cv2.CascadeClassifier(path)
     if c.empty():

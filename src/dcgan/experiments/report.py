@@ -119,8 +119,9 @@ def plot(result: ClassifyResult, path: str | Path) -> Path:
     return out
 
 
-def write_report(result: ClassifyResult, out: Path) -> dict[str, Path]:
+def write_classify_report(result: ClassifyResult, out: str | Path) -> dict[str, Path]:
     """table.md, results.json and accuracy.png in `out`."""
+    out = Path(out)
     return {
         "table": atomic_write_text(out / "table.md", caption(result) + "\n\n" + table(result)),
         "json": atomic_write_text(

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 
 from dcgan.data.packed import PackedDataset, resolve_data
+from dcgan.devices import pick_device
+from dcgan.extras import require
 from dcgan.metrics.extractors import Extractor, get_extractor, quantize
 from dcgan.metrics.fidelity import Features, compute, parse_metrics
 from dcgan.metrics.reference import reference
@@ -81,8 +83,7 @@ def evaluate(
     Returns a JSON-ready dict: what was compared, and `metrics` (fid, kid_mean, kid_std,
     is_mean, is_std, precision, recall, f_score, as asked).
     """
-    from dcgan.training import pick_device
-
+    require("metrics", "torch_fidelity")  # before any work: the metric math is torch-fidelity's
     t0 = time.monotonic()
     names = parse_metrics(metrics)
     device = pick_device(device)

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from dcgan.errors import DcganError
+from dcgan.extras import require
 from dcgan.metrics.fidelity import Features
 from dcgan.metrics.mnist_classifier import DEFAULT_WEIGHTS, load_mnist_classifier
 
@@ -103,12 +104,11 @@ class InceptionExtractor(Extractor):
 
     def __init__(self, weights: str | Path | None = None, device: str | torch.device = "cpu"):
         super().__init__(device)
-        from torch_fidelity.utils import create_feature_extractor
-
+        tf_utils = require("metrics", "torch_fidelity.utils")
         path = inception_weights_path(weights)
         try:  # check it is a plain state dict before torch-fidelity loads it unrestricted
             torch.load(path, map_location="cpu", weights_only=True)
-            self.net = create_feature_extractor(
+            self.net = tf_utils.create_feature_extractor(
                 "inception-v3-compat",
                 ["2048", "logits_unbiased"],
                 cuda=False,
@@ -124,9 +124,6 @@ class InceptionExtractor(Extractor):
         if images.shape[1] == 1:
             images = images.expand(-1, 3, -1, -1)
         return self.net(images.contiguous())
-
-
-EXTRACTORS = ("inception", "mnist")
 
 
 def get_extractor(

@@ -12,21 +12,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 import torch
-from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
-from torch_fidelity.metric_isc import isc_features_to_metric
-from torch_fidelity.metric_kid import kid_features_to_metric
-from torch_fidelity.metric_prc import prc_features_to_metric
 
 from dcgan.errors import DcganError
+from dcgan.extras import require
 
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 IS_SPLITS = 10
 PR_NEIGHBOURS = 3
 SEED = 2020  # torch-fidelity's default rng_seed
+
+
+def _tf(module: str) -> ModuleType:
+    """torch-fidelity's `module` (the `metrics` extra), imported on first use."""
+    return require("metrics", f"torch_fidelity.{module}")
 
 
 @dataclass
@@ -50,7 +53,7 @@ class Reference:
 
     @classmethod
     def of(cls, feats: Features) -> Reference:
-        stats = fid_features_to_statistics(feats.features)
+        stats = _tf("metric_fid").fid_features_to_statistics(feats.features)
         return cls(stats["mu"], stats["sigma"], feats.features)
 
     def __len__(self) -> int:
@@ -60,11 +63,12 @@ class Reference:
 def fid_from_stats(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray):
     """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^1/2), as torch-fidelity computes it."""
     s1, s2 = {"mu": mu1, "sigma": sigma1}, {"mu": mu2, "sigma": sigma2}
-    return fid_statistics_to_metric(s1, s2, verbose=False)["frechet_inception_distance"]
+    out = _tf("metric_fid").fid_statistics_to_metric(s1, s2, verbose=False)
+    return out["frechet_inception_distance"]
 
 
 def fid(fake: Features, real: Reference) -> dict[str, float]:
-    stats = fid_features_to_statistics(fake.features)
+    stats = _tf("metric_fid").fid_features_to_statistics(fake.features)
     return {"fid": fid_from_stats(stats["mu"], stats["sigma"], real.mu, real.sigma)}
 
 
@@ -75,7 +79,7 @@ def kid(
     size = min(subset_size, len(fake), len(real))
     if size < 2:
         raise DcganError("KID needs at least 2 images on each side")
-    out = kid_features_to_metric(
+    out = _tf("metric_kid").kid_features_to_metric(
         fake.features,
         real.features,
         kid_subsets=subsets,
@@ -94,7 +98,9 @@ def inception_score(fake: Features, real: Reference | None = None) -> dict[str, 
     if fake.logits is None:
         raise DcganError("IS needs an extractor with class logits")
     splits = min(IS_SPLITS, len(fake))
-    out = isc_features_to_metric(fake.logits, splits=splits, shuffle=True, rng_seed=SEED)
+    out = _tf("metric_isc").isc_features_to_metric(
+        fake.logits, splits=splits, shuffle=True, rng_seed=SEED
+    )
     return {"is_mean": out["inception_score_mean"], "is_std": out["inception_score_std"]}
 
 
@@ -102,7 +108,7 @@ def precision_recall(fake: Features, real: Reference) -> dict[str, float]:
     """Kynkäänniemi et al. 2019: k-NN balls (k = 3) around real and generated features."""
     if min(len(fake), len(real)) <= PR_NEIGHBOURS:
         raise DcganError(f"precision/recall needs more than {PR_NEIGHBOURS} images a side")
-    out = prc_features_to_metric(
+    out = _tf("metric_prc").prc_features_to_metric(
         fake.features,
         real.features,
         prc_neighborhood=PR_NEIGHBOURS,
