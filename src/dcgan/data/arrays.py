@@ -8,7 +8,6 @@ Their items carry decoded uint8 pixels (H x W or H x W x C): layouts are normali
 from __future__ import annotations
 
 import gzip
-import pickle
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from dcgan.data.base import Item, Options, Source, check_split
+from dcgan.data.safe_pickle import load_batch
 from dcgan.errors import DcganError
 
 _IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -141,11 +141,6 @@ def array_source(
     return Source(fmt, items, channels, labels is not None, len(images), classes, path)
 
 
-def _pickle_load(path: Path) -> dict:
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="bytes")
-
-
 def cifar_files(path: Path, split: str) -> tuple[list[Path], Path | None]:
     """The batch files of `split` and the meta file, for CIFAR-10 or CIFAR-100."""
     if path.is_file():
@@ -160,11 +155,22 @@ def cifar_files(path: Path, split: str) -> tuple[list[Path], Path | None]:
     return [], None
 
 
+def _cifar_arrays(file: Path, batch: dict) -> tuple[np.ndarray, list[int]]:
+    """The N x 32 x 32 x 3 pixels and N labels of a loaded batch, checked."""
+    data, labels = batch.get(b"data"), batch.get(b"labels", batch.get(b"fine_labels"))
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.size % 3072:
+        raise DcganError(f"{file}: no uint8 'data' array of 3072 values per image")
+    data = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    if not isinstance(labels, list | np.ndarray) or len(labels) != len(data):
+        raise DcganError(f"{file}: no list of {len(data)} labels beside its {len(data)} images")
+    if not all(isinstance(y, int | np.integer) and 0 <= y < 2**31 for y in labels):
+        raise DcganError(f"{file}: its labels are not non-negative integers")
+    return data, [int(y) for y in labels]
+
+
 def _cifar_items(files: list[Path]) -> Iterator[Item]:
     for file in files:
-        batch = _pickle_load(file)
-        data = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-        labels = batch.get(b"labels", batch.get(b"fine_labels"))
+        data, labels = _cifar_arrays(file, load_batch(file))
         for i, pixels in enumerate(data):
             yield Item(f"{file.name}[{i}]", np.ascontiguousarray(pixels), int(labels[i]))
 
@@ -173,17 +179,20 @@ def read_cifar(path: Path, opt: Options) -> Source:
     """CIFAR-10/100 "python version": a folder of batches (cifar-10-batches-py with
     data_batch_1..5 and test_batch, or cifar-100-python with train/test) or one batch file.
 
-    The CIFAR format *is* pickle (dicts of bytes keys), so it is read with
-    `pickle.load(f, encoding="bytes")`; like any pickle, only read files you trust.
+    The CIFAR format *is* pickle (dicts of bytes keys); it is read with a restricted
+    unpickler (`dcgan.data.safe_pickle`) that refuses anything but plain data and arrays.
     """
     files, meta = cifar_files(path, check_split(opt.split, ("train", "test")))
     if not files:
         raise DcganError(f"no CIFAR {opt.split} batches found in {path}")
     classes = None
     if meta is not None and meta.is_file():
-        names = _pickle_load(meta)
+        names = load_batch(meta)
         names = names.get(b"label_names", names.get(b"fine_label_names", []))
-        classes = [n.decode() for n in names] or None
+        if not isinstance(names, list) or not all(isinstance(n, bytes | str) for n in names):
+            raise DcganError(f"{meta}: its label names are not a list of names")
+        classes = [n.decode("utf-8", "replace") if isinstance(n, bytes) else n for n in names]
+        classes = classes or None
     return Source("cifar", partial(_cifar_items, files), 3, True, None, classes, path)
 
 
@@ -213,7 +222,7 @@ def read_npz(path: Path, opt: Options) -> Source:
     """Arrays in an .npz: `key` (default x_train / x_test by split, else images, x, arr_0,
     else the only array) holds the images; labels come from y_* / labels / y if present."""
     try:
-        with np.load(path) as archive:
+        with np.load(path, allow_pickle=False) as archive:
             keys = archive.files
             default = [k for k in (f"x_{opt.split}", "images", "x", "arr_0") if k in keys]
             key = opt.key or (default or (keys if len(keys) == 1 else [None]))[0]
@@ -238,7 +247,7 @@ def read_npz(path: Path, opt: Options) -> Source:
 def read_npy(path: Path, opt: Options) -> Source:
     """One .npy image array, memory-mapped (no labels)."""
     try:
-        images = np.load(path, mmap_mode="r")
+        images = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as e:
         raise DcganError(f"cannot read npy file {path}: {e}") from e
     return array_source("npy", images, None, path)

@@ -40,9 +40,11 @@ class PackedDataset:
             raise DcganError(f"not a packed dataset (no {META} and {IMAGES}): {self.path}")
         try:
             self.meta: dict[str, Any] = json.loads((self.path / META).read_text())
-            self.images: np.ndarray = np.load(self.path / IMAGES, mmap_mode="r")
+            self.images: np.ndarray = np.load(self.path / IMAGES, mmap_mode="r", allow_pickle=False)
             labels = self.path / LABELS
-            self.labels: np.ndarray | None = np.load(labels) if labels.is_file() else None
+            self.labels: np.ndarray | None = (
+                np.load(labels, allow_pickle=False) if labels.is_file() else None
+            )
         except (OSError, ValueError) as e:
             raise DcganError(f"corrupt packed dataset {self.path}: {e}") from e
         shape, count = self.images.shape, self.meta.get("count")
