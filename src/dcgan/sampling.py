@@ -19,7 +19,7 @@ from PIL import Image
 from torch import nn
 from torchvision.utils import make_grid
 
-from dcgan.checkpoint import load_checkpoint
+from dcgan.checkpoint import checkpoint_config, load_checkpoint
 from dcgan.config import ModelConfig, TrainConfig
 from dcgan.errors import DcganError
 from dcgan.io import atomic_write
@@ -45,8 +45,8 @@ class Loaded:
 def load(path: str | Path, ema: bool = True, device: str | torch.device = "cpu") -> Loaded:
     """Load a checkpoint file or run directory for sampling and analysis (eval mode)."""
     ckpt = load_checkpoint(path, map_location=device)
+    config = checkpoint_config(ckpt["config"], path)
     try:
-        config = TrainConfig.from_dict(ckpt["config"])
         g, d = Generator(config.model), Discriminator(config.model)
         key = "G_ema" if ema and ckpt.get("G_ema") is not None else "G"
         g.load_state_dict(ckpt[key])

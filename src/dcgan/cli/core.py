@@ -39,13 +39,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         return distributed.launch(args.nproc, distributed.strip_flag(args.argv, "--nproc"))
     result = train(build_dataclass(TrainConfig, args), resume=args.resume)
     if not distributed.from_env().is_main:
-        return 130 if result.interrupted else 0
+        return result.exit_code
     state = "interrupted" if result.interrupted else "finished"
     print(f"{state} at step {result.step}; run directory: {result.run_dir}")
     if result.interrupted:
         print(f"resume with: dcgan train --resume {result.run_dir}")
-        return 130
-    return 0
+    return result.exit_code
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
