@@ -14,7 +14,6 @@ import os
 import pickle
 import random
 import re
-import struct
 import zipfile
 from pathlib import Path
 from typing import IO, Any
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 from dcgan.config import TrainConfig
-from dcgan.errors import DcganError, first_line
+from dcgan.errors import DcganError, UnsafeData, first_line
 from dcgan.interrupts import deferred_signals
 from dcgan.io import atomic_write
 
@@ -152,23 +151,66 @@ def find_checkpoint(path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint (file or run dir) with weights_only=True; a bad file is a clear error."""
+    """Load a checkpoint (file or run dir) with weights_only=True.
+
+    The one policy for a file that is not what it claims: whatever fails while reading or
+    checking it is one line naming the file (never torch's own message), a DcganError."""
     path = find_checkpoint(path)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (
-        RuntimeError,
-        EOFError,
-        zipfile.BadZipFile,
-        pickle.UnpicklingError,
-        struct.error,  # a file cut short inside the pickle
-        OSError,
-    ) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DcganError(f"{path} is not a readable checkpoint ({first})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise DcganError(f"{path} is not a dcgan checkpoint")
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" in str(e) or "Unsupported operand" in str(e):
+            raise UnsafeData(
+                f"{path} is not a dcgan checkpoint: it holds Python objects beyond tensors and"
+                " plain data, which are never loaded (loading them could run code)"
+            ) from None
+        raise DcganError(f"{path} is not a readable checkpoint ({_damage(path)})") from None
+    except OSError as e:
+        raise DcganError(f"cannot read checkpoint {path} ({e.strerror or e})") from None
+    except Exception:  # torch raises anything from KeyError to RuntimeError on a bad file
+        raise DcganError(f"{path} is not a readable checkpoint ({_damage(path)})") from None
+    problem = _field_problem(ckpt)
+    if problem:
+        raise DcganError(f"{path} is not a dcgan checkpoint ({problem})")
     return ckpt
+
+
+def _damage(path: Path) -> str:
+    """Why torch could not read `path`, in words (torch's own messages advise unsafe loading)."""
+    try:
+        size = path.stat().st_size
+        is_zip = zipfile.is_zipfile(path)
+    except OSError:
+        size, is_zip = 0, False
+    if size == 0:
+        return "an empty file"
+    if not is_zip:
+        return "not a PyTorch archive: cut short, or another kind of file"
+    return "a damaged PyTorch archive"
+
+
+def _tensor_dict(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items()
+    )
+
+
+def _field_problem(ckpt: object) -> str | None:
+    """What is wrong with a loaded checkpoint's fields, or None."""
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        return "no dcgan format tag"
+    step = ckpt.get("step")
+    if type(step) is not int or step < 0:
+        return f"its step is {step!r}, not a count"
+    if not isinstance(ckpt.get("config"), dict):
+        return f"its config is a {type(ckpt.get('config')).__name__}, not a table of settings"
+    for key in ("G", "D", "G_ema"):
+        if not (_tensor_dict(ckpt.get(key)) or (key == "G_ema" and ckpt.get(key) is None)):
+            return f"{key} is not a table of tensors"
+    for key in ("opt_G", "opt_D", "rng"):
+        if key in ckpt and not isinstance(ckpt[key], dict):
+            return f"{key} is a {type(ckpt[key]).__name__}, not a table"
+    return None
 
 
 # A temp file of `dcgan.io.atomic_open` (`.<name>.<8 random chars>.tmp`) or `_link_latest`.

@@ -21,7 +21,7 @@ from torchvision.utils import make_grid
 
 from dcgan.checkpoint import checkpoint_config, load_checkpoint
 from dcgan.config import ModelConfig, TrainConfig
-from dcgan.errors import DcganError
+from dcgan.errors import DcganError, first_line
 from dcgan.io import atomic_write
 from dcgan.models import Discriminator, Generator
 
@@ -51,9 +51,10 @@ def load(path: str | Path, ema: bool = True, device: str | torch.device = "cpu")
         key = "G_ema" if ema and ckpt.get("G_ema") is not None else "G"
         g.load_state_dict(ckpt[key])
         d.load_state_dict(ckpt["D"])
-    except (KeyError, TypeError, RuntimeError) as e:
-        first = str(e).strip().splitlines()[0]
-        raise DcganError(f"{path}: checkpoint does not match its architecture ({first})") from None
+    except Exception as e:  # the loader policy: whatever does not fit is one line
+        raise DcganError(
+            f"{path}: checkpoint does not match its architecture ({first_line(e)})"
+        ) from None
     g.to(device).eval()
     d.to(device).eval()
     return Loaded(g, d, config, int(ckpt.get("step", 0)), Path(path), key == "G_ema")

@@ -32,7 +32,7 @@ from dcgan.checkpoint import (
 from dcgan.config import TrainConfig
 from dcgan.data.loader import BatchOrder, batches
 from dcgan.data.packed import PackedDataset, resolve_data, to_unit_range
-from dcgan.errors import DcganError
+from dcgan.errors import DcganError, first_line
 from dcgan.interrupts import StopSignal, exit_code
 from dcgan.io import atomic_write_text
 from dcgan.models import Discriminator, Generator
@@ -198,12 +198,11 @@ class Trainer:
                 self.opt_d.load_state_dict(ckpt["opt_D"])
                 if self.ema is not None:
                     self.ema.load_state_dict(ckpt["G_ema"])
-            except (KeyError, RuntimeError, ValueError) as e:
-                msg = str(e).strip().splitlines()[0]
-                raise DcganError(f"checkpoint does not fit this model ({msg})") from None
-            self.step = int(ckpt["step"])
-            self.z_gen.set_state(ckpt["rng"]["z"])
-            set_rng_state(ckpt["rng"])
+                self.step = int(ckpt["step"])
+                self.z_gen.set_state(ckpt["rng"]["z"])
+                set_rng_state(ckpt["rng"])
+            except Exception as e:  # the loader policy: a checkpoint that does not fit is one line
+                raise DcganError(f"checkpoint does not fit this model ({first_line(e)})") from None
         # What the step calls: DDP wrappers under torchrun (D's bare module for G's step).
         g_net = distributed.wrap(self.g, self.device, self.job, c.sync_bn)
         d_net = distributed.wrap(self.d, self.device, self.job, c.sync_bn)
