@@ -159,7 +159,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        if "Unsupported global" in str(e) or "Unsupported operand" in str(e):
+        if "Unsupported global" in str(e):
             raise UnsafeData(
                 f"{path} is not a dcgan checkpoint: it holds Python objects beyond tensors and"
                 " plain data, which are never loaded (loading them could run code)"

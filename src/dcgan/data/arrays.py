@@ -8,6 +8,8 @@ Their items carry decoded uint8 pixels (H x W or H x W x C): layouts are normali
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -16,7 +18,7 @@ import numpy as np
 
 from dcgan.data.base import Item, Options, Source, check_split
 from dcgan.data.safe_pickle import load_batch
-from dcgan.errors import DcganError
+from dcgan.errors import DcganError, first_line
 
 _IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -31,8 +33,34 @@ def _idx_header(f, path: Path) -> tuple[np.dtype, tuple[int, ...]]:
     magic = f.read(4)
     if len(magic) < 4 or magic[:2] != b"\0\0" or magic[2] not in _IDX_TYPES:
         raise DcganError(f"not an idx file: {path}")
-    dims = np.frombuffer(f.read(4 * magic[3]), ">u4")
-    return np.dtype(_IDX_TYPES[magic[2]]), tuple(int(d) for d in dims)
+    raw = f.read(4 * magic[3])
+    if len(raw) < 4 * magic[3]:
+        raise DcganError(f"{path} is cut short inside its idx header")
+    return np.dtype(_IDX_TYPES[magic[2]]), tuple(int(d) for d in np.frombuffer(raw, ">u4"))
+
+
+def _check_idx(path: Path, keep: bool = False) -> tuple[np.dtype, tuple[int, ...], bytes]:
+    """Header, dims and (with `keep`) the data of an idx file, whose length is checked
+    against its header: a file cut short (raw or gzipped) is one line saying how much of it
+    is there, never an EOFError halfway through prepare."""
+    chunks, total = [], 0
+    try:
+        with _open_binary(path) as f:
+            dtype, dims = _idx_header(f, path)
+            while chunk := f.read(1 << 22):
+                total += len(chunk)
+                if keep:
+                    chunks.append(chunk)
+    except (OSError, EOFError, zlib.error) as e:  # gzip: cut short or damaged
+        raise DcganError(f"{path} is not a readable idx file ({first_line(e)})") from None
+    item = math.prod(dims[1:]) * dtype.itemsize
+    if dims and total < dims[0] * item:
+        whole = total // item if item else 0
+        raise DcganError(
+            f"{path} is cut short: it holds {whole} complete item(s) of the {dims[0]} its"
+            " header announces; download or copy it again"
+        )
+    return dtype, dims, b"".join(chunks)
 
 
 def find_idx_images(path: Path, split: str) -> Path | None:
@@ -52,7 +80,10 @@ def _idx_items(images: Path, labels: np.ndarray | None) -> Iterator[Item]:
         dtype, (n, h, w) = _idx_header(f, images)
         size = h * w * dtype.itemsize
         for i in range(n):
-            pixels = np.frombuffer(f.read(size), dtype).reshape(h, w).astype(np.uint8)
+            raw = f.read(size)
+            if len(raw) < size:  # checked when opened: the file changed since
+                raise DcganError(f"{images} is cut short at item {i} of {n}")
+            pixels = np.frombuffer(raw, dtype).reshape(h, w).astype(np.uint8)
             yield Item(f"{images.name}[{i}]", pixels, None if labels is None else int(labels[i]))
 
 
@@ -62,18 +93,18 @@ def read_idx(path: Path, opt: Options) -> Source:
     images = find_idx_images(path, check_split(opt.split, ("train", "test")))
     if images is None:
         raise DcganError(f"no {opt.split} idx images file (*-images-idx3-ubyte[.gz]) in {path}")
-    with _open_binary(images) as f:
-        _, dims = _idx_header(f, images)
+    _, dims, _ = _check_idx(images)
     if len(dims) != 3:
         raise DcganError(f"{images} holds {len(dims)}-d data, expected N x H x W images")
     label_file = images.with_name(images.name.replace("-images", "-labels").replace("idx3", "idx1"))
     labels = None
     if label_file.is_file():
-        with _open_binary(label_file) as f:
-            dtype, label_dims = _idx_header(f, label_file)
-            labels = np.frombuffer(f.read(), dtype).astype(np.int64)
+        dtype, label_dims, raw = _check_idx(label_file, keep=True)
+        labels = np.frombuffer(raw, dtype, count=label_dims[0] if label_dims else 0)
+        labels = labels.astype(np.int64)
         if label_dims != dims[:1]:
-            raise DcganError(f"{label_file} has {label_dims[0]} labels for {dims[0]} images")
+            shape = f"labels of shape {label_dims}"
+            raise DcganError(f"{label_file} holds {shape} for {dims[0]} images")
     items = partial(_idx_items, images, labels)
     return Source("idx", items, 1, labels is not None, dims[0], path=images)
 
@@ -236,8 +267,10 @@ def read_npz(path: Path, opt: Options) -> Source:
                 for k in [*label_keys, "labels", "y"]
                 if k in keys and archive[k].shape == images.shape[:1]
             ]
-    except (OSError, ValueError) as e:
-        raise DcganError(f"cannot read npz file {path}: {e}") from e
+    except DcganError:
+        raise
+    except Exception as e:  # the loader policy: a damaged archive is one line, any type
+        raise DcganError(f"cannot read npz file {path}: {first_line(e)}") from None
     labels = [y for y in labels if y.dtype.kind in "iu"]
     return array_source(
         "npz", images, labels[0] if labels else None, path, name=f"{path.name}:{key}"
@@ -248,8 +281,8 @@ def read_npy(path: Path, opt: Options) -> Source:
     """One .npy image array, memory-mapped (no labels)."""
     try:
         images = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise DcganError(f"cannot read npy file {path}: {e}") from e
+    except Exception as e:  # the loader policy: a damaged file is one line, any type
+        raise DcganError(f"cannot read npy file {path}: {first_line(e)}") from None
     return array_source("npy", images, None, path)
 
 

@@ -34,7 +34,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from dcgan.data.sources import Item, Payload, Source, open_source
-from dcgan.errors import DcganError
+from dcgan.errors import DcganError, first_line
 
 IMAGES, LABELS, META = "images.npy", "labels.npy", "meta.json"
 CHUNK = 16  # items per task sent to a worker
@@ -156,6 +156,17 @@ def _converted(
             yield pending[0], pending[1].get()
 
 
+def _next_block(blocks: Iterator, source: Source) -> tuple[list[Item], list[Any]] | None:
+    """The next block of a source, or None at its end. The loader policy: a reader that
+    fails on a damaged file, whatever it raises, is one line naming the source."""
+    try:
+        return next(blocks, None)
+    except DcganError:
+        raise
+    except Exception as e:
+        raise DcganError(f"cannot read {source.spec} ({first_line(e)})") from None
+
+
 def _npy_header(shape: tuple[int, ...]) -> bytes:
     buf = io.BytesIO()
     header = {"descr": "|u1", "fortran_order": False, "shape": shape}
@@ -186,7 +197,9 @@ def _write(
     with open(folder / IMAGES, "wb") as f:
         # numpy pads the header so that the count can grow in place (same length).
         f.write(_npy_header((0, *tail)))
-        for block, results in _converted(islice(iter(source), limit), convert, workers):
+        blocks = _converted(islice(iter(source), limit), convert, workers)
+        while (pair := _next_block(blocks, source)) is not None:
+            block, results = pair
             for item, result in zip(block, results, strict=True):
                 if isinstance(result, str):
                     skipped += 1
