@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import dcgan.data.prepare as prepare_module
 from dcgan.data.packed import resolve_data
 from dcgan.data.prepare import prepare
 from dcgan.data.sources import open_source
@@ -87,3 +89,76 @@ def test_a_damaged_npz_is_one_line(tmp_path):
     (tmp_path / "d.npz").write_bytes(bytes(data))
     with pytest.raises(DcganError, match="cannot read npz file"):
         prepare(tmp_path / "d.npz", tmp_path / "out", 8, progress=False, workers=1)
+
+
+# --- images: orientation, the pixel budget, odd arrays --------------------------------------
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    wide = np.zeros((16, 32, 3), np.uint8)
+    wide[:, :16] = (255, 0, 0)  # left half red, right half blue
+    wide[:, 16:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display": red ends up on top
+    (tmp_path / "phone").mkdir()
+    Image.fromarray(wide).save(tmp_path / "phone" / "p.jpg", quality=95, exif=exif)
+    out = np.load(prepare(tmp_path / "phone", tmp_path / "o", 8, progress=False) / "images.npy")
+    top, bottom = out[0, :, 0, 6], out[0, :, 7, 1]
+    assert top[0] > 200 and top[2] < 60 and bottom[2] > 200 and bottom[0] < 60
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height (a decompression bomb's shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\0" * (width + 1) * 4)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_images_beyond_the_pixel_budget_are_skipped_before_decoding(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    (folder / "huge.png").write_bytes(_png_header_only(12000, 12000))
+    _png(folder / "ok.png", 100)
+    with pytest.warns(UserWarning, match="skipped 1") as record:
+        out = prepare(folder, tmp_path / "o", 8, progress=False, workers=1)
+    assert not [w for w in record if "DecompressionBomb" in str(w.category)]
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["count"] == 1
+    assert (
+        "12000 x 12000 px is beyond the budget of 64 Mpx" in meta["skipped_examples"][0]["reason"]
+    )
+
+
+def test_the_budget_counts_pixels_after_jpeg_draft(tmp_path, monkeypatch):
+    monkeypatch.setattr(prepare_module, "MAX_PIXELS", 100)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.new("RGB", (40, 40), (9, 9, 9)).save(folder / "a.jpg")  # drafted to 10 x 10: fits
+    Image.new("RGB", (40, 40), (9, 9, 9)).save(folder / "b.png")  # no draft for PNG: skipped
+    with pytest.warns(UserWarning, match="skipped 1.*b.png"):
+        prepare(folder, tmp_path / "o", 8, progress=False, workers=1)
+
+
+def test_arrays_of_tiny_images_are_refused(tmp_path):
+    np.savez(tmp_path / "f.npz", x=np.zeros((10, 5, 7), np.float32))
+    with pytest.raises(DcganError, match=r"\(10, 5, 7\) would be 5 x 7 px images, under 8 px"):
+        open_source(tmp_path / "f.npz")
+
+
+def test_non_finite_pixels_are_skipped_and_counted(tmp_path):
+    x = np.linspace(0, 1, 5 * 8 * 8, dtype=np.float32).reshape(5, 8, 8)
+    x[1, 2, 3], x[3, 0, 0] = np.nan, np.inf
+    np.savez(tmp_path / "f.npz", x=x)
+    with pytest.warns(UserWarning, match=r"skipped 2 .*f.npz:x\[1\]: NaN or infinite"):
+        out = prepare(tmp_path / "f.npz", tmp_path / "o", 8, progress=False, workers=1)
+    images = np.load(out / "images.npy")
+    assert images.shape == (3, 1, 8, 8)
+    assert np.array_equal(images[:, 0], np.rint(x[[0, 2, 4]] * 255).astype(np.uint8))

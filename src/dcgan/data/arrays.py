@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dcgan.data.base import Item, Options, Source, check_split
+from dcgan.data.base import Item, Options, Source, Unreadable, check_split
 from dcgan.data.safe_pickle import load_batch
 from dcgan.errors import DcganError, first_line
 
+MIN_SIDE = 8  # the smallest image side an array may hold (scikit-learn's digits are 8 x 8)
 _IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -109,17 +110,29 @@ def read_idx(path: Path, opt: Options) -> Source:
     return Source("idx", items, 1, labels is not None, dims[0], path=images)
 
 
+def _finite_range(images: np.ndarray) -> tuple[float, float]:
+    """Min and max of the finite values, read in slices (a memory map is never copied)."""
+    lo, hi = math.inf, -math.inf
+    for i in range(0, len(images), 1024):
+        part = np.asarray(images[i : i + 1024])
+        part = part[np.isfinite(part)] if np.issubdtype(part.dtype, np.floating) else part
+        if part.size:
+            lo, hi = min(lo, float(part.min())), max(hi, float(part.max()))
+    return (lo, hi) if lo <= hi else (0.0, 0.0)
+
+
 def _uint8_converter(images: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """How to map this array's values to uint8, decided once from its dtype and range:
     floats in [-1, 1] (some value below 0) or [0, 1] are scaled to 0..255, other floats are
-    taken as 0..255; integers above 255 are taken as 16-bit (0..65535)."""
+    taken as 0..255; integers above 255 are taken as 16-bit (0..65535). NaN and infinite
+    values take no part in the decision (their images are skipped, see `_array_items`)."""
     if images.dtype == np.uint8:
         return np.ascontiguousarray
     if images.dtype == np.bool_:
         return lambda x: x.astype(np.uint8) * 255
     if not np.issubdtype(images.dtype, np.number) or np.iscomplexobj(images):
         raise DcganError(f"unsupported array dtype {images.dtype}: use uint8 or floats")
-    lo, hi = float(images.min()), float(images.max())
+    lo, hi = _finite_range(images)
     offset, scale = 0.0, 1.0
     if np.issubdtype(images.dtype, np.floating) and lo >= -1 and hi <= 1:
         offset, scale = (1.0, 127.5) if lo < 0 else (0.0, 255.0)
@@ -135,7 +148,7 @@ def _uint8_converter(images: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
 def _to_nhwc(images: np.ndarray, where: str) -> np.ndarray:
     """View N x H x W, N x H x W x C or N x C x H x W (C in 1, 3, 4) as N x H x W[ x C]."""
     if images.ndim == 3:
-        return images
+        return _check_side(images, where)
     if images.ndim != 4:
         raise DcganError(f"{where}: expected N x H x W[ x C] images, got shape {images.shape}")
     nhwc, nchw = images.shape[3] in (1, 3, 4), images.shape[1] in (1, 3, 4)
@@ -144,13 +157,29 @@ def _to_nhwc(images: np.ndarray, where: str) -> np.ndarray:
     if not (nhwc or nchw):
         raise DcganError(f"{where}: no channel axis of size 1, 3 or 4 in shape {images.shape}")
     images = images if nhwc else images.transpose(0, 2, 3, 1)
-    return images[..., 0] if images.shape[3] == 1 else images
+    return _check_side(images[..., 0] if images.shape[3] == 1 else images, where)
+
+
+def _check_side(images: np.ndarray, where: str) -> np.ndarray:
+    """Refuse images under MIN_SIDE px: an (N, 5, 7) array is more likely not images at
+    all (features, a single image read as N rows) than 5 x 7 pictures."""
+    h, w = images.shape[1:3]
+    if min(h, w) < MIN_SIDE:
+        raise DcganError(
+            f"{where}: shape {images.shape} would be {h} x {w} px images, under {MIN_SIDE} px a"
+            " side: expected N x H x W, N x H x W x C or N x C x H x W images"
+        )
+    return images
 
 
 def _array_items(name: str, images: np.ndarray, labels: np.ndarray | None) -> Iterator[Item]:
     convert = _uint8_converter(images)
+    floats = np.issubdtype(images.dtype, np.floating)
     for i in range(len(images)):
         label = None if labels is None else int(labels[i])
+        if floats and not np.isfinite(images[i]).all():  # skipped and counted by prepare
+            yield Item(f"{name}[{i}]", Unreadable("NaN or infinite pixel values"), label)
+            continue
         yield Item(f"{name}[{i}]", convert(images[i]), label)
 
 

@@ -30,15 +30,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps
 from tqdm import tqdm
 
+from dcgan.data.base import Unreadable
 from dcgan.data.sources import Item, Payload, Source, open_source
 from dcgan.errors import DcganError, first_line
 
 IMAGES, LABELS, META = "images.npy", "labels.npy", "meta.json"
 CHUNK = 16  # items per task sent to a worker
 MAX_SKIPPED_LISTED = 10
+# The pixel budget of one decoded image (after a JPEG's reduced-scale decoding): 64 Mpx is
+# a 8000 x 8000 picture, some 192 MB of RGB; larger ones are skipped and counted.
+MAX_PIXELS = 64_000_000
 
 
 def is_packed(path: str | Path) -> bool:
@@ -94,15 +98,28 @@ def open_image(payload: Payload, channels: int, draft: int | None = None) -> Ima
     """One payload (encoded bytes, a file path or uint8 pixels) decoded to "L" or "RGB".
 
     Animated images (GIF, APNG, WebP) give their first frame. With `draft`, a JPEG may be
-    decoded at 1/2, 1/4 or 1/8 scale, as long as both sides stay at least `draft`.
+    decoded at 1/2, 1/4 or 1/8 scale, as long as both sides stay at least `draft`. EXIF
+    orientation is applied. An image over MAX_PIXELS (after `draft`) is refused before it
+    is decoded (prepare skips and counts it).
     """
+    if isinstance(payload, Unreadable):
+        raise DcganError(payload.reason)
     if isinstance(payload, np.ndarray):
         img = Image.fromarray(payload)
     else:
-        img = Image.open(payload if isinstance(payload, Path) else io.BytesIO(payload))
+        with warnings.catch_warnings():  # MAX_PIXELS below is the budget that applies
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(payload if isinstance(payload, Path) else io.BytesIO(payload))
     with img:
         if draft and img.format == "JPEG":
             img.draft(None, (draft, draft))  # libjpeg decodes at a reduced scale: faster
+        w, h = img.size
+        if w * h > MAX_PIXELS:  # checked before decoding: the header gives the size
+            raise DcganError(
+                f"{w} x {h} px is beyond the budget of {MAX_PIXELS / 1e6:g} Mpx per image"
+            )
+        if img.getexif().get(ExifTags.Base.Orientation, 1) != 1:  # phone photos
+            img = ImageOps.exif_transpose(img)
         return _to_channels(img, channels)
 
 
@@ -117,6 +134,8 @@ def convert_image(payload: Payload, size: int, channels: int) -> np.ndarray:
 
 def _convert_or_reason(payload: Payload, size: int, channels: int) -> np.ndarray | str:
     """`convert_image`, or the reason it failed (a file that does not decode is skipped)."""
+    if isinstance(payload, Unreadable):
+        return payload.reason
     try:
         return convert_image(payload, size, channels)
     except Exception as e:  # Pillow raises many types for bad files; all mean "skip it"
