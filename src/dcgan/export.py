@@ -25,7 +25,7 @@ import torch
 
 from dcgan.config import ModelConfig
 from dcgan.errors import DcganError
-from dcgan.io import atomic_write
+from dcgan.io import atomic_write, check_overwrite
 from dcgan.models import Generator
 from dcgan.sampling import Loaded, generate, load, with_bn_mode, z_from_seeds
 
@@ -68,15 +68,19 @@ def frozen_generator(checkpoint: str | Path, bn: str = "batch", ema: bool = True
 
 
 def export(
-    checkpoint: str | Path, format: str, out: str | Path, bn: str = "batch", ema: bool = True
+    checkpoint: str | Path,
+    format: str,
+    out: str | Path,
+    bn: str = "batch",
+    ema: bool = True,
+    force: bool = False,
 ) -> Exported:
     """Write G of `checkpoint` as `format` to `out`, then load the file back and compare its
-    images with PyTorch's on a few seeds."""
+    images with PyTorch's on a few seeds. An existing `out` of another kind (a checkpoint
+    above all) is replaced only with `force`."""
     if format not in FORMATS:
         raise DcganError(f"unknown export format {format!r}: use one of {', '.join(FORMATS)}")
-    out = Path(out)
-    if out.is_dir():
-        raise DcganError(f"{out} is a directory: give a file path to --out")
+    out = check_overwrite(out, format, force)
     g, meta = frozen_generator(checkpoint, bn, ema)
     WRITERS[format](g, meta, out)
     z = z_from_seeds(CHECK_SEEDS, g.config.nz, meta["z_dist"])

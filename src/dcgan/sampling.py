@@ -22,7 +22,7 @@ from torchvision.utils import make_grid
 from dcgan.checkpoint import checkpoint_config, load_checkpoint
 from dcgan.config import ModelConfig, TrainConfig
 from dcgan.errors import DcganError, first_line
-from dcgan.io import atomic_write
+from dcgan.io import atomic_write, check_overwrite
 from dcgan.models import Discriminator, Generator
 
 BN_MODES = ("batch", "running")
@@ -179,9 +179,12 @@ def save_png(image: Image.Image, path: str | Path) -> Path:
     return atomic_write(path, lambda f: image.save(f, format="PNG"))
 
 
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
-    """One PNG grid, written atomically."""
-    return save_png(grid_image(images, nrow), path)
+def save_grid(
+    images: torch.Tensor, path: str | Path, nrow: int | None = None, force: bool = False
+) -> Path:
+    """One PNG grid, written atomically; an existing file that is no image (a checkpoint
+    above all) is replaced only with `force`."""
+    return save_png(grid_image(images, nrow), check_overwrite(path, "image", force))
 
 
 def save_each(images: torch.Tensor, seeds: list[int], directory: str | Path) -> list[Path]:

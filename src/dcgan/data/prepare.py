@@ -36,6 +36,7 @@ from tqdm import tqdm
 from dcgan.data.base import Unreadable
 from dcgan.data.sources import Item, Payload, Source, open_source
 from dcgan.errors import DcganError, first_line
+from dcgan.io import default_mode
 
 IMAGES, LABELS, META = "images.npy", "labels.npy", "meta.json"
 CHUNK = 16  # items per task sent to a worker
@@ -337,6 +338,7 @@ def prepare(
     # .<out>.<pid>.<random>.tmp: the pid tells a later run whether its creator still lives
     prefix = f".{out.name}.{os.getpid()}."
     tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=out.parent))
+    os.chmod(tmp, default_mode(directory=True))  # mkdtemp makes 0700: a dataset is shared
     try:
         desc = f"prepare {Path(source.spec).name or source.spec}"
         with tqdm(total=total, desc=desc, unit="img", disable=not progress) as bar:
