@@ -53,7 +53,10 @@ def url(tiny: Path, turn_json: Path):
 def call(url: str, path: str, body=None, raw: bytes | None = None) -> tuple[int, dict]:
     data = raw if raw is not None else None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
-        url + path, data=data, method="GET" if data is None else "POST"
+        url + path,
+        data=data,
+        method="GET" if data is None else "POST",
+        headers={} if data is None else {"Content-Type": "application/json"},
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as r:

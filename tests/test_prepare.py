@@ -20,6 +20,7 @@ from dcgan.data import packed as packed_module
 from dcgan.data.packed import PackedDataset, is_packed, resolve_data, to_unit_range
 from dcgan.data.prepare import prepare
 from dcgan.data.sources import Item, Source, open_source
+from dcgan.errors import DcganError
 
 # --- prepare: meta, hashes, atomicity, errors ---------------------------------------------
 
@@ -56,7 +57,7 @@ def test_atomic_replace(tmp_path):
     before = json.loads((out / "meta.json").read_text())["images_sha256"]
     (tmp_path / ".data.leftover.tmp").mkdir()  # a killed run's temp dir
     (tmp_path / ".data.leftover.tmp" / "images.npy").write_bytes(b"half")
-    with pytest.raises(RuntimeError, match="killed"):
+    with pytest.raises(DcganError, match="killed"):
         prepare(failing_source(300), out, 8, workers=1, progress=False)
     assert json.loads((out / "meta.json").read_text())["images_sha256"] == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [".data.leftover.tmp", "data"]

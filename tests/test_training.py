@@ -100,7 +100,7 @@ def test_interrupted_checkpoint_write_keeps_previous(tmp_path: Path, monkeypatch
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(dcgan.checkpoint.torch, "save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(DcganError, match="No space left on device.*previous one is kept"):
         train(tiny_config(tmp_path, steps=6), resume=result.run_dir)
     monkeypatch.undo()
     after = load_checkpoint(result.run_dir)

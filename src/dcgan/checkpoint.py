@@ -8,18 +8,22 @@ exactly. A run directory keeps the last K `ckpt-XXXXXXXX.pt` plus `latest.pt` (a
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
 import pickle
 import random
-import struct
+import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
 
-from dcgan.errors import DcganError
+from dcgan.config import TrainConfig
+from dcgan.errors import DcganError, UnsafeData, first_line
+from dcgan.interrupts import deferred_signals
 from dcgan.io import atomic_write
 
 FORMAT = "dcgan-checkpoint"
@@ -55,18 +59,37 @@ def _as_tuple(x: Any) -> Any:
 def save_checkpoint(run_dir: str | Path, state: dict[str, Any], step: int, keep: int = 3) -> Path:
     """Write `ckpt-<step>.pt` atomically, point `latest.pt` at it, keep the last `keep`."""
     run_dir = Path(run_dir)
-    path = save_file(run_dir / f"ckpt-{step:08d}.pt", state)
-    _link_latest(path)
-    old = sorted(run_dir.glob("ckpt-*.pt"))[:-keep] if keep > 0 else []
-    for p in old:
-        with contextlib.suppress(OSError):
-            p.unlink()
+    with deferred_signals("writing a checkpoint"):
+        path = save_file(run_dir / f"ckpt-{step:08d}.pt", state)
+        _link_latest(path)
+        old = sorted(run_dir.glob("ckpt-*.pt"))[:-keep] if keep > 0 else []
+        for p in old:
+            with contextlib.suppress(OSError):
+                p.unlink()
     return path
 
 
 def save_file(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write one checkpoint file atomically, outside the rotation (e.g. `best.pt`)."""
-    return atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f))
+    """Write one checkpoint file atomically, outside the rotation (e.g. `best.pt`).
+
+    A critical section: SIGINT/SIGTERM wait until the file is complete. A failed write
+    (full disk, I/O error, read-only filesystem) is one line; its temp file is removed and
+    the file it would have replaced is kept."""
+
+    def write(f: IO) -> None:
+        # Serialised in memory first: a failing disk then raises OSError with its errno
+        # (torch's own writer reports every failure as an opaque RuntimeError).
+        buf = io.BytesIO()
+        torch.save({"format": FORMAT, **state}, buf)
+        f.write(buf.getbuffer())
+
+    try:
+        with deferred_signals("writing a checkpoint"):
+            return atomic_write(path, write)
+    except OSError as e:
+        raise DcganError(
+            f"cannot write checkpoint {path} ({e.strerror or e}); the previous one is kept"
+        ) from None
 
 
 def _link_latest(path: Path) -> None:
@@ -74,10 +97,42 @@ def _link_latest(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
     try:
-        os.link(path, tmp)
-    except OSError:  # a filesystem without hard links: fall back to a copy
-        tmp.write_bytes(path.read_bytes())
-    os.replace(tmp, path.with_name(LATEST))
+        try:
+            os.link(path, tmp)
+        except OSError:  # a filesystem without hard links: fall back to a copy
+            atomic_write(tmp, lambda f: f.write(path.read_bytes()))
+        os.replace(tmp, path.with_name(LATEST))
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise DcganError(f"cannot update {path.with_name(LATEST)} ({e.strerror or e})") from None
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return (run_dir / LATEST).is_file() or any(run_dir.glob("ckpt-*.pt"))
+
+
+def checkpoint_config(data: object, where: str | Path) -> TrainConfig:
+    """The TrainConfig of a checkpoint's (or config.json's) plain data; one line if it is
+    not one (a string, a list, a field of the wrong type)."""
+    if not isinstance(data, dict):
+        raise DcganError(f"{where}: its config is a {type(data).__name__}, not a table of settings")
+    try:
+        return TrainConfig.from_dict(data)
+    except DcganError as e:
+        raise DcganError(f"{where}: {e}") from None
+    except Exception as e:  # any field of the wrong type fails somewhere in the dataclass
+        raise DcganError(f"{where}: its config is not valid ({first_line(e)})") from None
+
+
+def run_config(run_dir: Path) -> TrainConfig:
+    """The config.json of a run directory."""
+    path = run_dir / "config.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise DcganError(f"{path} is not a readable run config ({first_line(e)})") from None
+    return checkpoint_config(data, path)
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -96,20 +151,99 @@ def find_checkpoint(path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint (file or run dir) with weights_only=True; a bad file is a clear error."""
+    """Load a checkpoint (file or run dir) with weights_only=True.
+
+    The one policy for a file that is not what it claims: whatever fails while reading or
+    checking it is one line naming the file (never torch's own message), a DcganError."""
     path = find_checkpoint(path)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (
-        RuntimeError,
-        EOFError,
-        zipfile.BadZipFile,
-        pickle.UnpicklingError,
-        struct.error,  # a file cut short inside the pickle
-        OSError,
-    ) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DcganError(f"{path} is not a readable checkpoint ({first})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise DcganError(f"{path} is not a dcgan checkpoint")
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" in str(e):
+            raise UnsafeData(
+                f"{path} is not a dcgan checkpoint: it holds Python objects beyond tensors and"
+                " plain data, which are never loaded (loading them could run code)"
+            ) from None
+        raise DcganError(f"{path} is not a readable checkpoint ({_damage(path)})") from None
+    except OSError as e:
+        raise DcganError(f"cannot read checkpoint {path} ({e.strerror or e})") from None
+    except Exception:  # torch raises anything from KeyError to RuntimeError on a bad file
+        raise DcganError(f"{path} is not a readable checkpoint ({_damage(path)})") from None
+    problem = _field_problem(ckpt)
+    if problem:
+        raise DcganError(f"{path} is not a dcgan checkpoint ({problem})")
     return ckpt
+
+
+def _damage(path: Path) -> str:
+    """Why torch could not read `path`, in words (torch's own messages advise unsafe loading)."""
+    try:
+        size = path.stat().st_size
+        is_zip = zipfile.is_zipfile(path)
+    except OSError:
+        size, is_zip = 0, False
+    if size == 0:
+        return "an empty file"
+    if not is_zip:
+        return "not a PyTorch archive: cut short, or another kind of file"
+    return "a damaged PyTorch archive"
+
+
+def _tensor_dict(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items()
+    )
+
+
+def _field_problem(ckpt: object) -> str | None:
+    """What is wrong with a loaded checkpoint's fields, or None."""
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        return "no dcgan format tag"
+    step = ckpt.get("step")
+    if type(step) is not int or step < 0:
+        return f"its step is {step!r}, not a count"
+    if not isinstance(ckpt.get("config"), dict):
+        return f"its config is a {type(ckpt.get('config')).__name__}, not a table of settings"
+    for key in ("G", "D", "G_ema"):
+        if not (_tensor_dict(ckpt.get(key)) or (key == "G_ema" and ckpt.get(key) is None)):
+            return f"{key} is not a table of tensors"
+    for key in ("opt_G", "opt_D", "rng"):
+        if key in ckpt and not isinstance(ckpt[key], dict):
+            return f"{key} is a {type(ckpt[key]).__name__}, not a table"
+    return None
+
+
+# A temp file of `dcgan.io.atomic_open` (`.<name>.<8 random chars>.tmp`) or `_link_latest`.
+_TEMP = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp|\.latest\.pt\.tmp")
+_CKPT = re.compile(r"ckpt-(\d{8})\.pt")
+
+
+def clean_run_dir(run_dir: str | Path) -> Path | None:
+    """Tidy a run directory after a kill, before it is resumed: a complete temp checkpoint
+    newer than every finished one (killed between its last byte and its rename) is promoted
+    to `ckpt-<step>.pt` and `latest.pt`; every other temp file of the run is removed.
+    Returns the promoted checkpoint, if any."""
+    run_dir = Path(run_dir)
+    temps = [p for d in (run_dir, run_dir / "samples") if d.is_dir() for p in d.iterdir()]
+    temps = sorted(p for p in temps if _TEMP.fullmatch(p.name) and p.is_file())
+    steps = [int(m[1]) for p in run_dir.glob("ckpt-*.pt") if (m := _CKPT.fullmatch(p.name))]
+    newest, promoted = max(steps, default=-1), None
+    for tmp in temps:
+        match = _CKPT.fullmatch(_TEMP.fullmatch(tmp.name)["name"] or "")
+        if match and int(match[1]) > newest and _holds_step(tmp, int(match[1])):
+            promoted, newest = run_dir / match[0], int(match[1])
+            os.replace(tmp, promoted)
+            continue
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    if promoted is not None:
+        _link_latest(promoted)
+    return promoted
+
+
+def _holds_step(path: Path, step: int) -> bool:
+    """Whether `path` is a complete, loadable checkpoint of `step`."""
+    try:
+        return load_checkpoint(path).get("step") == step
+    except DcganError:
+        return False

@@ -26,7 +26,7 @@ import torch
 from dcgan.config import ModelConfig
 from dcgan.errors import DcganError
 from dcgan.extras import require
-from dcgan.io import atomic_write
+from dcgan.io import atomic_write, check_overwrite
 from dcgan.models import Generator
 from dcgan.sampling import Loaded, generate, load, with_bn_mode, z_from_seeds
 
@@ -70,15 +70,19 @@ def frozen_generator(checkpoint: str | Path, bn: str = "batch", ema: bool = True
 
 
 def export(
-    checkpoint: str | Path, format: str, out: str | Path, bn: str = "batch", ema: bool = True
+    checkpoint: str | Path,
+    format: str,
+    out: str | Path,
+    bn: str = "batch",
+    ema: bool = True,
+    force: bool = False,
 ) -> Exported:
     """Write G of `checkpoint` as `format` to `out`, then load the file back and compare its
-    images with PyTorch's on a few seeds."""
+    images with PyTorch's on a few seeds. An existing `out` of another kind (a checkpoint
+    above all) is replaced only with `force`."""
     if format not in FORMATS:
         raise DcganError(f"unknown export format {format!r}: use one of {', '.join(FORMATS)}")
-    out = Path(out)
-    if out.is_dir():
-        raise DcganError(f"{out} is a directory: give a file path to --out")
+    out = check_overwrite(out, format, force)
     for module in NEEDS.get(format, ()):  # the `export` extra (TorchScript needs only torch)
         require("export", module)
     g, meta = frozen_generator(checkpoint, bn, ema)

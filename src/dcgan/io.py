@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -19,7 +20,7 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+        os.chmod(tmp, default_mode())  # mkstemp makes 0600; outputs get the usual mode
     except OSError as e:
         raise DcganError(f"cannot write {path}: {e.strerror or e}") from None
     try:
@@ -46,10 +47,70 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text), mode="w")
 
 
-def _umask() -> int:
+def default_mode(directory: bool = False) -> int:
+    """The mode a plain open()/mkdir() would give under the current umask (mkstemp and
+    mkdtemp give 0600/0700, which would hide outputs from the user's group)."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return (0o777 if directory else 0o666) & ~mask
+
+
+def output_path(out: str | Path) -> Path:
+    """An output path a user gave; an empty one is refused (it would mean the current folder)."""
+    if not str(out).strip():
+        raise DcganError("the output path (--out) is empty: name a file or folder to write")
+    return Path(out)
+
+
+KINDS = {
+    "empty": "an empty file",
+    "image": "an image",
+    "checkpoint": "a PyTorch checkpoint",
+    "torchscript": "a TorchScript model",
+    "safetensors": "a safetensors file",
+    "onnx": "an ONNX model",
+    "other": "another kind of file",
+}
+
+
+def file_kind(path: Path) -> str:
+    """What an existing file is, from its content: one of KINDS."""
+    from PIL import Image
+
+    head = b""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+        if not head:
+            return "empty"
+        if zipfile.is_zipfile(path):
+            names = zipfile.ZipFile(path).namelist()
+            if any("/code/" in n for n in names):
+                return "torchscript"
+            return "checkpoint" if any(n.endswith("data.pkl") for n in names) else "other"
+        size = int.from_bytes(head[:8], "little")
+        if len(head) > 8 and head[8:9] == b"{" and size < path.stat().st_size:
+            return "safetensors"
+        with Image.open(path):
+            return "image"
+    except (OSError, zipfile.BadZipFile, ValueError):  # Pillow: not an image it knows
+        return "onnx" if head[:1] == b"\x08" else "other"
+
+
+def check_overwrite(path: str | Path, kind: str, force: bool = False) -> Path:
+    """`path` as an output of `kind` (see `file_kind`): an existing file of another kind (a
+    checkpoint above all) is refused unless `force`; a folder is always refused."""
+    path = output_path(path)
+    if path.is_dir():
+        raise DcganError(f"{path} is a folder: give a file path to --out")
+    if path.exists() and not force:
+        found = file_kind(path)
+        if found not in (kind, "empty"):
+            raise DcganError(
+                f"{path} exists and is {KINDS[found]}, not {KINDS[kind]}: choose another"
+                " --out, or pass --force to replace it"
+            )
+    return path
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -19,10 +19,10 @@ from PIL import Image
 from torch import nn
 from torchvision.utils import make_grid
 
-from dcgan.checkpoint import load_checkpoint
+from dcgan.checkpoint import checkpoint_config, load_checkpoint
 from dcgan.config import TrainConfig
-from dcgan.errors import DcganError
-from dcgan.io import atomic_write
+from dcgan.errors import DcganError, first_line
+from dcgan.io import atomic_write, check_overwrite
 from dcgan.models import Discriminator, Generator
 
 BN_MODES = ("batch", "running")
@@ -45,15 +45,16 @@ class Loaded:
 def load(path: str | Path, ema: bool = True, device: str | torch.device = "cpu") -> Loaded:
     """Load a checkpoint file or run directory for sampling and analysis (eval mode)."""
     ckpt = load_checkpoint(path, map_location=device)
+    config = checkpoint_config(ckpt["config"], path)
     try:
-        config = TrainConfig.from_dict(ckpt["config"])
         g, d = Generator(config.model), Discriminator(config.model)
         key = "G_ema" if ema and ckpt.get("G_ema") is not None else "G"
         g.load_state_dict(ckpt[key])
         d.load_state_dict(ckpt["D"])
-    except (KeyError, TypeError, RuntimeError) as e:
-        first = str(e).strip().splitlines()[0]
-        raise DcganError(f"{path}: checkpoint does not match its architecture ({first})") from None
+    except Exception as e:  # the loader policy: whatever does not fit is one line
+        raise DcganError(
+            f"{path}: checkpoint does not match its architecture ({first_line(e)})"
+        ) from None
     g.to(device).eval()
     d.to(device).eval()
     return Loaded(g, d, config, int(ckpt.get("step", 0)), Path(path), key == "G_ema")
@@ -178,9 +179,12 @@ def save_png(image: Image.Image, path: str | Path) -> Path:
     return atomic_write(path, lambda f: image.save(f, format="PNG"))
 
 
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
-    """One PNG grid, written atomically."""
-    return save_png(grid_image(images, nrow), path)
+def save_grid(
+    images: torch.Tensor, path: str | Path, nrow: int | None = None, force: bool = False
+) -> Path:
+    """One PNG grid, written atomically; an existing file that is no image (a checkpoint
+    above all) is replaced only with `force`."""
+    return save_png(grid_image(images, nrow), check_overwrite(path, "image", force))
 
 
 def save_each(images: torch.Tensor, seeds: list[int], directory: str | Path) -> list[Path]:

@@ -9,8 +9,8 @@ import math
 import os
 import random
 import re
-import signal
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,13 +18,24 @@ import numpy as np
 import torch
 
 from dcgan import distributed
-from dcgan.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from dcgan.checkpoint import (
+    checkpoint_config,
+    clean_run_dir,
+    find_checkpoint,
+    has_checkpoint,
+    load_checkpoint,
+    rng_state,
+    run_config,
+    save_checkpoint,
+    set_rng_state,
+)
 from dcgan.config import TrainConfig
 from dcgan.data.loader import BatchOrder, batches
 from dcgan.data.packed import PackedDataset, resolve_data, to_unit_range
 from dcgan.devices import pick_device
-from dcgan.errors import DcganError
+from dcgan.errors import DcganError, first_line
 from dcgan.extras import require
+from dcgan.interrupts import StopSignal, exit_code
 from dcgan.io import atomic_write_text
 from dcgan.models import Discriminator, Generator
 from dcgan.plots import plot_training
@@ -46,6 +57,12 @@ class TrainResult:
     run_dir: Path
     step: int
     interrupted: bool = False
+    signal: int | None = None  # what stopped the run: SIGINT or SIGTERM
+
+    @property
+    def exit_code(self) -> int:
+        """0, or 128 + the signal that stopped the run (130 SIGINT, 143 SIGTERM)."""
+        return exit_code(self.signal) if self.signal else 0
 
 
 def new_run_dir(out: Path, name: str) -> Path:
@@ -67,49 +84,18 @@ def is_run_dir(path: Path) -> bool:
     return (path / "config.json").is_file()
 
 
-class _StopSignal:
-    """Turns SIGINT/SIGTERM into a flag checked between steps, so a checkpoint is written."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._old: dict[int, object] = {}
-
-    def __enter__(self) -> _StopSignal:
-        with contextlib.suppress(ValueError):  # not the main thread: no handlers
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.received = signum
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-
-
 class Trainer:
     """Holds a run's models, optimizers and outputs; `run()` trains until a limit is hit."""
 
     def __init__(self, config: TrainConfig, resume: str | Path | None = None) -> None:
-        ckpt = None
-        out = Path(config.out)
-        if resume is None and is_run_dir(out):
-            resume = out  # re-running into an existing run directory continues it
-        if resume is not None:
-            ckpt = load_checkpoint(resume)
-            stored = TrainConfig.from_dict(ckpt["config"])
-            # Only the limits (and how the run is watched) may change on resume.
-            for name in ("steps", "epochs", "time_limit", "progress", "device"):
-                setattr(stored, name, getattr(config, name))
-            config = stored
-        self.config = config
-        if config.eval_every:  # FID & co. are the `metrics` extra: say so before any work
-            require("metrics", "torch_fidelity")
         device = pick_device(config.device)
         self.job = distributed.setup(device)
         self.device = distributed.local_device(device, self.job)
         self.main = self.job.is_main  # only rank 0 writes
+        config, ckpt, run_dir = self._resume(config, resume)
+        self.config = config
+        if config.eval_every:  # FID & co. are the `metrics` extra: say so before any work
+            require("metrics", "torch_fidelity")
         self.global_batch, self.rank_batch = distributed.rank_batch(
             config.batch_size, self.job, config.batch_per_rank
         )
@@ -131,12 +117,10 @@ class Trainer:
             len(self.data), self.global_batch, config.seed, self.job.rank, self.job.world
         )
         self._build(ckpt)
-        if ckpt is not None:
-            self.run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
-        elif self.main:
-            self.run_dir = new_run_dir(out, self._run_name())
-            atomic_write_text(self.run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
-        self.run_dir = Path(distributed.broadcast(str(self.run_dir) if self.main else "", self.job))
+        if run_dir is None and self.main:
+            run_dir = new_run_dir(Path(config.out), self._run_name())
+            atomic_write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
+        self.run_dir = Path(distributed.broadcast(str(run_dir) if self.main else "", self.job))
         if self.main:
             self._truncate_log()
         self.watch = None
@@ -144,6 +128,37 @@ class Trainer:
             from dcgan.metrics.watch import TrainingEval
 
             self.watch = TrainingEval(config, self.data, self.run_dir, self.device)
+
+    def _resume(
+        self, config: TrainConfig, resume: str | Path | None
+    ) -> tuple[TrainConfig, dict | None, Path | None]:
+        """(config, checkpoint, run directory) to continue from; (config, None, None) for a
+        new run. A checkpoint file outside any run directory starts a new run from it."""
+        if resume is None and is_run_dir(Path(config.out)):
+            resume = config.out  # re-running into an existing run directory continues it
+        if resume is None:
+            return config, None, None
+        resume = Path(resume)
+        run_dir = resume if resume.is_dir() else resume.parent
+        run_dir = run_dir if resume.is_dir() or is_run_dir(run_dir) else None
+        if run_dir is not None and self.main:
+            clean_run_dir(run_dir)  # temp files of a killed run: removed, or promoted
+        distributed.barrier(self.job)
+        if resume.is_dir() and is_run_dir(resume) and not has_checkpoint(resume):
+            warnings.warn(
+                f"{resume} was stopped before its first checkpoint: it starts again from step 0",
+                stacklevel=3,
+            )
+            ckpt, stored = None, run_config(resume)
+        else:
+            ckpt = load_checkpoint(resume)
+            stored = checkpoint_config(ckpt["config"], find_checkpoint(resume))
+        # Only the limits (and how the run is watched) may change on resume.
+        for name in ("steps", "epochs", "time_limit", "progress", "device"):
+            setattr(stored, name, getattr(config, name))
+        if run_dir is None:
+            stored.out = config.out  # the new run goes where this one was asked to
+        return stored, ckpt, run_dir
 
     def _run_name(self) -> str:
         stem = Path(self.config.data.rstrip("/")).name.split(".")[0] or "data"
@@ -175,12 +190,11 @@ class Trainer:
                 self.opt_d.load_state_dict(ckpt["opt_D"])
                 if self.ema is not None:
                     self.ema.load_state_dict(ckpt["G_ema"])
-            except (KeyError, RuntimeError, ValueError) as e:
-                msg = str(e).strip().splitlines()[0]
-                raise DcganError(f"checkpoint does not fit this model ({msg})") from None
-            self.step = int(ckpt["step"])
-            self.z_gen.set_state(ckpt["rng"]["z"])
-            set_rng_state(ckpt["rng"])
+                self.step = int(ckpt["step"])
+                self.z_gen.set_state(ckpt["rng"]["z"])
+                set_rng_state(ckpt["rng"])
+            except Exception as e:  # the loader policy: a checkpoint that does not fit is one line
+                raise DcganError(f"checkpoint does not fit this model ({first_line(e)})") from None
         # What the step calls: DDP wrappers under torchrun (D's bare module for G's step).
         g_net = distributed.wrap(self.g, self.device, self.job, c.sync_bn)
         d_net = distributed.wrap(self.d, self.device, self.job, c.sync_bn)
@@ -259,9 +273,10 @@ class Trainer:
             dynamic_ncols=True,
         )
         start, t_log, step_log = time.monotonic(), time.monotonic(), self.step
-        interrupted = False
-        try:
-            with _StopSignal() as stop:
+        # The stop flag stays armed through the final save: a second Ctrl-C or a SIGTERM
+        # while it is written is noted, never a cut-short checkpoint.
+        with StopSignal() as stop:
+            try:
                 pin = self.device.type == "cuda"
                 for raw in batches(self.data, self.order, self.step, total, pin=pin):
                     # Copy uint8 (4x fewer bytes than floats), convert on the device.
@@ -307,22 +322,20 @@ class Trainer:
                         self.save()
                     if self.watch is not None and self.watch.due(self.step, total):
                         self._evaluate(log)
-                    if signalled:
-                        interrupted = True
+                    if signalled or late:
                         break
-                    if late:
-                        break
-        finally:
-            bar.close()
-            if log is not None:
-                log.close()
-                self.writer.close()
-        self.save()
-        self.write_grid()
-        if self.main:
-            plot_training(self.run_dir)
-        distributed.barrier(self.job)
-        return TrainResult(self.run_dir, self.step, interrupted)
+            finally:
+                bar.close()
+                if log is not None:
+                    log.close()
+                    self.writer.close()
+            self.save()
+            self.write_grid()
+            if self.main:
+                plot_training(self.run_dir)
+            distributed.barrier(self.job)
+        received = stop.received
+        return TrainResult(self.run_dir, self.step, received is not None, received)
 
     def _open_outputs(self) -> tuple:
         """TensorBoard writer and stats.jsonl, on rank 0 only (None, None elsewhere)."""

@@ -39,27 +39,27 @@ def cmd_train(args: argparse.Namespace) -> int:
         return distributed.launch(args.nproc, distributed.strip_flag(args.argv, "--nproc"))
     result = train(build_dataclass(TrainConfig, args), resume=args.resume)
     if not distributed.from_env().is_main:
-        return 130 if result.interrupted else 0
+        return result.exit_code
     state = "interrupted" if result.interrupted else "finished"
     print(f"{state} at step {result.step}; run directory: {result.run_dir}")
     if result.interrupted:
         print(f"resume with: dcgan train --resume {result.run_dir}")
-        return 130
-    return 0
+    return result.exit_code
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
+    from dcgan.io import output_path
     from dcgan.sampling import load, parse_seeds, sample, save_each, save_grid
 
     model = load(args.checkpoint, ema=not args.no_ema)
     seeds = parse_seeds(args.seeds) if args.seeds else list(range(args.n))
     images = sample(model, seeds=seeds, bn=args.bn, compile=args.compile)
-    out = Path(args.out)
+    out = output_path(args.out)
     if args.out.endswith(("/", "\\")) or out.is_dir() or not out.suffix:
         paths = save_each(images, seeds, out)
         print(f"{len(paths)} images written to {out}/")
     else:
-        print(f"grid of {len(seeds)} samples written to {save_grid(images, out)}")
+        print(f"grid of {len(seeds)} samples written to {save_grid(images, out, force=args.force)}")
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
@@ -107,6 +107,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
         default="samples.png",
         help="grid .png, or a directory/ for one PNG per seed (default: %(default)s)",
     )
+    p.add_argument("--force", action="store_true", help="replace an --out of another kind")
     p.set_defaults(func=cmd_sample)
 
     p = verbs.add_parser(

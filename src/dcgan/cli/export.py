@@ -11,7 +11,9 @@ from dcgan.cli.args import sample_flags
 def cmd_export(args: argparse.Namespace) -> None:
     from dcgan.export import CHECK_SEEDS, TOLERANCE, export
 
-    result = export(args.checkpoint, args.format, args.out, bn=args.bn, ema=not args.no_ema)
+    result = export(
+        args.checkpoint, args.format, args.out, args.bn, not args.no_ema, force=args.force
+    )
     m = result.metadata["model"]
     print(
         f"{result.format} generator ({m['size']} px, nz {m['nz']}, BatchNorm frozen at "
@@ -40,6 +42,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     sample_flags(p)
     p.add_argument("--format", required=True, choices=FORMATS, help="file format")
     p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--force", action="store_true", help="replace an --out of another kind")
     p.set_defaults(func=cmd_export)
 
     p = verbs.add_parser("explore", help="a latent-space explorer in the browser (local server)")

@@ -8,16 +8,19 @@ Their items carry decoded uint8 pixels (H x W or H x W x C): layouts are normali
 from __future__ import annotations
 
 import gzip
-import pickle
+import math
+import zlib
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from dcgan.data.base import Item, Options, Source, check_split
-from dcgan.errors import DcganError
+from dcgan.data.base import Item, Options, Source, Unreadable, check_split
+from dcgan.data.safe_pickle import load_batch
+from dcgan.errors import DcganError, first_line
 
+MIN_SIDE = 8  # the smallest image side an array may hold (scikit-learn's digits are 8 x 8)
 _IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -31,8 +34,34 @@ def _idx_header(f, path: Path) -> tuple[np.dtype, tuple[int, ...]]:
     magic = f.read(4)
     if len(magic) < 4 or magic[:2] != b"\0\0" or magic[2] not in _IDX_TYPES:
         raise DcganError(f"not an idx file: {path}")
-    dims = np.frombuffer(f.read(4 * magic[3]), ">u4")
-    return np.dtype(_IDX_TYPES[magic[2]]), tuple(int(d) for d in dims)
+    raw = f.read(4 * magic[3])
+    if len(raw) < 4 * magic[3]:
+        raise DcganError(f"{path} is cut short inside its idx header")
+    return np.dtype(_IDX_TYPES[magic[2]]), tuple(int(d) for d in np.frombuffer(raw, ">u4"))
+
+
+def _check_idx(path: Path, keep: bool = False) -> tuple[np.dtype, tuple[int, ...], bytes]:
+    """Header, dims and (with `keep`) the data of an idx file, whose length is checked
+    against its header: a file cut short (raw or gzipped) is one line saying how much of it
+    is there, never an EOFError halfway through prepare."""
+    chunks, total = [], 0
+    try:
+        with _open_binary(path) as f:
+            dtype, dims = _idx_header(f, path)
+            while chunk := f.read(1 << 22):
+                total += len(chunk)
+                if keep:
+                    chunks.append(chunk)
+    except (OSError, EOFError, zlib.error) as e:  # gzip: cut short or damaged
+        raise DcganError(f"{path} is not a readable idx file ({first_line(e)})") from None
+    item = math.prod(dims[1:]) * dtype.itemsize
+    if dims and total < dims[0] * item:
+        whole = total // item if item else 0
+        raise DcganError(
+            f"{path} is cut short: it holds {whole} complete item(s) of the {dims[0]} its"
+            " header announces; download or copy it again"
+        )
+    return dtype, dims, b"".join(chunks)
 
 
 def find_idx_images(path: Path, split: str) -> Path | None:
@@ -52,7 +81,10 @@ def _idx_items(images: Path, labels: np.ndarray | None) -> Iterator[Item]:
         dtype, (n, h, w) = _idx_header(f, images)
         size = h * w * dtype.itemsize
         for i in range(n):
-            pixels = np.frombuffer(f.read(size), dtype).reshape(h, w).astype(np.uint8)
+            raw = f.read(size)
+            if len(raw) < size:  # checked when opened: the file changed since
+                raise DcganError(f"{images} is cut short at item {i} of {n}")
+            pixels = np.frombuffer(raw, dtype).reshape(h, w).astype(np.uint8)
             yield Item(f"{images.name}[{i}]", pixels, None if labels is None else int(labels[i]))
 
 
@@ -62,33 +94,45 @@ def read_idx(path: Path, opt: Options) -> Source:
     images = find_idx_images(path, check_split(opt.split, ("train", "test")))
     if images is None:
         raise DcganError(f"no {opt.split} idx images file (*-images-idx3-ubyte[.gz]) in {path}")
-    with _open_binary(images) as f:
-        _, dims = _idx_header(f, images)
+    _, dims, _ = _check_idx(images)
     if len(dims) != 3:
         raise DcganError(f"{images} holds {len(dims)}-d data, expected N x H x W images")
     label_file = images.with_name(images.name.replace("-images", "-labels").replace("idx3", "idx1"))
     labels = None
     if label_file.is_file():
-        with _open_binary(label_file) as f:
-            dtype, label_dims = _idx_header(f, label_file)
-            labels = np.frombuffer(f.read(), dtype).astype(np.int64)
+        dtype, label_dims, raw = _check_idx(label_file, keep=True)
+        labels = np.frombuffer(raw, dtype, count=label_dims[0] if label_dims else 0)
+        labels = labels.astype(np.int64)
         if label_dims != dims[:1]:
-            raise DcganError(f"{label_file} has {label_dims[0]} labels for {dims[0]} images")
+            shape = f"labels of shape {label_dims}"
+            raise DcganError(f"{label_file} holds {shape} for {dims[0]} images")
     items = partial(_idx_items, images, labels)
     return Source("idx", items, 1, labels is not None, dims[0], path=images)
+
+
+def _finite_range(images: np.ndarray) -> tuple[float, float]:
+    """Min and max of the finite values, read in slices (a memory map is never copied)."""
+    lo, hi = math.inf, -math.inf
+    for i in range(0, len(images), 1024):
+        part = np.asarray(images[i : i + 1024])
+        part = part[np.isfinite(part)] if np.issubdtype(part.dtype, np.floating) else part
+        if part.size:
+            lo, hi = min(lo, float(part.min())), max(hi, float(part.max()))
+    return (lo, hi) if lo <= hi else (0.0, 0.0)
 
 
 def _uint8_converter(images: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """How to map this array's values to uint8, decided once from its dtype and range:
     floats in [-1, 1] (some value below 0) or [0, 1] are scaled to 0..255, other floats are
-    taken as 0..255; integers above 255 are taken as 16-bit (0..65535)."""
+    taken as 0..255; integers above 255 are taken as 16-bit (0..65535). NaN and infinite
+    values take no part in the decision (their images are skipped, see `_array_items`)."""
     if images.dtype == np.uint8:
         return np.ascontiguousarray
     if images.dtype == np.bool_:
         return lambda x: x.astype(np.uint8) * 255
     if not np.issubdtype(images.dtype, np.number) or np.iscomplexobj(images):
         raise DcganError(f"unsupported array dtype {images.dtype}: use uint8 or floats")
-    lo, hi = float(images.min()), float(images.max())
+    lo, hi = _finite_range(images)
     offset, scale = 0.0, 1.0
     if np.issubdtype(images.dtype, np.floating) and lo >= -1 and hi <= 1:
         offset, scale = (1.0, 127.5) if lo < 0 else (0.0, 255.0)
@@ -104,7 +148,7 @@ def _uint8_converter(images: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
 def _to_nhwc(images: np.ndarray, where: str) -> np.ndarray:
     """View N x H x W, N x H x W x C or N x C x H x W (C in 1, 3, 4) as N x H x W[ x C]."""
     if images.ndim == 3:
-        return images
+        return _check_side(images, where)
     if images.ndim != 4:
         raise DcganError(f"{where}: expected N x H x W[ x C] images, got shape {images.shape}")
     nhwc, nchw = images.shape[3] in (1, 3, 4), images.shape[1] in (1, 3, 4)
@@ -113,13 +157,29 @@ def _to_nhwc(images: np.ndarray, where: str) -> np.ndarray:
     if not (nhwc or nchw):
         raise DcganError(f"{where}: no channel axis of size 1, 3 or 4 in shape {images.shape}")
     images = images if nhwc else images.transpose(0, 2, 3, 1)
-    return images[..., 0] if images.shape[3] == 1 else images
+    return _check_side(images[..., 0] if images.shape[3] == 1 else images, where)
+
+
+def _check_side(images: np.ndarray, where: str) -> np.ndarray:
+    """Refuse images under MIN_SIDE px: an (N, 5, 7) array is more likely not images at
+    all (features, a single image read as N rows) than 5 x 7 pictures."""
+    h, w = images.shape[1:3]
+    if min(h, w) < MIN_SIDE:
+        raise DcganError(
+            f"{where}: shape {images.shape} would be {h} x {w} px images, under {MIN_SIDE} px a"
+            " side: expected N x H x W, N x H x W x C or N x C x H x W images"
+        )
+    return images
 
 
 def _array_items(name: str, images: np.ndarray, labels: np.ndarray | None) -> Iterator[Item]:
     convert = _uint8_converter(images)
+    floats = np.issubdtype(images.dtype, np.floating)
     for i in range(len(images)):
         label = None if labels is None else int(labels[i])
+        if floats and not np.isfinite(images[i]).all():  # skipped and counted by prepare
+            yield Item(f"{name}[{i}]", Unreadable("NaN or infinite pixel values"), label)
+            continue
         yield Item(f"{name}[{i}]", convert(images[i]), label)
 
 
@@ -141,11 +201,6 @@ def array_source(
     return Source(fmt, items, channels, labels is not None, len(images), classes, path)
 
 
-def _pickle_load(path: Path) -> dict:
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="bytes")
-
-
 def cifar_files(path: Path, split: str) -> tuple[list[Path], Path | None]:
     """The batch files of `split` and the meta file, for CIFAR-10 or CIFAR-100."""
     if path.is_file():
@@ -160,11 +215,22 @@ def cifar_files(path: Path, split: str) -> tuple[list[Path], Path | None]:
     return [], None
 
 
+def _cifar_arrays(file: Path, batch: dict) -> tuple[np.ndarray, list[int]]:
+    """The N x 32 x 32 x 3 pixels and N labels of a loaded batch, checked."""
+    data, labels = batch.get(b"data"), batch.get(b"labels", batch.get(b"fine_labels"))
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.size % 3072:
+        raise DcganError(f"{file}: no uint8 'data' array of 3072 values per image")
+    data = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    if not isinstance(labels, list | np.ndarray) or len(labels) != len(data):
+        raise DcganError(f"{file}: no list of {len(data)} labels beside its {len(data)} images")
+    if not all(isinstance(y, int | np.integer) and 0 <= y < 2**31 for y in labels):
+        raise DcganError(f"{file}: its labels are not non-negative integers")
+    return data, [int(y) for y in labels]
+
+
 def _cifar_items(files: list[Path]) -> Iterator[Item]:
     for file in files:
-        batch = _pickle_load(file)
-        data = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-        labels = batch.get(b"labels", batch.get(b"fine_labels"))
+        data, labels = _cifar_arrays(file, load_batch(file))
         for i, pixels in enumerate(data):
             yield Item(f"{file.name}[{i}]", np.ascontiguousarray(pixels), int(labels[i]))
 
@@ -173,17 +239,20 @@ def read_cifar(path: Path, opt: Options) -> Source:
     """CIFAR-10/100 "python version": a folder of batches (cifar-10-batches-py with
     data_batch_1..5 and test_batch, or cifar-100-python with train/test) or one batch file.
 
-    The CIFAR format *is* pickle (dicts of bytes keys), so it is read with
-    `pickle.load(f, encoding="bytes")`; like any pickle, only read files you trust.
+    The CIFAR format *is* pickle (dicts of bytes keys); it is read with a restricted
+    unpickler (`dcgan.data.safe_pickle`) that refuses anything but plain data and arrays.
     """
     files, meta = cifar_files(path, check_split(opt.split, ("train", "test")))
     if not files:
         raise DcganError(f"no CIFAR {opt.split} batches found in {path}")
     classes = None
     if meta is not None and meta.is_file():
-        names = _pickle_load(meta)
+        names = load_batch(meta)
         names = names.get(b"label_names", names.get(b"fine_label_names", []))
-        classes = [n.decode() for n in names] or None
+        if not isinstance(names, list) or not all(isinstance(n, bytes | str) for n in names):
+            raise DcganError(f"{meta}: its label names are not a list of names")
+        classes = [n.decode("utf-8", "replace") if isinstance(n, bytes) else n for n in names]
+        classes = classes or None
     return Source("cifar", partial(_cifar_items, files), 3, True, None, classes, path)
 
 
@@ -213,7 +282,7 @@ def read_npz(path: Path, opt: Options) -> Source:
     """Arrays in an .npz: `key` (default x_train / x_test by split, else images, x, arr_0,
     else the only array) holds the images; labels come from y_* / labels / y if present."""
     try:
-        with np.load(path) as archive:
+        with np.load(path, allow_pickle=False) as archive:
             keys = archive.files
             default = [k for k in (f"x_{opt.split}", "images", "x", "arr_0") if k in keys]
             key = opt.key or (default or (keys if len(keys) == 1 else [None]))[0]
@@ -227,8 +296,10 @@ def read_npz(path: Path, opt: Options) -> Source:
                 for k in [*label_keys, "labels", "y"]
                 if k in keys and archive[k].shape == images.shape[:1]
             ]
-    except (OSError, ValueError) as e:
-        raise DcganError(f"cannot read npz file {path}: {e}") from e
+    except DcganError:
+        raise
+    except Exception as e:  # the loader policy: a damaged archive is one line, any type
+        raise DcganError(f"cannot read npz file {path}: {first_line(e)}") from None
     labels = [y for y in labels if y.dtype.kind in "iu"]
     return array_source(
         "npz", images, labels[0] if labels else None, path, name=f"{path.name}:{key}"
@@ -238,9 +309,9 @@ def read_npz(path: Path, opt: Options) -> Source:
 def read_npy(path: Path, opt: Options) -> Source:
     """One .npy image array, memory-mapped (no labels)."""
     try:
-        images = np.load(path, mmap_mode="r")
-    except (OSError, ValueError) as e:
-        raise DcganError(f"cannot read npy file {path}: {e}") from e
+        images = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as e:  # the loader policy: a damaged file is one line, any type
+        raise DcganError(f"cannot read npy file {path}: {first_line(e)}") from None
     return array_source("npy", images, None, path)
 
 

@@ -16,13 +16,22 @@ import numpy as np
 from dcgan.errors import DcganError
 
 DEFAULT_ROOT = Path("~/.cache/dcgan/datasets")
-Payload = bytes | Path | np.ndarray
+
+
+class Unreadable(NamedTuple):
+    """The payload of an item a reader found bad (e.g. NaN pixels): skipped and counted."""
+
+    reason: str
+
+
+Payload = bytes | Path | np.ndarray | Unreadable
 
 
 class Item(NamedTuple):
     """One image: a name for error reports, its payload and its label (None: unlabelled).
 
-    The payload is encoded file bytes, a file path to read, or decoded uint8 pixels.
+    The payload is encoded file bytes, a file path to read, decoded uint8 pixels, or why
+    the reader could not read it (`Unreadable`).
     """
 
     name: str

@@ -10,7 +10,7 @@ from pathlib import Path
 from dcgan.data.arrays import read_cifar, read_idx, read_svhn_file
 from dcgan.data.base import Options, Source, check_split
 from dcgan.data.encoded import read_folder
-from dcgan.errors import DcganError
+from dcgan.errors import DcganError, UnsafeData
 
 
 def read_named(name: str, path: Path, opt: Options) -> Source:
@@ -31,6 +31,8 @@ def read_named(name: str, path: Path, opt: Options) -> Source:
     }[name]
     try:
         return dataclasses.replace(reader(where, opt), format=name)
+    except UnsafeData:
+        raise  # a crafted file in the root is reported, not silently downloaded over
     except DcganError:
         pass
     files = {

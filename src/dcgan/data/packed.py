@@ -38,9 +38,11 @@ class PackedDataset:
             raise DcganError(f"not a packed dataset (no {META} and {IMAGES}): {self.path}")
         try:
             self.meta: dict[str, Any] = json.loads((self.path / META).read_text())
-            self.images: np.ndarray = np.load(self.path / IMAGES, mmap_mode="r")
+            self.images: np.ndarray = np.load(self.path / IMAGES, mmap_mode="r", allow_pickle=False)
             labels = self.path / LABELS
-            self.labels: np.ndarray | None = np.load(labels) if labels.is_file() else None
+            self.labels: np.ndarray | None = (
+                np.load(labels, allow_pickle=False) if labels.is_file() else None
+            )
         except (OSError, ValueError) as e:
             raise DcganError(f"corrupt packed dataset {self.path}: {e}") from e
         shape, count = self.images.shape, self.meta.get("count")
@@ -100,12 +102,21 @@ def _stamp(path: Path) -> str:
         st = path.stat()
         return f"{st.st_size}:{st.st_mtime_ns}"
     digest = hashlib.sha256()
+    # The walk of `prepare` (no links to folders followed): names need not be UTF-8, and a
+    # dangling link or a link loop is stamped as the link itself (prepare skips and counts it).
     for dirpath, dirnames, filenames in os.walk(path):
         dirnames.sort()
         for name in sorted(filenames):
-            st = os.stat(os.path.join(dirpath, name))
-            rel = os.path.relpath(os.path.join(dirpath, name), path)
-            digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            full = os.path.join(dirpath, name)
+            try:
+                st = os.stat(full)
+            except OSError:
+                try:
+                    st = os.lstat(full)
+                except OSError:  # gone since the walk listed it
+                    continue
+            rel = os.fsencode(os.path.relpath(full, path))
+            digest.update(rel + f"\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 

@@ -29,16 +29,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps
 from tqdm import tqdm
 
 from dcgan import __version__
+from dcgan.data.base import Unreadable
 from dcgan.data.sources import Item, Payload, Source, open_source
-from dcgan.errors import DcganError
+from dcgan.errors import DcganError, first_line
+from dcgan.io import default_mode
 
 IMAGES, LABELS, META = "images.npy", "labels.npy", "meta.json"
 CHUNK = 16  # items per task sent to a worker
 MAX_SKIPPED_LISTED = 10
+# The pixel budget of one decoded image (after a JPEG's reduced-scale decoding): 64 Mpx is
+# a 8000 x 8000 picture, some 192 MB of RGB; larger ones are skipped and counted.
+MAX_PIXELS = 64_000_000
 
 
 def is_packed(path: str | Path) -> bool:
@@ -94,15 +99,28 @@ def open_image(payload: Payload, channels: int, draft: int | None = None) -> Ima
     """One payload (encoded bytes, a file path or uint8 pixels) decoded to "L" or "RGB".
 
     Animated images (GIF, APNG, WebP) give their first frame. With `draft`, a JPEG may be
-    decoded at 1/2, 1/4 or 1/8 scale, as long as both sides stay at least `draft`.
+    decoded at 1/2, 1/4 or 1/8 scale, as long as both sides stay at least `draft`. EXIF
+    orientation is applied. An image over MAX_PIXELS (after `draft`) is refused before it
+    is decoded (prepare skips and counts it).
     """
+    if isinstance(payload, Unreadable):
+        raise DcganError(payload.reason)
     if isinstance(payload, np.ndarray):
         img = Image.fromarray(payload)
     else:
-        img = Image.open(payload if isinstance(payload, Path) else io.BytesIO(payload))
+        with warnings.catch_warnings():  # MAX_PIXELS below is the budget that applies
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(payload if isinstance(payload, Path) else io.BytesIO(payload))
     with img:
         if draft and img.format == "JPEG":
             img.draft(None, (draft, draft))  # libjpeg decodes at a reduced scale: faster
+        w, h = img.size
+        if w * h > MAX_PIXELS:  # checked before decoding: the header gives the size
+            raise DcganError(
+                f"{w} x {h} px is beyond the budget of {MAX_PIXELS / 1e6:g} Mpx per image"
+            )
+        if img.getexif().get(ExifTags.Base.Orientation, 1) != 1:  # phone photos
+            img = ImageOps.exif_transpose(img)
         return _to_channels(img, channels)
 
 
@@ -117,6 +135,8 @@ def convert_image(payload: Payload, size: int, channels: int) -> np.ndarray:
 
 def _convert_or_reason(payload: Payload, size: int, channels: int) -> np.ndarray | str:
     """`convert_image`, or the reason it failed (a file that does not decode is skipped)."""
+    if isinstance(payload, Unreadable):
+        return payload.reason
     try:
         return convert_image(payload, size, channels)
     except Exception as e:  # Pillow raises many types for bad files; all mean "skip it"
@@ -156,6 +176,17 @@ def _converted(
             yield pending[0], pending[1].get()
 
 
+def _next_block(blocks: Iterator, source: Source) -> tuple[list[Item], list[Any]] | None:
+    """The next block of a source, or None at its end. The loader policy: a reader that
+    fails on a damaged file, whatever it raises, is one line naming the source."""
+    try:
+        return next(blocks, None)
+    except DcganError:
+        raise
+    except Exception as e:
+        raise DcganError(f"cannot read {source.spec} ({first_line(e)})") from None
+
+
 def _npy_header(shape: tuple[int, ...]) -> bytes:
     buf = io.BytesIO()
     header = {"descr": "|u1", "fortran_order": False, "shape": shape}
@@ -186,7 +217,9 @@ def _write(
     with open(folder / IMAGES, "wb") as f:
         # numpy pads the header so that the count can grow in place (same length).
         f.write(_npy_header((0, *tail)))
-        for block, results in _converted(islice(iter(source), limit), convert, workers):
+        blocks = _converted(islice(iter(source), limit), convert, workers)
+        while (pair := _next_block(blocks, source)) is not None:
+            block, results = pair
             for item, result in zip(block, results, strict=True):
                 if isinstance(result, str):
                     skipped += 1
@@ -298,6 +331,7 @@ def prepare(
     # .<out>.<pid>.<random>.tmp: the pid tells a later run whether its creator still lives
     prefix = f".{out.name}.{os.getpid()}."
     tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=out.parent))
+    os.chmod(tmp, default_mode(directory=True))  # mkdtemp makes 0700: a dataset is shared
     try:
         desc = f"prepare {Path(source.spec).name or source.spec}"
         with tqdm(total=total, desc=desc, unit="img", disable=not progress) as bar:

@@ -12,6 +12,7 @@ MAX_FRAMES = 256  # frames of one walk or direction sweep
 MAX_EXEMPLARS = 8  # seeds per arithmetic concept (the paper uses 3)
 MAX_SCALE = 10.0  # |t| along a direction
 MAX_BODY = 1 << 20  # bytes of one request body
+MAX_DEPTH = 8  # nesting of a request's JSON (the deepest real request has 3 levels)
 
 
 class BadRequest(Exception):
@@ -72,3 +73,17 @@ def vector(value: Any, name: str, length: int, bound: float = 1e3) -> list[float
     if not isinstance(value, list) or len(value) != length:
         raise BadRequest(f"{name} must be a list of {length} numbers (the latent size)")
     return [number(v, f"{name}[{i}]", -bound, bound) for i, v in enumerate(value)]
+
+
+def depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:  # deeper than that is refused anyway
+                stack += [
+                    (v, level + 1) for v in (item.values() if isinstance(item, dict) else item)
+                ]
+    return deepest
