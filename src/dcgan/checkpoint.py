@@ -11,8 +11,7 @@ import contextlib
 import os
 import pickle
 import random
-import struct
-import zipfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -99,15 +98,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Load a checkpoint (file or run dir) with weights_only=True; a bad file is a clear error."""
     path = find_checkpoint(path)
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (
-        RuntimeError,
-        EOFError,
-        zipfile.BadZipFile,
-        pickle.UnpicklingError,
-        struct.error,  # a file cut short inside the pickle
-        OSError,
-    ) as e:
+        with warnings.catch_warnings():  # a foreign pickle's protocol warning is no news
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:  # torch's advice here (weights_only=False) could run code
+        raise DcganError(
+            f"{path} is not a readable checkpoint: it holds Python objects beyond tensors and"
+            " plain data, which are never unpickled (they could run code)"
+        ) from None
+    except Exception as e:  # any other failure to parse an untrusted file: zip, pickle,
+        # truncation, or the bytes of another format (torch.load hands .safetensors on)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DcganError(f"{path} is not a readable checkpoint ({first})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
