@@ -333,3 +333,12 @@ def test_cli_imports_nothing_heavy() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stderr
+
+
+def test_neighbors_of_copied_images_is_one_line(run_dir: Path, tmp_path: Path, capsys) -> None:
+    """Held-out images with exact copies in the rest made the distance ratio 0 / 0
+    (ZeroDivisionError), found by the fuzz below."""
+    np.savez(tmp_path / "flat.npz", x=np.zeros((30, 16, 16), np.uint8))
+    args = ["neighbors", str(run_dir), "--data", str(tmp_path / "flat.npz"), "--stats", "10"]
+    args += ["--held-out", "10", "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "n.png")]
+    one_line_error(*run_cli(capsys, *args), "exact copies")

@@ -115,6 +115,8 @@ def neighbors(
         df, index[space] = _nearest(f[:n_stats], rf, k)
         dr, _ = _nearest(r, rf, 1)
         distance[space] = {"samples": df[:, 0].mean().item(), "held_out": dr[:, 0].mean().item()}
+        if not distance[space]["held_out"] > 0:  # the ratio's denominator
+            raise DcganError(f"the held-out images of {data} all have exact copies in the rest")
         index[space] = index[space][:n]
     record = {
         "data": str(data),
