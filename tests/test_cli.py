@@ -191,6 +191,7 @@ def test_train_intervals_are_checked_before_any_run_dir(
         (["report", "RUN", "--n", "0"], "--n must be in 1.."),
         (["report", "RUN", "--n", "99999999999999999999"], "--n must be in 1..1024"),
         (["report", "RUN", "--n", "100000000"], "--n must be in 1..1024"),
+        (["sample", "RUN", "--n", "9" * 400], "--n must be in 1.."),  # beyond any float
         (["turn", "RUN", "--pool", "0"], "--pool must be in 2.."),
         (["visualize", "RUN", "--data", "digits", "--seed", "99999999999999999999"], "--seed"),
         (["arithmetic", "RUN", "--A", "1", "--B", "2", "--C", "3", "--noise", "-1"], "--noise"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import numbers
 import os
 import typing
 from collections.abc import Callable
@@ -49,9 +50,10 @@ class Check:
         if value is None:
             return
         for v in value if isinstance(value, tuple) else (value,):
-            if isinstance(v, bool) or not isinstance(v, int | float):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
                 raise DcganError(f"{name} must be {self.rule}, got {v!r}")
-            if not (math.isfinite(v) and self.test(v)):
+            # An integer of any size is finite (and too large for math.isfinite).
+            if not ((isinstance(v, numbers.Integral) or math.isfinite(v)) and self.test(v)):
                 raise DcganError(f"{name} must be {self.rule}, got {v}")
 
 
@@ -66,7 +68,11 @@ def between(lo: float, hi: float, *, open_lo: bool = False, open_hi: bool = Fals
 
 def count(limit: int, low: int = 1) -> Check:
     """An integer in low..limit (counts, sizes, intervals)."""
-    return Check(lambda v: float(v).is_integer() and low <= v <= limit, f"in {low}..{limit}")
+
+    def test(v: float) -> bool:
+        return (isinstance(v, numbers.Integral) or float(v).is_integer()) and low <= v <= limit
+
+    return Check(test, f"in {low}..{limit}")
 
 
 POSITIVE = Check(lambda v: v > 0, "positive")
