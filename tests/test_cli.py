@@ -306,9 +306,18 @@ def test_every_number_of_every_verb_is_checked() -> None:
                 assert f.metadata.get("check") is not None, f"{name} --{f.name} is unchecked"
 
 
+# The package without its __init__ (which imports the API eagerly), in a fresh interpreter.
+BARE = (
+    "import sys, types\n"
+    "m = types.ModuleType('dcgan')\n"
+    f"m.__path__ = [{str(Path(__file__).resolve().parents[1] / 'src' / 'dcgan')!r}]\n"
+    "sys.modules['dcgan'] = m\n"
+)
+
+
 def test_cache_location(tmp_path: Path) -> None:
     """One constant: $DCGAN_CACHE, else $XDG_CACHE_HOME/dcgan, else ~/.cache/dcgan."""
-    code = "from dcgan.options import CACHE; print(CACHE)"
+    code = f"{BARE}from dcgan.options import CACHE; print(CACHE)"
     env = {k: v for k, v in os.environ.items() if k not in ("DCGAN_CACHE", "XDG_CACHE_HOME")}
     bare = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert bare.stdout.strip() == str(Path("~/.cache/dcgan").expanduser())
@@ -323,11 +332,8 @@ def test_cache_location(tmp_path: Path) -> None:
 def test_cli_imports_nothing_heavy() -> None:
     """Building every verb's parser and its help imports no torch, NumPy or PIL (the
     package's own __init__ aside, which is stubbed here)."""
-    src = Path(__file__).resolve().parents[1] / "src" / "dcgan"
     code = (
-        "import sys, types\n"
-        f"m = types.ModuleType('dcgan'); m.__path__ = [{str(src)!r}]; sys.modules['dcgan'] = m\n"
-        "from dcgan.cli import parser\n"
+        f"{BARE}from dcgan.cli import parser\n"
         "for verb in parser()._subparsers._group_actions[0].choices:\n"
         "    parser()._subparsers._group_actions[0].choices[verb].format_help()\n"
         "print(sorted({k.split('.')[0] for k in sys.modules} & {'torch', 'numpy', 'PIL'}))\n"
