@@ -365,13 +365,13 @@ def test_too_many_labels_is_one_line(brief_run: Path, mnist_small: Path, capsys)
 @pytest.mark.parametrize(
     "extra, needle",
     [
-        (["--labels-per-class", "0"], "must be positive"),
+        (["--labels-per-class", "0"], "--labels-per-class must be in 1.."),
         (["--labels-per-class", "ten"], "expected numbers"),
         (["--layers", "9"], "layers must be"),
         (["--val", "x", "--val-size", "5"], "not both"),
-        (["--bn", "average"], "one of running, batch, inferred"),
-        (["--bn-images", "0"], "bn images must be positive"),
-        (["--shift", "-1"], "shift must be non-negative"),
+        (["--bn", "average"], "invalid choice: 'average'"),
+        (["--bn-images", "0"], "--bn-images must be in 1.."),
+        (["--shift", "-1"], "--shift must be in 0.."),
         (["--shift", "8"], "below half the image side (16 px)"),
     ],
 )

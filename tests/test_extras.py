@@ -81,7 +81,7 @@ def test_require_broken_module_says_why(monkeypatch, tmp_path: Path) -> None:
         ),
         (
             "safetensors",
-            ["export", "{tmp}/x.pt", "--format", "safetensors", "--out", "{tmp}/g.st"],
+            ["export", "{tmp}/x.pt", "--format", "safetensors", "--out", "{tmp}/g.safetensors"],
             "export",
         ),
         ("torch_fidelity", ["evaluate", "{tmp}/x.pt"], "metrics"),

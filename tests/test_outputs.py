@@ -31,10 +31,15 @@ def test_sample_refuses_to_overwrite_a_checkpoint(run, tmp_path, capsys):
     shutil.copy(run / "latest.pt", ckpt)
     before = ckpt.read_bytes()
     assert main(["sample", str(run), "--n", "4", "--out", str(ckpt)]) == 2
-    assert "is a PyTorch checkpoint, not an image" in one_line_error(capsys)
+    assert "writes PNG images" in one_line_error(capsys)  # a .pt name is never a grid
     assert ckpt.read_bytes() == before
-    assert main(["sample", str(run), "--n", "4", "--out", str(ckpt), "--force"]) == 0
-    assert file_kind(ckpt) == "image"
+    disguised = tmp_path / "grid.png"  # a checkpoint under an image's name
+    shutil.copy(ckpt, disguised)
+    assert main(["sample", str(run), "--n", "4", "--out", str(disguised)]) == 2
+    assert "is a PyTorch checkpoint, not an image" in one_line_error(capsys)
+    assert disguised.read_bytes() == before
+    assert main(["sample", str(run), "--n", "4", "--out", str(disguised), "--force"]) == 0
+    assert file_kind(disguised) == "image"
 
 
 def test_sample_replaces_its_own_kind(run, tmp_path):
@@ -48,9 +53,10 @@ def test_export_refuses_to_overwrite_a_checkpoint(run, tmp_path, capsys):
     latest = tmp_path / "latest.pt"
     shutil.copy(run / "latest.pt", latest)
     before = latest.read_bytes()
-    for fmt in ("safetensors", "torchscript"):
-        assert main(["export", str(run), "--format", fmt, "--out", str(latest)]) == 2
-        assert "is a PyTorch checkpoint" in one_line_error(capsys)
+    assert main(["export", str(run), "--format", "safetensors", "--out", str(latest)]) == 2
+    assert "does not match --format safetensors" in one_line_error(capsys)
+    assert main(["export", str(run), "--format", "torchscript", "--out", str(latest)]) == 2
+    assert "is a PyTorch checkpoint" in one_line_error(capsys)
     assert latest.read_bytes() == before
     script = tmp_path / "g.pt"
     for _ in range(2):  # a TorchScript file is replaced by a new one
@@ -59,7 +65,9 @@ def test_export_refuses_to_overwrite_a_checkpoint(run, tmp_path, capsys):
     out = str(tmp_path / "g.safetensors")
     assert main(["export", str(run), "--format", "safetensors", "--out", out]) == 0
     assert main(["export", str(run), "--format", "safetensors", "--out", out]) == 0
-    assert main(["export", str(run), "--format", "torchscript", "--out", out]) == 2
+    script_named = tmp_path / "weights.pt"  # safetensors bytes under a TorchScript name
+    shutil.copy(out, script_named)
+    assert main(["export", str(run), "--out", str(script_named)]) == 2
     assert "is a safetensors file, not a TorchScript model" in one_line_error(capsys)
 
 

@@ -57,12 +57,12 @@ def test_lr_d_and_lr_g_drive_their_own_optimizer(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "flag, value, needle",
     [
-        ("--real-label", "1.5", "real_label must be in (0.5, 1]"),
-        ("--real-label", "0.3", "real_label must be in (0.5, 1]"),
-        ("--lr", "-1", "lr must be non-negative"),
-        ("--lr-d", "-1e-4", "lr_d must be non-negative"),
-        ("--lr-g", "nan", "lr_g must be non-negative"),
-        ("--beta1", "1.5", "Adam betas must lie in [0, 1)"),
+        ("--real-label", "1.5", "--real-label must be in (0.5, 1], got 1.5"),
+        ("--real-label", "0.3", "--real-label must be in (0.5, 1]"),
+        ("--lr", "-1", "--lr must be non-negative"),
+        ("--lr-d", "-1e-4", "--lr-d must be non-negative"),
+        ("--lr-g", "nan", "--lr-g must be non-negative, got nan"),
+        ("--beta1", "1.5", "--beta1 must be in [0, 1)"),
     ],
 )
 def test_bad_recipe_is_one_line(tmp_path: Path, flag: str, value: str, needle: str, capsys) -> None:

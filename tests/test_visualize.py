@@ -136,6 +136,6 @@ def test_visualize_chosen_channels_and_bad_input(tiny: Path, tmp_path: Path, cap
     args = ["visualize", str(tiny), "--data", "digits", "--cache", str(tmp_path)]
     assert main([*args, "--n", "100000", "--out", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "cannot show" in err
+    assert len(err.strip().splitlines()) == 1 and "--n must be in 1..1024" in err
     assert main([*args, "--n", "2", "--k", "1", "--out", str(tmp_path / "ok.png")]) == 0
     assert (tmp_path / "ok.png").exists() and (tmp_path / "ok.json").exists()

@@ -14,6 +14,7 @@ import os
 import pickle
 import random
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import IO, Any
@@ -157,7 +158,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     checking it is one line naming the file (never torch's own message), a DcganError."""
     path = find_checkpoint(path)
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle's protocol warning is no news
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         if "Unsupported global" in str(e):
             raise UnsafeData(

@@ -8,13 +8,29 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from dcgan.errors import DcganError
+from dcgan.options import (
+    CACHE,
+    FINITE,
+    MAX_SHOWN,
+    NON_NEGATIVE,
+    POSITIVE,
+    SEED,
+    STEPS,
+    Check,
+    between,
+    count,
+    opt,
+    validate,
+)
 
 ALLOWED_SIZES = (16, 32, 64, 128, 256)
-PROJ_NORMS = ("channel", "unit")
+# The SVM's C candidates of paper §5 (dcgan.experiments.linear).
+DEFAULT_C = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+SIZE = Check(lambda v: v in ALLOWED_SIZES, "a power of two in 16, 32, 64, 128, 256")
 # Vector arithmetic (paper §6.3.2, Fig. 7): Y's neighbours are Y + U[-0.25, 0.25]^nz, 8 of them.
 ARITHMETIC_NOISE = 0.25
 ARITHMETIC_NEIGHBOURS = 8
@@ -37,52 +53,38 @@ def num_stages(size: int) -> int:
 class ModelConfig:
     """Architecture of G and D (paper §3). The 64 px default is Figure 1: 4x4x1024 -> 64x64x3."""
 
-    size: int = field(default=64, metadata={"help": "image side in pixels (16..256, power of 2)"})
-    channels: int | None = field(
-        default=None, metadata={"help": "image channels, 1 or 3 (default: the data's)"}
-    )
-    nz: int = field(default=100, metadata={"help": "latent dimension"})
-    ngf: int = field(default=128, metadata={"help": "G width: channels of G's last hidden layer"})
-    ndf: int = field(default=128, metadata={"help": "D width: channels of D's first layer"})
+    size: int = opt(64, "image side in pixels (16..256, power of 2)", check=SIZE)
+    channels: Literal[1, 3] | None = opt(None, "image channels (default: the data's)")
+    nz: int = opt(100, "latent dimension", check=count(100_000))
+    ngf: int = opt(128, "G width: channels of G's last hidden layer", check=count(8192))
+    ndf: int = opt(128, "D width: channels of D's first layer", check=count(8192))
     # Options beyond Figure 1, for the authors' released models (see dcgan.convert).
-    kernel: int = field(default=4, metadata={"help": "kernel side of every (transposed) conv"})
-    padding: int | None = field(
-        default=None, metadata={"help": "padding of every conv; unset: (kernel - 1) // 2"}
+    kernel: int = opt(4, "kernel side of every (transposed) conv", check=count(64))
+    padding: int | None = opt(
+        None, "padding of every conv (default: (kernel - 1) // 2)", check=count(64, low=0)
     )
-    strides: tuple[int, ...] | None = field(
-        default=None,
-        metadata={
-            "help": "strides of G's convs, input to output, e.g. 2,1,2,1,2,1; D mirrors "
-            "them; unset: 2 for every stage"
-        },
+    strides: tuple[int, ...] | None = opt(
+        None,
+        "strides of G's convs, input to output, e.g. 2,1,2,1,2,1; D mirrors them"
+        " (default: 2 for every stage)",
+        check=count(64),
     )
-    widths: tuple[int, ...] | None = field(
-        default=None,
-        metadata={
-            "help": "channels of G's projection and hidden layers in units of ngf, e.g. "
-            "4,4,2,2,1,1; D mirrors them in units of ndf; unset: 2^(n-1),...,2,1"
-        },
+    widths: tuple[int, ...] | None = opt(
+        None,
+        "channels of G's projection and hidden layers in units of ngf, e.g. 4,4,2,2,1,1;"
+        " D mirrors them in units of ndf (default: 2^(n-1),...,2,1)",
+        check=count(1024),
     )
-    proj_norm: str = field(
-        default="channel",
-        metadata={"help": "BatchNorm of G's projection: channel (per 4x4 map) or unit (per unit)"},
+    proj_norm: Literal["channel", "unit"] = opt(
+        "channel", "BatchNorm of G's projection: per 4x4 map (channel) or per unit"
     )
-    bn_eps: float = field(default=1e-5, metadata={"help": "BatchNorm epsilon"})
+    bn_eps: float = opt(1e-5, "BatchNorm epsilon", check=POSITIVE)
 
     def __post_init__(self) -> None:
-        check_size(self.size)
-        if self.channels not in (None, 1, 3):
-            raise DcganError(f"channels must be 1 or 3, got {self.channels}")
-        for name in ("nz", "ngf", "ndf", "kernel"):
-            if getattr(self, name) < 1:
-                raise DcganError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.proj_norm not in PROJ_NORMS:
-            raise DcganError(f"proj_norm must be 'channel' or 'unit', got {self.proj_norm!r}")
-        if not self.bn_eps > 0:
-            raise DcganError(f"bn_eps must be positive, got {self.bn_eps}")
         # Lists from JSON or the command line become tuples, so configs compare equal.
         self.strides = tuple(self.strides) if self.strides is not None else None
         self.widths = tuple(self.widths) if self.widths is not None else None
+        validate(self)
         self._check_layers()
 
     @property
@@ -132,96 +134,67 @@ class ModelConfig:
 class TrainConfig:
     """Everything a training run needs; saved as `config.json` in the run directory."""
 
-    data: str = field(default="digits", metadata={"help": "data source (path or name)"})
-    out: str = field(default="runs", metadata={"help": "parent folder of numbered run dirs"})
-    format: str | None = field(default=None, metadata={"help": "source format (auto-detected)"})
-    model: ModelConfig = field(default_factory=ModelConfig)
+    data: str = opt("digits", "data source (path or name)")
+    out: str = opt("runs", "parent folder of numbered run dirs")
+    format: str | None = opt(None, "source format (default: detected from the path)")
+    model: ModelConfig = opt(factory=ModelConfig)
     # Stopping: whichever limit is reached first; none given = 5 epochs.
-    steps: int | None = field(default=None, metadata={"help": "stop after this many steps"})
-    epochs: float | None = field(default=None, metadata={"help": "stop after this many epochs"})
-    time_limit: float | None = field(
-        default=None, metadata={"help": "stop after this many minutes (checkpoint first)"}
+    steps: int | None = opt(None, "stop after this many steps", check=STEPS)
+    epochs: float | None = opt(None, "stop after this many epochs", check=POSITIVE)
+    time_limit: float | None = opt(
+        None, "stop after this many minutes (checkpoint first)", check=POSITIVE
     )
-    batch_size: int = field(default=128, metadata={"help": "mini-batch size"})
-    lr: float = field(default=2e-4, metadata={"help": "Adam learning rate (G and D)"})
+    batch_size: int = opt(128, "mini-batch size", check=count(1_000_000))
+    lr: float = opt(2e-4, "Adam learning rate (G and D)", check=NON_NEGATIVE)
     # Departures from the paper's recipe, off by default (bench/mnist_quality.py measures them).
-    lr_d: float | None = field(default=None, metadata={"help": "D's learning rate (default: lr)"})
-    lr_g: float | None = field(default=None, metadata={"help": "G's learning rate (default: lr)"})
-    real_label: float = field(
-        default=1.0, metadata={"help": "D's target for real images (0.9 = one-sided smoothing)"}
+    lr_d: float | None = opt(None, "D's learning rate (default: lr)", check=NON_NEGATIVE)
+    lr_g: float | None = opt(None, "G's learning rate (default: lr)", check=NON_NEGATIVE)
+    real_label: float = opt(
+        1.0,
+        "D's target for real images (0.9 = one-sided smoothing)",
+        check=between(0.5, 1, open_lo=True),
     )
-    beta1: float = field(default=0.5, metadata={"help": "Adam beta1"})
-    beta2: float = field(default=0.999, metadata={"help": "Adam beta2"})
-    z_dist: str = field(default="uniform", metadata={"help": "prior of z: uniform or normal"})
-    seed: int = field(default=0, metadata={"help": "random seed of the run"})
-    ema: float | None = field(default=None, metadata={"help": "EMA decay of G, e.g. 0.999"})
-    log_every: int = field(default=50, metadata={"help": "steps between log lines"})
-    sample_every: int = field(default=500, metadata={"help": "steps between sample grids"})
-    checkpoint_every: int = field(default=1000, metadata={"help": "steps between checkpoints"})
-    keep: int = field(default=3, metadata={"help": "number of step checkpoints kept"})
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1, mps"})
+    beta1: float = opt(0.5, "Adam beta1", check=between(0, 1, open_hi=True))
+    beta2: float = opt(0.999, "Adam beta2", check=between(0, 1, open_hi=True))
+    z_dist: Literal["uniform", "normal"] = opt("uniform", "prior of z")
+    seed: int = opt(0, "random seed of the run", check=SEED)
+    ema: float | None = opt(
+        None,
+        "EMA decay of G, e.g. 0.999 (default: no EMA)",
+        check=between(0, 1, open_lo=True, open_hi=True),
+    )
+    log_every: int = opt(50, "steps between log lines", check=STEPS)
+    sample_every: int = opt(500, "steps between sample grids", check=STEPS)
+    checkpoint_every: int = opt(1000, "steps between checkpoints", check=STEPS)
+    keep: int = opt(3, "number of step checkpoints kept", check=count(1_000_000))
+    device: str = opt("auto", "auto, cpu, cuda, cuda:1, mps")
     # Speed (bench/train_speed.py): channels-last is faster on CPU and GPU and keeps the
     # math (float rounding aside); compile costs a cold compile (cached under --cache);
     # bf16 is slower on CPUs without AMX, so both stay opt-in.
-    channels_last: bool = field(default=True, metadata={"help": "use channels-last memory"})
-    compile: bool = field(
-        default=False, metadata={"help": "torch.compile G and D (kernels cached under --cache)"}
-    )
-    amp: bool = field(default=False, metadata={"help": "bf16 autocast (for GPUs; slower on CPU)"})
+    channels_last: bool = opt(True, "use channels-last memory")
+    compile: bool = opt(False, "torch.compile G and D (kernels cached under --cache)")
+    amp: bool = opt(False, "bf16 autocast (for GPUs; slower on CPU)")
     # Multi-process training (torchrun; dcgan.distributed).
-    batch_per_rank: bool = field(
-        default=False,
-        metadata={"help": "batch size per process, not global (torchrun: global = N x batch)"},
+    batch_per_rank: bool = opt(
+        False, "batch size per process, not global (torchrun: global = N x batch)"
     )
-    sync_bn: bool = field(
-        default=False,
-        metadata={"help": "torchrun on GPUs: BatchNorm over the global batch (SyncBatchNorm)"},
-    )
-    cache: str = field(
-        default=".cache/dcgan", metadata={"help": "where raw sources are prepared once"}
-    )
-    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+    sync_bn: bool = opt(False, "torchrun on GPUs: BatchNorm over the global batch (SyncBatchNorm)")
+    cache: str = opt(CACHE, "where raw sources are prepared once")
+    progress: bool = opt(True, "show a progress bar")
     # Evaluation during training (dcgan.metrics): logged, and best.pt kept by the metric.
-    eval_every: int = field(
-        default=0, metadata={"help": "steps between evaluations, 0 = never (keeps best.pt)"}
+    eval_every: int = opt(
+        0, "steps between evaluations, 0 = never (keeps best.pt)", check=count(10**12, low=0)
     )
-    eval_metric: str = field(
-        default="fid", metadata={"help": "metric that picks best.pt: fid, kid, is or pr"}
-    )
-    eval_n: int = field(default=2000, metadata={"help": "samples (and real images) per eval"})
-    eval_extractor: str = field(
-        default="inception", metadata={"help": "eval features: inception, mnist or a .pt"}
-    )
-    eval_data: str | None = field(
-        default=None, metadata={"help": "real data of the eval (default: the training data)"}
-    )
-    inception_weights: str | None = field(
-        default=None, metadata={"help": "Inception-v3 weights file (default: torch's cache)"}
-    )
+    eval_metric: Literal["fid", "kid", "is", "pr"] = opt("fid", "metric that picks best.pt")
+    eval_n: int = opt(2000, "samples (and real images) per eval", check=count(10**7, low=2))
+    eval_extractor: str = opt("inception", "eval features: inception, mnist or a .pt")
+    eval_data: str | None = opt(None, "real data of the eval (default: the training data)")
+    inception_weights: str | None = opt(None, "Inception-v3 weights file (default: torch's cache)")
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
             self.model = ModelConfig(**self.model)
-        for name in ("lr", "lr_d", "lr_g"):
-            value = getattr(self, name)
-            if value is not None and not value >= 0:  # `not >=` also catches NaN
-                raise DcganError(f"{name} must be non-negative, got {value}")
-        if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0):
-            raise DcganError(f"Adam betas must lie in [0, 1), got {self.beta1}, {self.beta2}")
-        if not 0.5 < self.real_label <= 1.0:
-            raise DcganError(f"real_label must be in (0.5, 1], got {self.real_label}")
-        if self.z_dist not in ("uniform", "normal"):
-            raise DcganError(f"z_dist must be 'uniform' or 'normal', got {self.z_dist!r}")
-        if self.batch_size < 1:
-            raise DcganError(f"batch size must be positive, got {self.batch_size}")
-        if self.ema is not None and not 0.0 < self.ema < 1.0:
-            raise DcganError(f"ema must lie in (0, 1), got {self.ema}")
-        if self.eval_every < 0 or self.eval_n < 2:
-            raise DcganError("eval_every must be >= 0 and eval_n >= 2")
-        for name in ("steps", "epochs", "time_limit"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise DcganError(f"{name} must be positive, got {value}")
+        validate(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -237,32 +210,30 @@ class DedupConfig:
     """The semantic-hash de-duplication of paper §4.1.1: a 3072-128-3072
     de-noising, dropout-regularised ReLU autoencoder on 32x32 centre crops."""
 
-    bits: int = field(default=128, metadata={"help": "code units = hash bits"})
-    epochs: int = field(default=20, metadata={"help": "autoencoder training epochs"})
-    batch_size: int = field(default=128, metadata={"help": "autoencoder batch size"})
-    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
-    noise: float = field(default=0.1, metadata={"help": "std of the input corruption"})
-    dropout: float = field(default=0.2, metadata={"help": "dropout on the code while training"})
-    threshold: float = field(default=0.0, metadata={"help": "a bit is set where ReLU > this"})
-    train_limit: int = field(
-        default=100_000, metadata={"help": "at most this many images (evenly spaced) train it"}
+    bits: int = opt(128, "code units = hash bits (a multiple of 8)", check=count(4096, low=8))
+    epochs: int = opt(20, "autoencoder training epochs", check=count(1_000_000))
+    batch_size: int = opt(128, "autoencoder batch size", check=count(1_000_000))
+    lr: float = opt(1e-3, "Adam learning rate", check=POSITIVE)
+    noise: float = opt(0.1, "std of the input corruption", check=NON_NEGATIVE)
+    dropout: float = opt(
+        0.2, "dropout on the code while training", check=between(0, 1, open_hi=True)
     )
-    radius: int = field(
-        default=0, metadata={"help": "Hamming radius of a match; 0 is the paper's exact hash"}
+    threshold: float = opt(0.0, "a bit is set where ReLU > this", check=FINITE)
+    train_limit: int = opt(
+        100_000, "at most this many images (evenly spaced) train it", check=count(10**9)
     )
-    sheet_groups: int = field(default=16, metadata={"help": "groups shown in the contact sheet"})
-    seed: int = field(default=0, metadata={"help": "seed of the autoencoder training"})
+    radius: int = opt(
+        0, "Hamming radius of a match; 0 is the paper's exact hash", check=count(4095, low=0)
+    )
+    sheet_groups: int = opt(16, "groups shown in the contact sheet", check=count(MAX_SHOWN, low=0))
+    seed: int = opt(0, "seed of the autoencoder training", check=SEED)
 
     def __post_init__(self) -> None:
-        for name in ("bits", "epochs", "batch_size", "train_limit"):
-            if getattr(self, name) < 1:
-                raise DcganError(f"{name} must be positive, got {getattr(self, name)}")
+        validate(self)
         if self.bits % 8:
             raise DcganError(f"bits must be a multiple of 8, got {self.bits}")
-        if not 0 <= self.radius < self.bits:
-            raise DcganError(f"radius must lie in 0..{self.bits - 1}, got {self.radius}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise DcganError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if not self.radius < self.bits:
+            raise DcganError(f"radius must be in 0..{self.bits - 1}, got {self.radius}")
 
 
 @dataclass
@@ -270,22 +241,85 @@ class FacesConfig:
     """Face crops of paper §4.2: OpenCV's Haar face detector, detections
     above a minimum size, square crops with a margin, resized to the training size."""
 
-    size: int = field(default=64, metadata={"help": "side of the written crops"})
-    min_face: int = field(
-        default=48, metadata={"help": "smallest detected face side kept, in source pixels"}
+    size: int = opt(64, "side of the written crops", check=count(4096))
+    min_face: int = opt(
+        48, "smallest detected face side kept, in source pixels", check=count(10**5)
     )
-    margin: float = field(
-        default=0.2, metadata={"help": "extra border around a box, as a fraction of its side"}
+    margin: float = opt(
+        0.2, "extra border around a box, as a fraction of its side", check=between(0, 10)
     )
-    scale_factor: float = field(default=1.1, metadata={"help": "detector's pyramid step"})
-    min_neighbors: int = field(default=5, metadata={"help": "detector's overlap votes to keep"})
+    scale_factor: float = opt(
+        1.1, "detector's pyramid step", check=Check(lambda v: v > 1, "above 1")
+    )
+    min_neighbors: int = opt(5, "detector's overlap votes to keep", check=count(10_000, low=0))
 
     def __post_init__(self) -> None:
-        if self.size < 1 or self.min_face < 1:
-            raise DcganError(
-                f"size and min_face must be positive, got {self.size}, {self.min_face}"
-            )
-        if self.margin < 0:
-            raise DcganError(f"margin must be non-negative, got {self.margin}")
-        if self.scale_factor <= 1.0:
-            raise DcganError(f"scale_factor must exceed 1, got {self.scale_factor}")
+        validate(self)
+
+
+@dataclass
+class ClassifyConfig:
+    """Options of `classify` (paper §5.2; the `dcgan classify` flags)."""
+
+    checkpoint: str = opt("", "checkpoint file or run directory", positional=True)
+    data: str = opt("", "labelled source the examples are drawn from", required=True)
+    test: str | None = opt(None, "test source (default: the data's test split or a fifth)")
+    val: str | None = opt(None, "validation source for C and the CNN's search")
+    val_size: int = opt(
+        0, "else hold out this many examples of --data as validation", check=count(10**9, low=0)
+    )
+    format: str | None = opt(None, "source format (default: detected from the path)")
+    labels_per_class: tuple[int, ...] = opt(
+        (100,), "labelled examples per class, e.g. 10,100,1000", check=count(10**9)
+    )
+    repeats: int = opt(5, "random draws (K) per label count", check=count(10_000))
+    seed: int = opt(0, "seed of the draws, random D and CNN", check=SEED)
+    pixels: bool = opt(True, "raw-pixel SVM baseline")
+    random_d: bool = opt(True, "random-D-features SVM baseline")
+    cnn: bool = opt(True, "supervised CNN baseline")
+    grid: int = opt(4, "each D layer max-pooled to grid x grid", check=count(256))
+    bn: Literal["inferred", "running", "batch"] = opt(
+        "inferred",
+        "BatchNorm statistics of D's features: inferred over training images (the authors'"
+        " protocol), running (of GAN training) or batch",
+    )
+    bn_images: int = opt(
+        10_000, "training images the inferred statistics are over", check=count(10**8)
+    )
+    layers: tuple[int, ...] | None = opt(
+        None, "D conv layers to use, e.g. 2,3 (default: all)", check=count(64)
+    )
+    shift: int = opt(
+        0,
+        "add each labelled example moved 1..N pixels up, down, left and right"
+        " (4N copies) for every method; 0 = the paper's protocol",
+        check=count(1024, low=0),
+    )
+    c_values: tuple[float, ...] = opt(
+        DEFAULT_C, "the SVM's C candidates", check=POSITIVE, flag="--c"
+    )
+    standardize: bool = opt(False, "standardise each feature before the SVM")
+    c_once: bool = opt(False, "choose C on the first draw only, keep it (faster)")
+    folds: int = opt(5, "cross-validation folds without a val split", check=count(1000))
+    cnn_trials: int = opt(8, "random-search trials of the CNN", check=count(10_000))
+    cnn_steps: int = opt(500, "training steps of the CNN", check=count(10**9))
+    cnn_batch_size: int = opt(32, "mini-batch of the CNN", check=count(1_000_000))
+    batch_size: int = opt(500, "images per feature batch", check=count(1_000_000))
+    threads: int | None = opt(None, "CPU threads of torch (default: torch's)", check=count(4096))
+    out: str | None = opt(None, "folder for table, JSON and plot")
+    cache: str = opt(CACHE, "prepared data and features")
+    progress: bool = opt(True, "show progress")
+
+    def __post_init__(self) -> None:
+        self.labels_per_class = tuple(sorted(set(self.labels_per_class)))
+        self.c_values = tuple(self.c_values)
+        if not self.labels_per_class:
+            raise DcganError("labels_per_class must name at least one count")
+        validate(self)
+        if self.val and self.val_size:
+            raise DcganError("give a validation source or a validation size, not both")
+
+    @property
+    def methods(self) -> list[str]:
+        chosen = {"pixels": self.pixels, "random-d": self.random_d, "cnn": self.cnn}
+        return ["dcgan", *(m for m, on in chosen.items() if on)]

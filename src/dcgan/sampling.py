@@ -24,6 +24,7 @@ from dcgan.config import TrainConfig
 from dcgan.errors import DcganError, first_line
 from dcgan.io import atomic_write, check_overwrite
 from dcgan.models import Discriminator, Generator
+from dcgan.options import MAX_IMAGES, MAX_SEED
 
 BN_MODES = ("batch", "running")
 REFERENCE_SEED = 2**31 - 1
@@ -77,14 +78,18 @@ def z_from_seeds(seeds: list[int], nz: int, dist: str = "uniform") -> torch.Tens
 def parse_seeds(text: str) -> list[int]:
     """'0-7,12,40' -> [0, 1, ..., 7, 12, 40]."""
     seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            a, dash, b = part.strip().partition("-")
-            seeds.extend(range(int(a), int(b) + 1) if dash else [int(a)])  # '3-' is an error
-    except ValueError:
-        raise DcganError(f"bad seeds {text!r}: use a list like 0-63 or 1,5,9") from None
-    if not seeds or min(seeds) < 0:
-        raise DcganError(f"bad seeds {text!r}: use non-negative integers")
+    for part in text.split(","):
+        a, dash, b = part.strip().partition("-")
+        if not (a.isascii() and a.isdigit() and (not dash or (b.isascii() and b.isdigit()))):
+            raise DcganError(f"bad seeds {text!r}: use non-negative integers like 0-63 or 1,5,9")
+        first, last = int(a), int(b) if dash else int(a)
+        if last < first:
+            raise DcganError(f"bad seeds {text!r}: the range {part.strip()} runs backwards")
+        if last > MAX_SEED or len(seeds) + last - first >= MAX_IMAGES:
+            raise DcganError(
+                f"bad seeds {text!r}: at most {MAX_IMAGES} seeds, each at most {MAX_SEED}"
+            )
+        seeds.extend(range(first, last + 1))
     return seeds
 
 

@@ -1,5 +1,7 @@
-"""`dcgan VERB ...`: thin verbs over the Python API, one module per area. Flags come from the
-config dataclasses, so the CLI and the API share one table of defaults."""
+"""`dcgan VERB ...`: thin verbs over the Python API, one module per area. Each verb's flags
+are generated from its dataclass (dcgan.cli.args), which nests the API's config where there
+is one, so the CLI and the API share one table of defaults and checks. Nothing heavy (torch)
+is imported until a verb runs."""
 
 from __future__ import annotations
 
@@ -18,6 +20,10 @@ AREAS = (core, latent, datatools, quality, experiments, export)
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line on stderr and exit code 2."""
 
+    def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)  # a flag is what it says (see --resume)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> typing.NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
@@ -26,7 +32,6 @@ def parser() -> argparse.ArgumentParser:
     top = _Parser(
         prog="dcgan",
         description="Deep Convolutional GANs (Radford et al., ICLR 2016).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     verbs = top.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
     for area in AREAS:
@@ -35,10 +40,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # for `train --nproc`
     try:
-        return args.func(args) or 0
+        return args.func(build_dataclass(args.spec, args, argv=tuple(argv))) or 0
     except DcganError as e:
         print(f"dcgan: error: {e}", file=sys.stderr)
         return 2

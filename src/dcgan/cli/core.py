@@ -3,41 +3,125 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from dcgan.cli.args import add_dataclass_args, build_dataclass, sample_flags
-from dcgan.config import TrainConfig
+from dcgan.cli.args import Checkpoint, add_verb, given_flags, png_out
+from dcgan.config import SIZE, TrainConfig
+from dcgan.errors import DcganError
+from dcgan.options import MAX_IMAGES, count, opt
+
+# What may change when a run is resumed: its limits and how it is watched. Every other
+# TrainConfig flag (architecture, recipe, data) is fixed by the run and refused.
+RESUMABLE = {"steps", "epochs", "time_limit", "progress", "device"}
 
 
-def cmd_prepare(args: argparse.Namespace) -> None:
+@dataclass
+class PrepareArgs:
+    source: str = opt(
+        "", "folder, tar, LMDB, idx, CIFAR, SVHN .mat, npz/npy or a name", positional=True
+    )
+    out: str = opt("", "output directory of the packed dataset", positional=True)
+    size: int = opt(64, "image side (16..256, power of 2; what train accepts)", check=SIZE)
+    channels: Literal[1, 3] | None = opt(None, "image channels (default: the source's)")
+    format: str | None = opt(None, "source format (default: detected from the path)")
+    key: str | None = opt(None, "array key in an npz")
+    split: str = opt("train", "split to read")
+    workers: int | None = opt(None, "decoding processes (default: all cores)", check=count(1024))
+
+
+@dataclass
+class TrainArgs:
+    config: TrainConfig
+    resume: str | None = opt(None, "run directory or checkpoint to continue exactly")
+    nproc: int = opt(1, "processes on this machine, launched by torchrun (DDP)", check=count(1024))
+    argv: tuple[str, ...] = opt((), internal=True)  # the command line, for --nproc and --resume
+
+
+@dataclass
+class SampleArgs:
+    model: Checkpoint
+    n: int = opt(64, "number of samples", check=count(MAX_IMAGES))
+    seeds: str | None = opt(None, "seeds such as 0-63 or 3,17,42 (default: 0..n-1)")
+    compile: bool = opt(False, "torch.compile G (for many samples)")
+    out: str = opt("samples.png", "grid .png, or a directory/ for one PNG per seed")
+    force: bool = opt(False, "replace an --out of another kind (a checkpoint, say)")
+
+
+@dataclass
+class ConvertArgs:
+    source: str = opt("", "released model folder (*_gen_params.jl_NN.npy and D's)", positional=True)
+    out: str = opt("", "checkpoint file to write (.pt)", required=True)
+    epoch: int | None = opt(
+        None, "which saved epoch, when the folder holds several", check=count(10**6, low=0)
+    )
+
+
+def cmd_prepare(a: PrepareArgs) -> None:
     from dcgan.data.prepare import prepare
 
     out = prepare(
-        args.source,
-        args.out,
-        size=args.size,
-        channels=args.channels,
-        format=args.format,
-        key=args.key,
-        split=args.split,
-        workers=args.workers,
+        a.source,
+        a.out,
+        size=a.size,
+        channels=a.channels,
+        format=a.format,
+        key=a.key,
+        split=a.split,
+        workers=a.workers,
     )
     print(f"packed dataset written to {out}")
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from dcgan import distributed
-    from dcgan.training import is_run_dir, train
+def check_resume(a: TrainArgs) -> None:
+    """`--resume` continues a run as it was saved: a flag given with another value than the
+    run's is refused, naming it; an `--out` that is a run directory needs `--resume`."""
+    from dcgan.checkpoint import checkpoint_config, has_checkpoint, load_checkpoint, run_config
+    from dcgan.training import is_run_dir
 
-    if args.nproc > 1 and not distributed.from_env().enabled:
+    if a.resume is None:
+        if is_run_dir(Path(a.config.out)):
+            raise DcganError(
+                f"--out {a.config.out} is a run directory: continue it with --resume "
+                f"{a.config.out}, or give its parent folder for a new run"
+            )
+        return
+    given = given_flags(TrainConfig, a.argv) - RESUMABLE
+    if not given:
+        return
+    resume = Path(a.resume)
+    if resume.is_dir() and is_run_dir(resume) and not has_checkpoint(resume):
+        saved = run_config(resume)  # stopped before its first checkpoint: starts over
+    else:
+        saved = checkpoint_config(load_checkpoint(resume)["config"], resume)
+    changed = [name for name in sorted(given) if _value(saved, name) != _value(a.config, name)]
+    if changed:
+        flags = ", ".join(f"--{n.replace('_', '-')} {_value(a.config, n)}" for n in changed)
+        had = ", ".join(str(_value(saved, n)) for n in changed)
+        raise DcganError(
+            f"{flags}: cannot change on --resume (the run has {had}); only --steps, --epochs,"
+            " --time-limit, --device and --progress may change"
+        )
+
+
+def _value(config: TrainConfig, name: str) -> object:
+    return getattr(config.model if hasattr(config.model, name) else config, name)
+
+
+def cmd_train(a: TrainArgs) -> int:
+    from dcgan import distributed
+    from dcgan.training import train
+
+    check_resume(a)
+    c = a.config
+    if a.nproc > 1 and not distributed.from_env().enabled:
         # A batch that does not split is one line here, not N ranks' failures; a resumed
         # run keeps its saved batch settings, which the ranks check themselves.
-        if not (args.resume or is_run_dir(Path(args.out))):
-            distributed.rank_batch(
-                args.batch_size, distributed.Dist(0, args.nproc), args.batch_per_rank
-            )
-        return distributed.launch(args.nproc, distributed.strip_flag(args.argv, "--nproc"))
-    result = train(build_dataclass(TrainConfig, args), resume=args.resume)
+        if not a.resume:
+            distributed.rank_batch(c.batch_size, distributed.Dist(0, a.nproc), c.batch_per_rank)
+        return distributed.launch(a.nproc, distributed.strip_flag(list(a.argv), "--nproc"))
+    result = train(c, resume=a.resume)
     if not distributed.from_env().is_main:
         return result.exit_code
     state = "interrupted" if result.interrupted else "finished"
@@ -47,73 +131,44 @@ def cmd_train(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def cmd_sample(args: argparse.Namespace) -> None:
-    from dcgan.io import output_path
+def cmd_sample(a: SampleArgs) -> None:
     from dcgan.sampling import load, parse_seeds, sample, save_each, save_grid
 
-    model = load(args.checkpoint, ema=not args.no_ema)
-    seeds = parse_seeds(args.seeds) if args.seeds else list(range(args.n))
-    images = sample(model, seeds=seeds, bn=args.bn, compile=args.compile)
-    out = output_path(args.out)
-    if args.out.endswith(("/", "\\")) or out.is_dir() or not out.suffix:
+    out = png_out(a.out, grid=True)
+    seeds = parse_seeds(a.seeds) if a.seeds else list(range(a.n))
+    model = load(a.model.checkpoint, ema=not a.model.no_ema)
+    images = sample(model, seeds=seeds, bn=a.model.bn, compile=a.compile)
+    if out.suffix.lower() == ".png":
+        print(f"grid of {len(seeds)} samples written to {save_grid(images, out, force=a.force)}")
+    else:
         paths = save_each(images, seeds, out)
         print(f"{len(paths)} images written to {out}/")
-    else:
-        print(f"grid of {len(seeds)} samples written to {save_grid(images, out, force=args.force)}")
 
 
-def cmd_convert(args: argparse.Namespace) -> None:
+def cmd_convert(a: ConvertArgs) -> None:
     from dcgan.convert import convert
 
-    release = convert(args.source, args.out, epoch=args.epoch)
+    if Path(a.out).suffix.lower() not in (".pt", ".pth"):
+        raise DcganError(f"--out {a.out}: convert writes a checkpoint; name a .pt file")
+    release = convert(a.source, a.out, epoch=a.epoch)
     m = release.config.model
     print(
         f"{release.layout.name} model ({release.layout.about}; {m.size} px, z ~ "
         f"{release.config.z_dist} {m.nz}-d, {m.kernel}x{m.kernel} kernels, strides "
-        f"{','.join(map(str, m.layer_strides))}) written to {args.out}"
+        f"{','.join(map(str, m.layer_strides))}) written to {a.out}"
     )
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
-    p = verbs.add_parser("prepare", help="pack a source into a uint8 array once")
-    p.add_argument("source", help="folder, tar, LMDB, idx, CIFAR, SVHN .mat, npz/npy or a name")
-    p.add_argument("out", help="output directory of the packed dataset")
-    p.add_argument("--size", type=int, default=64, help="image side (default: %(default)s)")
-    p.add_argument("--channels", type=int, choices=(1, 3), help="default: the source's")
-    p.add_argument("--format", help="source format (default: detected from the path)")
-    p.add_argument("--key", help="array key in an npz")
-    p.add_argument("--split", default="train", help="split to read (default: %(default)s)")
-    p.add_argument("--workers", type=int, help="decoding processes (default: all cores)")
-    p.set_defaults(func=cmd_prepare)
-
-    p = verbs.add_parser("train", help="train G and D (paper §4)")
-    add_dataclass_args(p, TrainConfig)
-    p.add_argument("--resume", help="run directory or checkpoint to continue exactly")
-    p.add_argument(
-        "--nproc",
-        type=int,
-        default=1,
-        help="processes on this machine, launched by torchrun (DDP; default: %(default)s)",
+    add_verb(verbs, "prepare", PrepareArgs, cmd_prepare, "pack a source into a uint8 array once")
+    add_verb(verbs, "train", TrainArgs, cmd_train, "train G and D (paper §4)")
+    add_verb(
+        verbs, "sample", SampleArgs, cmd_sample, "write samples: a grid PNG or one PNG per seed"
     )
-    p.set_defaults(func=cmd_train)
-
-    p = verbs.add_parser("sample", help="write samples: a grid PNG or one PNG per seed")
-    sample_flags(p)
-    p.add_argument("--n", type=int, default=64, help="number of samples (default: %(default)s)")
-    p.add_argument("--seeds", help="seeds such as 0-63 or 3,17,42 (default: 0..n-1)")
-    p.add_argument("--compile", action="store_true", help="torch.compile G (for many samples)")
-    p.add_argument(
-        "--out",
-        default="samples.png",
-        help="grid .png, or a directory/ for one PNG per seed (default: %(default)s)",
+    add_verb(
+        verbs,
+        "convert",
+        ConvertArgs,
+        cmd_convert,
+        "the paper authors' released Theano models as a checkpoint",
     )
-    p.add_argument("--force", action="store_true", help="replace an --out of another kind")
-    p.set_defaults(func=cmd_sample)
-
-    p = verbs.add_parser(
-        "convert", help="the paper authors' released Theano models as a checkpoint"
-    )
-    p.add_argument("source", help="released model folder (*_gen_params.jl_NN.npy and D's)")
-    p.add_argument("--out", required=True, help="checkpoint file to write (.pt)")
-    p.add_argument("--epoch", type=int, help="which saved epoch, when the folder holds several")
-    p.set_defaults(func=cmd_convert)

@@ -3,25 +3,48 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
+from typing import Literal
 
-from dcgan.cli.args import add_dataclass_args, build_dataclass, source_flags
+from dcgan.cli.args import Source, add_verb
 from dcgan.config import DedupConfig, FacesConfig
+from dcgan.options import count, opt
 
 
-def cmd_dedup(args: argparse.Namespace) -> None:
+@dataclass
+class DedupArgs:
+    source: Source
+    config: DedupConfig
+    model: str | None = opt(
+        None,
+        "a saved hash model (.pt) to reuse, or an earlier dedup --out: its model, and"
+        " the new images are checked against its index",
+    )
+    clean_size: int | None = opt(None, "also pack the kept images at this size", check=count(4096))
+    workers: int | None = opt(None, "decoding processes (default: all cores)", check=count(1024))
+
+
+@dataclass
+class FacesArgs:
+    source: Source
+    config: FacesConfig
+    out_format: Literal["packed", "folder"] = opt("packed", "packed dataset or PNG folder")
+
+
+def cmd_dedup(a: DedupArgs) -> None:
     from dcgan.experiments.dedup import dedup
 
-    config = build_dataclass(DedupConfig, args)
+    s = a.source
     r = dedup(
-        args.source,
-        args.out,
-        config,
-        model=args.model,
-        clean_size=args.clean_size,
-        format=args.format,
-        key=args.key,
-        split=args.split,
-        workers=args.workers,
+        s.source,
+        s.out,
+        a.config,
+        model=a.model,
+        clean_size=a.clean_size,
+        format=s.format,
+        key=s.key,
+        split=s.split,
+        workers=a.workers,
     )
     print(
         f"{r.count} images, {len(r.groups)} duplicate groups, {r.removed} to remove;"
@@ -29,17 +52,18 @@ def cmd_dedup(args: argparse.Namespace) -> None:
     )
 
 
-def cmd_faces(args: argparse.Namespace) -> None:
+def cmd_faces(a: FacesArgs) -> None:
     from dcgan.experiments.faces import faces
 
+    s = a.source
     r = faces(
-        args.source,
-        args.out,
-        build_dataclass(FacesConfig, args),
-        out_format=args.out_format,
-        format=args.format,
-        key=args.key,
-        split=args.split,
+        s.source,
+        s.out,
+        a.config,
+        out_format=a.out_format,
+        format=s.format,
+        key=s.key,
+        split=s.split,
     )
     n = r.by_count
     print(
@@ -49,25 +73,13 @@ def cmd_faces(args: argparse.Namespace) -> None:
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
-    p = verbs.add_parser("dedup", help="near-duplicate groups by a learned 128-bit hash (§3)")
-    source_flags(p)
-    add_dataclass_args(p, DedupConfig)
-    p.add_argument(
-        "--model",
-        help="a saved hash model (.pt) to reuse, or an earlier dedup --out: its model, and"
-        " the new images are checked against its index",
+    add_verb(
+        verbs,
+        "dedup",
+        DedupArgs,
+        cmd_dedup,
+        "near-duplicate groups by a learned 128-bit hash (paper §4.1.1)",
     )
-    p.add_argument("--clean-size", type=int, help="also pack the kept images at this size")
-    p.add_argument("--workers", type=int, help="decoding processes (default: all cores)")
-    p.set_defaults(func=cmd_dedup)
-
-    p = verbs.add_parser("faces", help="OpenCV face crops as a training set (§3)")
-    source_flags(p)
-    add_dataclass_args(p, FacesConfig)
-    p.add_argument(
-        "--out-format",
-        choices=("packed", "folder"),
-        default="packed",
-        help="packed dataset or PNG folder (default: %(default)s)",
+    add_verb(
+        verbs, "faces", FacesArgs, cmd_faces, "OpenCV face crops as a training set (paper §4.2)"
     )
-    p.set_defaults(func=cmd_faces)

@@ -4,29 +4,86 @@ TorchScript) and explore (the latent-space explorer in a browser)."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
-from dcgan.cli.args import sample_flags
+from dcgan.cli.args import Checkpoint, add_verb
+from dcgan.errors import DcganError
+from dcgan.options import count, opt
+
+# The file name extensions of each export format (dcgan.export.FORMATS); the first is the
+# one to suggest.
+EXTENSIONS = {
+    "safetensors": (".safetensors",),
+    "onnx": (".onnx",),
+    "torchscript": (".pt", ".ts", ".torchscript"),
+}
 
 
-def cmd_export(args: argparse.Namespace) -> None:
+@dataclass
+class ExportArgs:
+    model: Checkpoint
+    out: str = opt("", "output file: .safetensors, .onnx or .pt (TorchScript)", required=True)
+    format: Literal["safetensors", "onnx", "torchscript"] | None = opt(
+        None, "file format (default: from the --out extension)"
+    )
+    force: bool = opt(False, "replace an --out of another kind (a checkpoint, say)")
+
+
+@dataclass
+class ExploreArgs:
+    model: Checkpoint
+    host: str = opt("127.0.0.1", "address to listen on")
+    port: int = opt(8000, "port; 0 picks a free one", check=count(65535, low=0))
+    direction: list[str] = opt(
+        factory=list,
+        help="a direction to move along: the JSON of dcgan turn or arithmetic (repeatable)",
+        metavar="JSON",
+    )
+
+
+def export_format(out: str, format: str | None) -> str:
+    """The format of `--out`: the one given, which its extension must match, or the one its
+    extension names."""
+    if not out.strip():
+        raise DcganError("the output path (--out) is empty: name a file to write")
+    suffix = Path(out).suffix.lower()
+    named = [f for f, exts in EXTENSIONS.items() if suffix in exts]
+    if format is None:
+        if not named:
+            raise DcganError(
+                f"--out {out}: cannot tell the format from its extension; name a .safetensors,"
+                " .onnx or .pt file, or give --format"
+            )
+        return named[0]
+    if format not in named:
+        raise DcganError(
+            f"--out {out} does not match --format {format}: name a {EXTENSIONS[format][0]} file"
+        )
+    return format
+
+
+def cmd_export(a: ExportArgs) -> None:
+    format = export_format(a.out, a.format)
     from dcgan.export import CHECK_SEEDS, TOLERANCE, export
 
-    result = export(
-        args.checkpoint, args.format, args.out, args.bn, not args.no_ema, force=args.force
-    )
-    m = result.metadata["model"]
+    m = a.model
+    result = export(m.checkpoint, format, a.out, bn=m.bn, ema=not m.no_ema, force=a.force)
+    meta = result.metadata["model"]
     print(
-        f"{result.format} generator ({m['size']} px, nz {m['nz']}, BatchNorm frozen at "
+        f"{result.format} generator ({meta['size']} px, nz {meta['nz']}, BatchNorm frozen at "
         f"'{result.metadata['bn']}') written to {result.path}; max abs diff vs PyTorch on "
         f"{len(CHECK_SEEDS)} seeds: {result.max_abs_diff:.2e} (< {TOLERANCE:g})"
     )
 
 
-def cmd_explore(args: argparse.Namespace) -> None:
+def cmd_explore(a: ExploreArgs) -> None:
     from dcgan.explore import Engine, make_server
 
-    engine = Engine(args.checkpoint, bn=args.bn, ema=not args.no_ema, directions=args.direction)
-    server = make_server(engine, args.host, args.port)
+    m = a.model
+    engine = Engine(m.checkpoint, bn=m.bn, ema=not m.no_ema, directions=a.direction)
+    server = make_server(engine, a.host, a.port)
     host, port = server.server_address[:2]
     print(f"dcgan explore: http://{host}:{port}/  (Ctrl-C stops it)", flush=True)
     try:
@@ -36,28 +93,17 @@ def cmd_explore(args: argparse.Namespace) -> None:
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
-    from dcgan.export import FORMATS
-
-    p = verbs.add_parser("export", help="write the generator as safetensors, ONNX or TorchScript")
-    sample_flags(p)
-    p.add_argument("--format", required=True, choices=FORMATS, help="file format")
-    p.add_argument("--out", required=True, help="output file")
-    p.add_argument("--force", action="store_true", help="replace an --out of another kind")
-    p.set_defaults(func=cmd_export)
-
-    p = verbs.add_parser("explore", help="a latent-space explorer in the browser (local server)")
-    sample_flags(p)
-    p.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    add_verb(
+        verbs,
+        "export",
+        ExportArgs,
+        cmd_export,
+        "write the generator as safetensors, ONNX or TorchScript",
     )
-    p.add_argument(
-        "--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)"
+    add_verb(
+        verbs,
+        "explore",
+        ExploreArgs,
+        cmd_explore,
+        "a latent-space explorer in the browser (local server)",
     )
-    p.add_argument(
-        "--direction",
-        action="append",
-        default=[],
-        metavar="JSON",
-        help="a direction to move along: the JSON of dcgan turn or arithmetic (repeatable)",
-    )
-    p.set_defaults(func=cmd_explore)

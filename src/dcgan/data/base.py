@@ -14,8 +14,9 @@ from typing import NamedTuple
 import numpy as np
 
 from dcgan.errors import DcganError
+from dcgan.options import CACHE
 
-DEFAULT_ROOT = Path("~/.cache/dcgan/datasets")
+DEFAULT_ROOT = Path(CACHE) / "datasets"
 
 
 class Unreadable(NamedTuple):

@@ -16,6 +16,7 @@ import torch
 from dcgan.data.prepare import IMAGES, LABELS, META, is_packed, prepare
 from dcgan.data.sources import Source, open_source
 from dcgan.errors import DcganError
+from dcgan.options import CACHE
 
 __all__ = ["PackedDataset", "is_packed", "resolve_data", "to_unit_range"]
 
@@ -125,7 +126,7 @@ def resolve_data(
     size: int,
     channels: int | None = None,
     format: str | None = None,
-    cache: str | Path = ".cache/dcgan",
+    cache: str | Path = CACHE,
     progress: bool = True,
     split: str = "train",
 ) -> PackedDataset:

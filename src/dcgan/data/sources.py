@@ -117,8 +117,8 @@ def open_source(
     """Open a source given as a path or a dataset name; `format` overrides detection.
 
     Named datasets (mnist, fashion-mnist, cifar10, svhn, celeba) live in `root` (default
-    ~/.cache/dcgan/datasets); with one of those formats, an existing folder as `spec` is
-    taken as that root.
+    `datasets` in dcgan.options.CACHE, e.g. ~/.cache/dcgan/datasets); with one of those
+    formats, an existing folder as `spec` is taken as that root.
     """
     fmt = format or detect_format(spec)
     if fmt not in READERS:

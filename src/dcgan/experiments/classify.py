@@ -27,108 +27,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from dcgan.config import ClassifyConfig
 from dcgan.errors import DcganError
 from dcgan.experiments.features import (
     FeatureExtractor,
     augment_with_shifts,
-    check_bn,
     prepare_bn,
     shift_offsets,
 )
-from dcgan.experiments.linear import DEFAULT_C, fit_select_c
+from dcgan.experiments.linear import fit_select_c
 from dcgan.experiments.splits import Splits, draw_labelled, open_splits
 from dcgan.experiments.supervised import accuracy, random_search, train_cnn
 from dcgan.models import Discriminator
 from dcgan.sampling import Loaded, load
-
-
-@dataclass
-class ClassifyConfig:
-    """Options of `classify` (the `dcgan classify` flags)."""
-
-    checkpoint: str = field(default="", metadata={"help": "checkpoint file or run directory"})
-    data: str = field(default="", metadata={"help": "labelled source the examples are drawn from"})
-    test: str | None = field(
-        default=None, metadata={"help": "test source (none: the data's test split or a fifth)"}
-    )
-    val: str | None = field(
-        default=None, metadata={"help": "validation source for C and the CNN's search"}
-    )
-    val_size: int = field(
-        default=0, metadata={"help": "else hold out this many examples of --data as validation"}
-    )
-    format: str | None = field(default=None, metadata={"help": "source format (auto-detected)"})
-    labels_per_class: tuple[int, ...] = field(
-        default=(100,), metadata={"help": "labelled examples per class, e.g. 10,100,1000"}
-    )
-    repeats: int = field(default=5, metadata={"help": "random draws (K) per label count"})
-    seed: int = field(default=0, metadata={"help": "seed of the draws, random D and CNN"})
-    pixels: bool = field(default=True, metadata={"help": "raw-pixel SVM baseline"})
-    random_d: bool = field(default=True, metadata={"help": "random-D-features SVM baseline"})
-    cnn: bool = field(default=True, metadata={"help": "supervised CNN baseline"})
-    grid: int = field(default=4, metadata={"help": "each D layer max-pooled to grid x grid"})
-    bn: str = field(
-        default="inferred",
-        metadata={
-            "help": "BatchNorm statistics of D's features: running (of GAN training), batch,"
-            " or inferred over training images (the authors' protocol)"
-        },
-    )
-    bn_images: int = field(
-        default=10_000, metadata={"help": "training images the inferred statistics are over"}
-    )
-    layers: tuple[int, ...] | None = field(
-        default=None, metadata={"help": "D conv layers to use, e.g. 2,3 (none: all)"}
-    )
-    shift: int = field(
-        default=0,
-        metadata={
-            "help": "add each labelled example moved 1..N pixels up, down, left and right"
-            " (4N copies) for every method; 0 = the paper's protocol"
-        },
-    )
-    c_values: tuple[float, ...] = field(
-        default=DEFAULT_C, metadata={"help": "the SVM's C candidates"}
-    )
-    standardize: bool = field(
-        default=False, metadata={"help": "standardise each feature before the SVM"}
-    )
-    c_once: bool = field(
-        default=False, metadata={"help": "choose C on the first draw only, keep it (faster)"}
-    )
-    folds: int = field(default=5, metadata={"help": "cross-validation folds without a val split"})
-    cnn_trials: int = field(default=8, metadata={"help": "random-search trials of the CNN"})
-    cnn_steps: int = field(default=500, metadata={"help": "training steps of the CNN"})
-    cnn_batch_size: int = field(default=32, metadata={"help": "mini-batch of the CNN"})
-    batch_size: int = field(default=500, metadata={"help": "images per feature batch"})
-    threads: int | None = field(
-        default=None, metadata={"help": "CPU threads of torch (none: its default)"}
-    )
-    out: str | None = field(default=None, metadata={"help": "folder for table, JSON and plot"})
-    cache: str = field(default=".cache/dcgan", metadata={"help": "prepared data and features"})
-    progress: bool = field(default=True, metadata={"help": "show progress"})
-
-    def __post_init__(self) -> None:
-        self.labels_per_class = tuple(sorted(set(self.labels_per_class)))
-        if not self.labels_per_class or min(self.labels_per_class) < 1:
-            raise DcganError(f"labels per class must be positive, got {self.labels_per_class}")
-        for name in ("repeats", "folds", "cnn_trials", "cnn_steps", "cnn_batch_size"):
-            if getattr(self, name) < 1:
-                raise DcganError(f"{name.replace('_', ' ')} must be positive")
-        check_bn(self.bn)
-        if self.bn_images < 1:
-            raise DcganError(f"bn images must be positive, got {self.bn_images}")
-        if self.shift < 0:
-            raise DcganError(f"shift must be non-negative, got {self.shift}")
-        if self.val_size < 0:
-            raise DcganError(f"val size must be non-negative, got {self.val_size}")
-        if self.val and self.val_size:
-            raise DcganError("give a validation source or a validation size, not both")
-
-    @property
-    def methods(self) -> list[str]:
-        chosen = {"pixels": self.pixels, "random-d": self.random_d, "cnn": self.cnn}
-        return ["dcgan", *(m for m, on in chosen.items() if on)]
 
 
 @dataclass

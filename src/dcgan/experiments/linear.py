@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dcgan.config import DEFAULT_C
 from dcgan.errors import DcganError
 
-DEFAULT_C = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 CHUNK = 256  # rows of the design matrix per product
 
 

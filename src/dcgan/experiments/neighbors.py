@@ -19,6 +19,7 @@ from PIL import Image
 from dcgan.data.packed import resolve_data
 from dcgan.errors import DcganError
 from dcgan.experiments.figures import labelled, png_path, save_json, stack
+from dcgan.options import CACHE
 from dcgan.sampling import Loaded, generate, grid_image, save_png, z_from_seeds
 
 SPACES = ("pixel", "feature")
@@ -90,7 +91,7 @@ def neighbors(
     n_stats: int = 500,
     held_out: int = 500,
     bn: str = "batch",
-    cache: str | Path = ".cache/dcgan",
+    cache: str | Path = CACHE,
 ) -> Neighbours:
     """Nearest neighbours of samples 0..n-1 on a sheet; distance statistics over n_stats
     samples and the data's last `held_out` images against the rest of the data."""
@@ -114,6 +115,8 @@ def neighbors(
         df, index[space] = _nearest(f[:n_stats], rf, k)
         dr, _ = _nearest(r, rf, 1)
         distance[space] = {"samples": df[:, 0].mean().item(), "held_out": dr[:, 0].mean().item()}
+        if not distance[space]["held_out"] > 0:  # the ratio's denominator
+            raise DcganError(f"the held-out images of {data} all have exact copies in the rest")
         index[space] = index[space][:n]
     record = {
         "data": str(data),

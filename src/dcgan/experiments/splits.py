@@ -12,6 +12,7 @@ import numpy as np
 from dcgan.data.packed import PackedDataset, is_packed, resolve_data
 from dcgan.data.sources import open_source
 from dcgan.errors import DcganError
+from dcgan.options import CACHE
 
 HOLDOUT_TEST_FRACTION = 0.2
 
@@ -77,7 +78,7 @@ def open_splits(
     val: str | None = None,
     val_size: int = 0,
     format: str | None = None,
-    cache: str = ".cache/dcgan",
+    cache: str = CACHE,
     seed: int = 0,
 ) -> Splits:
     """Prepare (once, cached) the labelled source `data`, the test set (`test`, else the

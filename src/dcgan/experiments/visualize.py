@@ -20,6 +20,7 @@ from dcgan.data.packed import resolve_data, to_unit_range
 from dcgan.errors import DcganError
 from dcgan.experiments.figures import labelled, png_path, save_json, stack
 from dcgan.models import Discriminator
+from dcgan.options import CACHE
 from dcgan.sampling import Loaded, grid_image, save_png
 
 RECTIFIERS = (nn.ReLU, nn.LeakyReLU)
@@ -154,7 +155,7 @@ def visualize(
     channels: list[int] | None = None,
     first: int = 0,
     seed: int = 0,
-    cache: str | Path = ".cache/dcgan",
+    cache: str | Path = CACHE,
 ) -> Visualization:
     """Fig. 5: guided backprop of D's top-k last-layer channels (or `channels`, the same for
     both Ds) on images first..first+n-1 of `data`, for the trained D and a random one."""

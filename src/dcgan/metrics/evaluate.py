@@ -21,6 +21,7 @@ from dcgan.extras import require
 from dcgan.metrics.extractors import Extractor, get_extractor, quantize
 from dcgan.metrics.fidelity import Features, compute, parse_metrics
 from dcgan.metrics.reference import reference
+from dcgan.options import CACHE
 from dcgan.sampling import load, with_bn_mode, z_from_seeds
 
 GEN_BATCH = 250
@@ -52,7 +53,7 @@ class Evaluator:
         extractor: Extractor,
         metrics: str | list[str] = "fid",
         n: int = 10000,
-        cache: str | Path | None = ".cache/dcgan",
+        cache: str | Path | None = CACHE,
     ) -> None:
         self.metrics = parse_metrics(metrics)
         self.extractor, self.n = extractor, n
@@ -75,7 +76,7 @@ def evaluate(
     ema: bool = True,
     bn: str = "batch",
     seed: int = 0,
-    cache: str | Path = ".cache/dcgan",
+    cache: str | Path = CACHE,
     device: str = "auto",
 ) -> dict:
     """Evaluate a checkpoint (file or run dir) against real data (default: its training data).

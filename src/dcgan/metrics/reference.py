@@ -20,6 +20,7 @@ from dcgan.errors import DcganError
 from dcgan.io import atomic_write
 from dcgan.metrics.extractors import Extractor
 from dcgan.metrics.fidelity import Features, Reference
+from dcgan.options import CACHE
 
 SUBSET_SEED = 0
 READ_BATCH = 2000
@@ -66,7 +67,7 @@ def reference(
     dataset: PackedDataset,
     extractor: Extractor,
     n: int | None = None,
-    cache: str | Path | None = ".cache/dcgan",
+    cache: str | Path | None = CACHE,
 ) -> Reference:
     """Real statistics of n images of `dataset`, from the cache when present."""
     path = cache_path(dataset, extractor, n, cache) if cache is not None else None

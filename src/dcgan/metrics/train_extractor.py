@@ -20,6 +20,7 @@ from dcgan.data.packed import resolve_data, to_unit_range
 from dcgan.errors import DcganError
 from dcgan.io import atomic_write
 from dcgan.metrics.mnist_classifier import MnistClassifier
+from dcgan.options import CACHE
 
 PACK_SIZE = 32  # the data is packed at 32 px; the net resizes to 28
 
@@ -54,7 +55,7 @@ def train_extractor(
     lr: float = 3e-3,
     holdout: float = 0.1,
     seed: int = 0,
-    cache: str | Path = ".cache/dcgan",
+    cache: str | Path = CACHE,
 ) -> dict:
     """Train on `data`'s labels (a held-out share measures accuracy); save to `out`."""
     dataset = resolve_data(data, PACK_SIZE, None, None, cache, progress=False)
