@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from dcgan.errors import DcganError
 
@@ -237,6 +237,9 @@ class DedupConfig:
     """The semantic-hash de-duplication of paper §4.1.1: a 3072-128-3072
     de-noising, dropout-regularised ReLU autoencoder on 32x32 centre crops."""
 
+    hash: Literal["paper", "invariant"] = field(
+        default="paper", metadata={"help": "paper: §4.1.1 exactly; invariant: trained on copies"}
+    )
     bits: int = field(default=128, metadata={"help": "code units = hash bits"})
     epochs: int = field(default=20, metadata={"help": "autoencoder training epochs"})
     batch_size: int = field(default=128, metadata={"help": "autoencoder batch size"})
@@ -257,6 +260,8 @@ class DedupConfig:
         for name in ("bits", "epochs", "batch_size", "train_limit"):
             if getattr(self, name) < 1:
                 raise DcganError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.hash not in ("paper", "invariant"):
+            raise DcganError(f"hash must be paper or invariant, got {self.hash!r}")
         if self.bits % 8:
             raise DcganError(f"bits must be a multiple of 8, got {self.bits}")
         if not 0 <= self.radius < self.bits:

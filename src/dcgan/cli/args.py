@@ -38,7 +38,11 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, skip: tuple =
             base = next(t for t in typing.get_args(kind) if t is not type(None))
         if typing.get_origin(base) is tuple:
             base = number_list(typing.get_args(base)[0])
-        parser.add_argument(flag(f.name), type=base, default=default, help=help_text)
+        choices = typing.get_args(base) if typing.get_origin(base) is typing.Literal else None
+        base = str if choices else base
+        parser.add_argument(
+            flag(f.name), type=base, default=default, help=help_text, choices=choices
+        )
 
 
 def number_list(kind: type) -> typing.Callable[[str], tuple]:
