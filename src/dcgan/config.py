@@ -234,11 +234,12 @@ class TrainConfig:
 
 @dataclass
 class DedupConfig:
-    """The semantic-hash de-duplication of paper §4.1.1: a 3072-128-3072
-    de-noising, dropout-regularised ReLU autoencoder on 32x32 centre crops."""
+    """The semantic-hash de-duplication of paper §4.1.1 on 32x32 centre crops: the paper's
+    3072-128-3072 de-noising autoencoder, or one trained to be invariant to copies."""
 
     hash: Literal["paper", "invariant"] = field(
-        default="paper", metadata={"help": "paper: §4.1.1 exactly; invariant: trained on copies"}
+        default="invariant",
+        metadata={"help": "paper: §4.1.1 exactly; invariant: trained on copies"},
     )
     bits: int = field(default=128, metadata={"help": "code units = hash bits"})
     epochs: int = field(default=20, metadata={"help": "autoencoder training epochs"})
@@ -250,8 +251,8 @@ class DedupConfig:
     train_limit: int = field(
         default=100_000, metadata={"help": "at most this many images (evenly spaced) train it"}
     )
-    radius: int = field(
-        default=0, metadata={"help": "Hamming radius of a match; 0 is the paper's exact hash"}
+    radius: int | None = field(
+        default=None, metadata={"help": "Hamming radius of a match (default: paper 0, invariant 8)"}
     )
     sheet_groups: int = field(default=16, metadata={"help": "groups shown in the contact sheet"})
     seed: int = field(default=0, metadata={"help": "seed of the autoencoder training"})
@@ -264,7 +265,7 @@ class DedupConfig:
             raise DcganError(f"hash must be paper or invariant, got {self.hash!r}")
         if self.bits % 8:
             raise DcganError(f"bits must be a multiple of 8, got {self.bits}")
-        if not 0 <= self.radius < self.bits:
+        if self.radius is not None and not 0 <= self.radius < self.bits:
             raise DcganError(f"radius must lie in 0..{self.bits - 1}, got {self.radius}")
         if not 0.0 <= self.dropout < 1.0:
             raise DcganError(f"dropout must lie in [0, 1), got {self.dropout}")

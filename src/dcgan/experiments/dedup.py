@@ -34,7 +34,14 @@ from dcgan.config import DedupConfig
 from dcgan.data.prepare import IMAGES, prepare
 from dcgan.data.sources import Item, Source, open_source
 from dcgan.errors import DcganError
-from dcgan.experiments.dedup_hash import SIDE, hash_images, load_model, save_model, train_hash
+from dcgan.experiments.dedup_hash import (
+    RADIUS,
+    SIDE,
+    hash_images,
+    load_model,
+    save_model,
+    train_hash,
+)
 from dcgan.io import atomic_write, atomic_write_text
 from dcgan.sampling import grid_image, save_png
 
@@ -197,7 +204,8 @@ def dedup(
         t2 = time.perf_counter()
         k = len(old)
         codes = np.concatenate([old, hash_images(hash_model, images)])
-        groups = duplicate_groups(group_labels(codes, config.radius))
+        radius = RADIUS[hash_model.kind] if config.radius is None else config.radius
+        groups = duplicate_groups(group_labels(codes, radius))
         groups = [g for g in groups if g[-1] >= k]  # only groups with a new image
         t3 = time.perf_counter()
         wanted = {int(i) for g in groups for i in g}
