@@ -110,20 +110,21 @@ def _distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def test_invariant_hash_keeps_copies_near_and_people_apart(celeba):
-    """Trained on N real faces, re-encoded and 2 px shifted copies of 40 of them land a few
-    bits away; 40 other photos of the same size land tens of bits away."""
+    """Trained on N real faces, quality-40 and 2 px shifted copies of 40 of them land within
+    the default radius (8 bits); 40 other photos land far outside it."""
     images = np.stack([convert_image(d, 32, 3) for _, d in celeba])
-    model = train_hash(images, DedupConfig(hash="invariant", epochs=30, batch_size=64))
+    model = train_hash(images, DedupConfig(epochs=10, batch_size=64))
     assert isinstance(model, InvariantHash)
     payloads = [d for _, d in celeba[:40]]
     codes = _hashes(model, payloads)
     jpeg = _distance(codes, _hashes(model, [_reencode(d, 40) for d in payloads]))
     shift = _distance(codes, _hashes(model, [_shifted(d, 2, -2) for d in payloads]))
     others = _distance(codes, _hashes(model, [d for _, d in celeba[40:80]]))
-    assert np.median(jpeg) <= 6 and np.median(shift) <= 8, (jpeg, shift)
-    assert np.median(others) >= 40 and others.min() > max(np.median(jpeg), np.median(shift))
+    assert (jpeg <= 8).mean() >= 0.9 and (shift <= 8).mean() >= 0.9, (jpeg, shift)
+    assert np.median(jpeg) <= 2 and np.median(shift) <= 4, (jpeg, shift)
+    assert others.min() > 24 and np.median(others) >= 40, others
     bits = np.unpackbits(model.hash(images), axis=1).mean(0)
-    assert 0.2 < bits.mean() < 0.8  # balanced: bits are neither always on nor always off
+    assert 0.3 < bits.mean() < 0.7 and bits.min() > 0.05 and bits.max() < 0.95  # balanced
 
 
 def test_multi_index_radius_matches_brute_force():
