@@ -17,7 +17,7 @@ from dcgan.config import DedupConfig
 from dcgan.data.packed import PackedDataset
 from dcgan.data.prepare import convert_image
 from dcgan.errors import DcganError
-from dcgan.experiments.dedup import dedup, group_labels, load_model
+from dcgan.experiments.dedup import dedup, group_labels, load_model, read_batches
 from dcgan.experiments.dedup_hash import HashAutoencoder, InvariantHash, train_hash
 
 TAR = SHARED / "celeba_aligned_00.tar"
@@ -85,7 +85,8 @@ def test_groups_written(run, celeba):
     rows = list(csv.DictReader(io.StringIO((run.out / "groups.csv").read_text())))
     assert len(rows) == sum(len(g) for g in run.groups)
     assert sum(r["kept"] == "1" for r in rows) == len(run.groups)
-    assert Image.open(run.out / "sheet.png").size[0] > 32
+    with Image.open(run.out / "sheet.png") as sheet:
+        assert sheet.size[0] > 32
     clean = PackedDataset(run.clean)
     assert len(clean) == run.count - run.removed and clean.images.shape[1:] == (3, 16, 16)
 
@@ -206,3 +207,11 @@ def test_new_batch_checked_against_an_index(run, celeba, tmp_path):
     keeps = {g["keep"]["name"] for g in groups["items"]}
     assert celeba[6][0].split("/")[-1] in keeps  # the indexed image is kept over its copy
     assert len(np.load(tmp_path / "grown" / "hashes.npy")) == run.count + 2
+
+
+def test_read_batches_returns_every_row_in_order(tmp_path):
+    rows = np.random.default_rng(0).integers(0, 256, (1001, 3, 4, 4), dtype=np.uint8)
+    np.save(tmp_path / "a.npy", rows)
+    batches = list(read_batches(tmp_path / "a.npy", 400))
+    assert [len(b) for b in batches] == [400, 400, 201]
+    assert np.array_equal(np.concatenate(batches), rows)

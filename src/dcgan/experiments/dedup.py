@@ -35,9 +35,9 @@ from dcgan.data.prepare import IMAGES, prepare
 from dcgan.data.sources import Item, Source, open_source
 from dcgan.errors import DcganError
 from dcgan.experiments.dedup_hash import (
+    HASH_BATCH,
     RADIUS,
     SIDE,
-    hash_images,
     load_model,
     save_model,
     train_hash,
@@ -47,6 +47,19 @@ from dcgan.sampling import grid_image, save_png
 
 MODEL, GROUPS_JSON, GROUPS_CSV, SHEET = "hash_model.pt", "groups.json", "groups.csv", "sheet.png"
 HASHES, NAMES, CLEAN = "hashes.npy", "names.txt", "clean"
+
+
+def read_batches(path: Path, batch: int = HASH_BATCH) -> Iterator[np.ndarray]:
+    """The rows of a .npy file, `batch` at a time, by plain reads: unlike a memory map, the
+    pages read do not stay in the process's memory, so RSS does not grow with the file."""
+    with open(path, "rb") as f:
+        major, _ = np.lib.format.read_magic(f)
+        header = np.lib.format.read_array_header_1_0 if major == 1 else None
+        shape, _, dtype = (header or np.lib.format.read_array_header_2_0)(f)
+        row = int(np.prod(shape[1:]))
+        for start in range(0, shape[0], batch):
+            k = min(batch, shape[0] - start)
+            yield np.fromfile(f, dtype, k * row).reshape(k, *shape[1:])
 
 
 def _exact_labels(keys: np.ndarray) -> np.ndarray:
@@ -203,7 +216,7 @@ def dedup(
         save_model(hash_model, out / MODEL)
         t2 = time.perf_counter()
         k = len(old)
-        codes = np.concatenate([old, hash_images(hash_model, images)])
+        codes = np.concatenate([old, *map(hash_model.hash, read_batches(thumbs / IMAGES))])
         radius = RADIUS[hash_model.kind] if config.radius is None else config.radius
         groups = duplicate_groups(group_labels(codes, radius))
         groups = [g for g in groups if g[-1] >= k]  # only groups with a new image
