@@ -41,8 +41,8 @@ from conftest import SHARED  # noqa: E402
 
 from dcgan.config import DedupConfig  # noqa: E402
 from dcgan.data.prepare import prepare  # noqa: E402
-from dcgan.experiments.dedup import group_labels  # noqa: E402
-from dcgan.experiments.dedup_hash import hash_images, train_hash  # noqa: E402
+from dcgan.experiments.dedup import contact_sheet, duplicate_groups, group_labels  # noqa: E402
+from dcgan.experiments.dedup_hash import RADIUS, hash_images, train_hash  # noqa: E402
 
 KINDS = {
     "jpeg": ("jpeg",),
@@ -181,6 +181,16 @@ def score(labels: np.ndarray, pairs: list, photo: np.ndarray, person: np.ndarray
     }
 
 
+def write_sheet(images: np.ndarray, labels: np.ndarray, n: int, path: Path, rows: int = 12):
+    """A contact sheet of found groups: the first `rows` groups of two or more originals
+    (CelebA's own duplicates), then `rows` groups holding a planted copy of the `all` kind
+    (the last planted are spread over the kinds; the kept image first)."""
+    groups = duplicate_groups(labels)
+    own = [g for g in groups if (g < n).sum() > 1][:rows]
+    planted = [g for g in groups if g[-1] >= n and (g[-1] - n) % len(KINDS) == len(KINDS) - 1]
+    return contact_sheet(images, own + planted[:rows], path, width=4)
+
+
 def phash_codes(tar: Path) -> np.ndarray:
     import imagehash
 
@@ -203,6 +213,7 @@ def main() -> None:
     parser.add_argument("--max-radius", type=int, default=10)
     parser.add_argument("--methods", default="paper,invariant,phash")
     parser.add_argument("--out", default="bench/results/dedup_celeba.json")
+    parser.add_argument("--sheet", help="also write a contact sheet of the default's groups")
     args = parser.parse_args()
     torch.set_num_threads(1)
     tar = SHARED / "celeba_aligned_00.tar"
@@ -236,6 +247,9 @@ def main() -> None:
         m: {r: score(group_labels(c, r), pairs, photo, person) for r in range(args.max_radius + 1)}
         for m, c in codes.items()
     }
+    if args.sheet and "invariant" in codes:
+        default = group_labels(codes["invariant"], RADIUS["invariant"])
+        write_sheet(images, default, n, Path(args.sheet))
     best = {}  # per method: the radius of highest recall with FPR < 1 %
     for m, by_r in rows.items():
         ok = [r for r, s in by_r.items() if s["false_positive_rate"] < 0.01]
