@@ -83,8 +83,15 @@ def _near_pairs(codes: np.ndarray, members: np.ndarray, radius: int) -> Iterator
 def group_labels(codes: np.ndarray, radius: int = 0) -> np.ndarray:
     """A group label per packed code: equal codes (radius 0) or, transitively, codes within
     `radius` bits of each other (multi-index hashing over radius + 1 chunks)."""
+    exact = _exact_labels(codes)
     if radius == 0 or len(codes) < 2:
-        return _exact_labels(codes)
+        return exact
+    # search among distinct codes only: k exact copies would otherwise cost k^2 pairs
+    first = np.unique(exact, return_index=True)[1]
+    return _radius_labels(codes[first], radius)[exact]
+
+
+def _radius_labels(codes: np.ndarray, radius: int) -> np.ndarray:
     bits = np.unpackbits(codes, axis=1)
     pairs = []
     for chunk in np.array_split(np.arange(bits.shape[1]), radius + 1):
