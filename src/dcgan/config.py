@@ -245,14 +245,16 @@ class DedupConfig:
     epochs: int = field(default=20, metadata={"help": "autoencoder training epochs"})
     batch_size: int = field(default=128, metadata={"help": "autoencoder batch size"})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
-    noise: float = field(default=0.1, metadata={"help": "std of the input corruption"})
+    noise: float = field(default=0.1, metadata={"help": "std of the input corruption (paper hash)"})
     dropout: float = field(default=0.2, metadata={"help": "dropout on the code while training"})
-    threshold: float = field(default=0.0, metadata={"help": "a bit is set where ReLU > this"})
+    threshold: float = field(
+        default=0.0, metadata={"help": "a bit is set where ReLU > this (paper hash)"}
+    )
     train_limit: int = field(
         default=100_000, metadata={"help": "at most this many images (evenly spaced) train it"}
     )
     radius: int | None = field(
-        default=None, metadata={"help": "Hamming radius of a match (default: paper 0, invariant 8)"}
+        default=None, metadata={"help": "Hamming radius of a match; unset: paper 0, invariant 8"}
     )
     sheet_groups: int = field(default=16, metadata={"help": "groups shown in the contact sheet"})
     seed: int = field(default=0, metadata={"help": "seed of the autoencoder training"})
