@@ -1,14 +1,21 @@
-"""Measured quality of `dcgan dedup` on real CelebA, against imagehash's pHash.
+"""Measured quality of `dcgan dedup`'s hashes on real CelebA, against imagehash's pHash.
 
-Plants 300 near-duplicates of random originals among the 5,999 aligned CelebA JPEGs of
-shared/data (75 each: JPEG re-encode at quality 30-60, a 1-3 px shift-crop, +-10%
-brightness, a 90-110% resize), runs `dedup` once (timing, RAM) and groups the same hashes at
-Hamming radius 0..4; pHash (64 bits) is grouped the same way. Counts per radius: recall of
-the planted pairs, precision of all flagged pairs, and the false-positive rate (the share
-of the 5,999 distinct originals put in a group with another original; ~30 photos per
-person, so same-person photos are not duplicates). Writes bench/results/dedup_celeba.json.
+Plants near-duplicates among the 5,999 aligned CelebA JPEGs of shared/data: eight kinds
+(JPEG re-encode at quality 30-60, a 1-3 px shift-crop, +-10 % brightness, a 90-110 %
+resize, +-5 % colour gains, and the combinations JPEG+shift, resize+brightness and all
+five), PER_KIND copies of distinct originals per kind from the first TRAIN originals (the
+images the hashes are trained on, "seen") and as many from the others ("unseen"). Each
+learned hash (`paper`, `invariant`) is trained on the first TRAIN thumbnails only, then
+every image is hashed and grouped at Hamming radius 0..max; pHash (64 bits) is grouped the
+same way. Per method and radius: recall of the planted pairs (per kind, seen / unseen),
+precision of all flagged pairs (planted only, and counting CelebA's own duplicates as true:
+one photo of a person under two numbers, see `photo_ids`), and the false-positive rate
+(FPR): the share of originals put in a group with an image of another photo; also with an
+image of another person (a lower bound: certain errors) and with any other original (an
+upper bound: CelebA's own duplicates counted as errors).
+Writes bench/results/dedup_celeba.json.
 
-    PYTHONPATH=src python bench/dedup_celeba.py [--epochs 20]
+    PYTHONPATH=src nice -n 10 python bench/dedup_celeba.py [--epochs 20]
 """
 
 from __future__ import annotations
@@ -26,48 +33,71 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageEnhance
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import SHARED  # noqa: E402
 
 from dcgan.config import DedupConfig  # noqa: E402
 from dcgan.data.prepare import prepare  # noqa: E402
-from dcgan.experiments.dedup import dedup, group_labels  # noqa: E402
+from dcgan.experiments.dedup import contact_sheet, duplicate_groups, group_labels  # noqa: E402
+from dcgan.experiments.dedup_hash import RADIUS, hash_images, train_hash  # noqa: E402
 
-KINDS = ("jpeg", "shift", "brightness", "resize")
-PLANTED = 300
-RADII = range(5)
+KINDS = {
+    "jpeg": ("jpeg",),
+    "shift": ("shift",),
+    "brightness": ("brightness",),
+    "resize": ("resize",),
+    "colour": ("colour",),
+    "jpeg+shift": ("jpeg", "shift"),
+    "resize+brightness": ("resize", "brightness"),
+    "all": ("shift", "resize", "brightness", "colour", "jpeg"),
+}
+PER_KIND = 40  # per kind and per half (seen / unseen)
+TRAIN = 3000
+SAME_PHOTO = 0.15  # CelebA duplicates: see photo_ids
 
 
-def perturb(data: bytes, kind: str, rng: np.random.Generator) -> bytes:
-    """A near-duplicate of one encoded image, saved as JPEG (quality 30-60 for `jpeg`)."""
+def perturb(data: bytes, ops: tuple[str, ...], rng: np.random.Generator) -> bytes:
+    """A near-duplicate of one encoded image, saved as JPEG (quality 30-60 with `jpeg`)."""
     img = Image.open(io.BytesIO(data)).convert("RGB")
-    w, h = img.size
     quality = 95
-    if kind == "jpeg":
-        quality = int(rng.integers(30, 61))
-    elif kind == "shift":
-        dx, dy = (int(v) for v in rng.integers(1, 4, size=2) * rng.choice([-1, 1], size=2))
-        img = img.crop((max(dx, 0), max(dy, 0), w + min(dx, 0), h + min(dy, 0)))
-    elif kind == "brightness":
-        img = ImageEnhance.Brightness(img).enhance(float(rng.uniform(0.9, 1.1)))
-    else:
-        f = float(rng.uniform(0.9, 1.1))
-        img = img.resize((round(w * f), round(h * f)), Image.Resampling.BICUBIC)
+    for op in ops:
+        w, h = img.size
+        if op == "jpeg":
+            quality = int(rng.integers(30, 61))
+        elif op == "shift":
+            dx, dy = (int(v) for v in rng.integers(1, 4, size=2) * rng.choice([-1, 1], size=2))
+            img = img.crop((max(dx, 0), max(dy, 0), w + min(dx, 0), h + min(dy, 0)))
+        elif op == "brightness":
+            img = ImageEnhance.Brightness(img).enhance(float(rng.uniform(0.9, 1.1)))
+        elif op == "resize":
+            f = float(rng.uniform(0.9, 1.1))
+            img = img.resize((round(w * f), round(h * f)), Image.Resampling.BICUBIC)
+        else:  # colour: a gain per channel
+            gains = rng.uniform(0.95, 1.05, size=3)
+            bands = [
+                b.point(lambda v, g=g: min(255, round(v * g)))
+                for b, g in zip(img.split(), gains, strict=True)
+            ]
+            img = Image.merge("RGB", bands)
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=quality)
     return buf.getvalue()
 
 
 def plant(tar: Path, out: Path, seed: int = 0) -> tuple[list[tuple[int, int, str]], int]:
-    """Copy `tar` into `out` with PLANTED near-duplicates appended; return the planted
+    """Copy `tar` into `out` with the planted near-duplicates appended; return the planted
     (original index, copy index, kind) triples and the number of originals."""
     rng = np.random.default_rng(seed)
     with tarfile.open(tar) as tf:
         members = [m for m in tf.getmembers() if m.isfile()]
         datas = [tf.extractfile(m).read() for m in members]
     n = len(datas)
-    originals = rng.choice(n, PLANTED, replace=False)
+    count = PER_KIND * len(KINDS)
+    seen = rng.choice(TRAIN, count, replace=False)
+    unseen = TRAIN + rng.choice(n - TRAIN, count, replace=False)
     pairs = []
     with tarfile.open(out, "w") as tf:
 
@@ -78,55 +108,87 @@ def plant(tar: Path, out: Path, seed: int = 0) -> tuple[list[tuple[int, int, str
 
         for m, data in zip(members, datas, strict=True):
             add(m.name, data)
-        for k, i in enumerate(originals):
-            kind = KINDS[k % len(KINDS)]
-            add(f"planted/{k:04d}_{kind}.jpg", perturb(datas[i], kind, rng))
+        for k, i in enumerate(np.concatenate([seen, unseen])):
+            kind = list(KINDS)[k % len(KINDS)]
+            add(f"planted/{k:04d}_{kind}.jpg", perturb(datas[i], KINDS[kind], rng))
             pairs.append((int(i), n + k, kind))
     return pairs, n
 
 
-def identical_originals(thumbs: np.ndarray, n: int, tol: float = 4.0) -> set[tuple[int, int]]:
-    """Pairs of originals whose 32 px thumbnails differ by under `tol` grey levels on
-    average: CelebA's own near-duplicates (the same photo under two numbers)."""
-    x = thumbs[:n].astype(np.float32)
-    small = x.reshape(n, 3, 8, 4, 8, 4).mean((1, 3, 5)).reshape(n, 64)
-    found = set()
-    for start in range(0, n, 500):
-        d = np.abs(small[start : start + 500, None] - small[None]).mean(-1)
-        for i, j in zip(*np.nonzero(d < tol), strict=True):
-            i = int(i) + start
-            if i < j and np.abs(x[i] - x[j]).mean() < tol:
-                found.add((i, int(j)))
-    return found
+def person_ids(tar: Path) -> np.ndarray:
+    """The CelebA identity of each image of `tar` (identity_CelebA.txt)."""
+    ids = dict(line.split() for line in (SHARED / "identity_CelebA.txt").read_text().splitlines())
+    with tarfile.open(tar) as tf:
+        return np.array([int(ids[m.name.split("/")[-1]]) for m in tf.getmembers() if m.isfile()])
 
 
-def score(labels: np.ndarray, pairs: list, n: int, identical: set) -> dict:
-    """Recall of planted pairs, precision of flagged pairs, false-positive rate; flagged
-    pairs of CelebA's own identical originals are counted apart, as `identical_found`."""
-    sizes = np.bincount(labels)
-    flagged = int((sizes * (sizes - 1) // 2).sum())
-    found = [labels[i] == labels[j] for i, j, _ in pairs]
-    orig_sizes = np.bincount(labels[:n], minlength=len(sizes))
-    false_images = int((orig_sizes[labels[:n]] > 1).sum())
-    false_pairs = int((orig_sizes * (orig_sizes - 1) // 2).sum())
-    found_identical = sum(labels[i] == labels[j] for i, j in identical)
-    by_kind = {
-        k: float(np.mean([f for f, (_, _, kind) in zip(found, pairs, strict=True) if kind == k]))
-        for k in KINDS
-    }
+def photo_ids(thumbs: np.ndarray, person: np.ndarray, tol: float = SAME_PHOTO) -> np.ndarray:
+    """A label per original; CelebA's own duplicates share one: the same person whose 32 px
+    thumbnails, each channel standardised (so re-lit or re-coloured copies match), differ
+    by under `tol` standard deviations on average, joined transitively."""
+    n = len(person)
+    x = thumbs[:n].astype(np.float32).reshape(n, 3, -1)
+    x = ((x - x.mean(2, keepdims=True)) / (x.std(2, keepdims=True) + 1)).reshape(n, -1)
+    edges = []
+    for p in np.unique(person):
+        m = np.flatnonzero(person == p)
+        d = np.abs(x[m][:, None] - x[m][None]).mean(-1)
+        i, j = np.nonzero(np.triu(d < tol, 1))
+        edges += list(zip(m[i], m[j], strict=True))
+    e = np.array(edges, dtype=np.int64).reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def _pairs_within(labels: np.ndarray, *keys: np.ndarray) -> int:
+    """Pairs of rows equal in `labels` and in every key."""
+    combo = np.unique(np.stack([labels, *keys], axis=1), axis=0, return_counts=True)[1]
+    return int((combo * (combo - 1) // 2).sum())
+
+
+def score(labels: np.ndarray, pairs: list, photo: np.ndarray, person: np.ndarray) -> dict:
+    """Recall (all, per kind, seen / unseen), precision, false-positive rates. `photo` and
+    `person` label the originals; a planted copy takes its original's."""
+    n = len(photo)
+    source = np.arange(len(labels))
+    source[[c for _, c, _ in pairs]] = [i for i, _, _ in pairs]
+    photo, person = photo[source], person[source]
+    flagged = _pairs_within(labels)
+    found = np.array([labels[i] == labels[j] for i, j, _ in pairs])
+    kinds = np.array([k for _, _, k in pairs])
+    seen = np.array([i < TRAIN for i, _, _ in pairs])
+    true = int(found.sum())
+    same_photo = _pairs_within(labels, photo)
+
+    def false_share(key: np.ndarray) -> float:
+        """Share of originals in a group with an image of another `key` value."""
+        per_group = np.unique(np.stack([labels, key], axis=1), axis=0)[:, 0]
+        mixed = np.bincount(per_group, minlength=labels.max() + 1) > 1
+        return float(mixed[labels[:n]].mean())
+
     return {
-        "recall": float(np.mean(found)),
-        "recall_by_kind": by_kind,
-        "precision": sum(found) / flagged if flagged else None,
+        "recall": float(found.mean()),
+        "recall_by_kind": {k: float(found[kinds == k].mean()) for k in KINDS},
+        "recall_seen": float(found[seen].mean()),
+        "recall_unseen": float(found[~seen].mean()),
+        "min_kind_recall": float(min(found[kinds == k].mean() for k in KINDS)),
+        "precision": true / flagged if flagged else None,
+        "precision_counting_celeba_duplicates": same_photo / flagged if flagged else None,
         "flagged_pairs": flagged,
-        "false_pairs_among_originals": false_pairs,
-        "false_positive_rate": false_images / n,
-        "false_pair_rate": false_pairs / (n * (n - 1) / 2),
-        "identical_originals_flagged": int(found_identical),
-        "precision_counting_identical": (sum(found) + int(found_identical)) / flagged
-        if flagged
-        else None,
+        "false_positive_rate": false_share(photo),
+        "false_positive_rate_other_person": false_share(person),
+        "false_positive_rate_any_original": false_share(source),
     }
+
+
+def write_sheet(images: np.ndarray, labels: np.ndarray, n: int, path: Path, rows: int = 12):
+    """A contact sheet of found groups: the first `rows` groups of two or more originals
+    (CelebA's own duplicates), then `rows` groups holding a planted copy of the `all` kind
+    (the last planted are spread over the kinds; the kept image first)."""
+    groups = duplicate_groups(labels)
+    own = [g for g in groups if (g < n).sum() > 1][:rows]
+    planted = [g for g in groups if g[-1] >= n and (g[-1] - n) % len(KINDS) == len(KINDS) - 1]
+    return contact_sheet(images, own + planted[:rows], path, width=4)
 
 
 def phash_codes(tar: Path) -> np.ndarray:
@@ -141,68 +203,96 @@ def phash_codes(tar: Path) -> np.ndarray:
     return np.packbits(np.array(hashes), axis=1)
 
 
+def fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=DedupConfig.epochs)
+    parser.add_argument("--max-radius", type=int, default=10)
+    parser.add_argument("--methods", default="paper,invariant,phash")
     parser.add_argument("--out", default="bench/results/dedup_celeba.json")
+    parser.add_argument("--sheet", help="also write a contact sheet of the default's groups")
     args = parser.parse_args()
     torch.set_num_threads(1)
     tar = SHARED / "celeba_aligned_00.tar"
     if not tar.is_file():
         sys.exit(f"{tar} is absent")
+    methods = args.methods.split(",")
+    codes, timing = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         planted = Path(tmp, "planted.tar")
         pairs, n = plant(tar, planted)
-        start = time.perf_counter()
-        result = dedup(planted, Path(tmp, "dedup"), DedupConfig(epochs=args.epochs), workers=1)
-        total_s = time.perf_counter() - start
-        codes = np.load(Path(tmp, "dedup", "hashes.npy"))
-        thumbs = prepare(planted, Path(tmp, "thumbs"), 32, 3, workers=1, progress=False)
-        identical = identical_originals(np.load(thumbs / "images.npy"), n)
-        rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         t0 = time.perf_counter()
-        pcodes = phash_codes(planted)
-        phash_s = time.perf_counter() - t0
-    rows = {"dedup_ae128": {}, "phash64": {}}
-    for r in RADII:
-        rows["dedup_ae128"][r] = score(group_labels(codes, r), pairs, n, identical)
-        rows["phash64"][r] = score(group_labels(pcodes, r), pairs, n, identical)
-    count = result.count
+        thumbs = prepare(planted, Path(tmp, "thumbs"), 32, 3, workers=1, progress=False)
+        images = np.load(thumbs / "images.npy")
+        timing["thumbnails_32px"] = time.perf_counter() - t0
+        person = person_ids(tar)
+        photo = photo_ids(images, person)
+        for hash_kind in ("paper", "invariant"):
+            if hash_kind not in methods:
+                continue
+            t0 = time.perf_counter()
+            model = train_hash(images[:TRAIN], DedupConfig(hash=hash_kind, epochs=args.epochs))
+            t1 = time.perf_counter()
+            codes[hash_kind] = hash_images(model, images)
+            timing[f"{hash_kind}_train_{TRAIN}"] = t1 - t0
+            timing[f"{hash_kind}_hash_all"] = time.perf_counter() - t1
+        if "phash" in methods:
+            t0 = time.perf_counter()
+            codes["phash"] = phash_codes(planted)
+            timing["phash_all"] = time.perf_counter() - t0
+    rows = {
+        m: {r: score(group_labels(c, r), pairs, photo, person) for r in range(args.max_radius + 1)}
+        for m, c in codes.items()
+    }
+    if args.sheet and "invariant" in codes:
+        default = group_labels(codes["invariant"], RADIUS["invariant"])
+        write_sheet(images, default, n, Path(args.sheet))
+    best = {}  # per method: the radius of highest recall with FPR < 1 %
+    for m, by_r in rows.items():
+        ok = [r for r, s in by_r.items() if s["false_positive_rate"] < 0.01]
+        best[m] = max(ok, key=lambda r: by_r[r]["recall"]) if ok else None
     report = {
-        "images": count,
+        "images": len(images),
         "originals": n,
         "planted": len(pairs),
-        "identical_original_pairs": len(identical),
+        "planted_per_kind": 2 * PER_KIND,
+        "trained_on_first": TRAIN,
+        "celeba_duplicate_pairs": _pairs_within(np.zeros(n, np.int64), photo),
+        "same_photo_tolerance": SAME_PHOTO,
         "epochs": args.epochs,
-        "unique_hashes": int(len(np.unique(codes, axis=0))),
-        "timing_s": {
-            "thumbnails_32px": round(result.thumbs_s, 2),
-            "train_autoencoder": round(result.train_s, 2),
-            "hash_and_group": round(result.hash_s, 2),
-            "total": round(total_s, 2),
-            "phash": round(phash_s, 2),
-        },
-        "images_per_s": round(count / total_s, 1),
-        "images_per_s_without_training": round(count / (total_s - result.train_s), 1),
-        "peak_rss_mib": round(rss_mib, 1),
+        "timing_s": {k: round(v, 2) for k, v in timing.items()},
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "threads": 1,
+        "best_radius_fpr_below_1pct": best,
         "results": rows,
     }
-    print(f"{count} images ({len(pairs)} planted), {total_s:.1f} s, peak RSS {rss_mib:.0f} MiB")
-    print(f"{len(identical)} pairs of originals are near-identical photos (mean |diff| < 4)")
     print(
-        f"{'method':12} {'r':>2} {'recall':>7} {'precision':>9} {'prec+ident':>10}"
-        f" {'FPR':>7} {'flagged':>8}"
+        f"{len(images)} images ({len(pairs)} planted),"
+        f" {report['celeba_duplicate_pairs']} pairs of CelebA's own duplicates"
     )
-    for method, by_r in rows.items():
+    print(
+        f"{'method':9} {'r':>2} {'recall':>6} {'seen':>5} {'unseen':>6} {'minkind':>7}"
+        f" {'prec':>5} {'prec+dup':>8} {'FPR':>6} {'FPRpers':>7} {'FPRany':>6}"
+    )
+    for m, by_r in rows.items():
         for r, s in by_r.items():
-            p = f"{s['precision']:.3f}" if s["precision"] is not None else "-"
-            pi = s["precision_counting_identical"]
-            pi = f"{pi:.3f}" if pi is not None else "-"
             print(
-                f"{method:12} {r:>2} {s['recall']:7.3f} {p:>9} {pi:>10} "
-                f"{s['false_positive_rate']:7.4f} {s['flagged_pairs']:8d}"
+                f"{m:9} {r:>2} {s['recall']:6.3f} {s['recall_seen']:5.3f} {s['recall_unseen']:6.3f}"
+                f" {s['min_kind_recall']:7.3f} {fmt(s['precision']):>5}"
+                f" {fmt(s['precision_counting_celeba_duplicates']):>7}"
+                f" {s['false_positive_rate']:6.4f} {s['false_positive_rate_other_person']:6.4f}"
+                f" {s['false_positive_rate_any_original']:6.4f}"
             )
+    print("recall per kind at each method's best radius with FPR < 1 %:")
+    print(f"{'kind':18} " + " ".join(f"{m}@{best[m]}".rjust(12) for m in rows))
+    for k in KINDS:
+        cells = [
+            rows[m][best[m]]["recall_by_kind"][k] if best[m] is not None else None for m in rows
+        ]
+        print(f"{k:18} " + " ".join(fmt(c).rjust(12) for c in cells))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
 

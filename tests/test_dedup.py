@@ -17,11 +17,12 @@ from dcgan.config import DedupConfig
 from dcgan.data.packed import PackedDataset
 from dcgan.data.prepare import convert_image
 from dcgan.errors import DcganError
-from dcgan.experiments.dedup import dedup, group_labels, load_model
+from dcgan.experiments.dedup import dedup, group_labels, load_model, read_batches
+from dcgan.experiments.dedup_hash import HashAutoencoder, InvariantHash, train_hash
 
 TAR = SHARED / "celeba_aligned_00.tar"
 N = 240
-CONFIG = DedupConfig(epochs=4)
+CONFIG = DedupConfig(hash="paper", epochs=4)
 
 
 def _reencode(data: bytes, quality: int = 90) -> bytes:
@@ -84,7 +85,8 @@ def test_groups_written(run, celeba):
     rows = list(csv.DictReader(io.StringIO((run.out / "groups.csv").read_text())))
     assert len(rows) == sum(len(g) for g in run.groups)
     assert sum(r["kept"] == "1" for r in rows) == len(run.groups)
-    assert Image.open(run.out / "sheet.png").size[0] > 32
+    with Image.open(run.out / "sheet.png") as sheet:
+        assert sheet.size[0] > 32
     clean = PackedDataset(run.clean)
     assert len(clean) == run.count - run.removed and clean.images.shape[1:] == (3, 16, 16)
 
@@ -94,6 +96,36 @@ def test_saved_model_is_reused(run, tmp_path):
     again = dedup(images, tmp_path / "o", CONFIG, model=run.out / "hash_model.pt", workers=1)
     assert again.groups == run.groups
     assert np.array_equal(np.load(tmp_path / "o" / "hashes.npy"), np.load(run.out / "hashes.npy"))
+
+
+def _shifted(data: bytes, dx: int, dy: int) -> bytes:
+    img = Image.open(io.BytesIO(data))
+    w, h = img.size
+    buf = io.BytesIO()
+    img.crop((max(dx, 0), max(dy, 0), w + min(dx, 0), h + min(dy, 0))).save(buf, "JPEG", quality=95)
+    return buf.getvalue()
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.unpackbits(a ^ b, axis=1).sum(1)
+
+
+def test_invariant_hash_keeps_copies_near_and_people_apart(celeba):
+    """Trained on N real faces, quality-40 and 2 px shifted copies of 40 of them land within
+    the default radius (8 bits); 40 other photos land far outside it."""
+    images = np.stack([convert_image(d, 32, 3) for _, d in celeba])
+    model = train_hash(images, DedupConfig(epochs=10, batch_size=64))
+    assert isinstance(model, InvariantHash)
+    payloads = [d for _, d in celeba[:40]]
+    codes = _hashes(model, payloads)
+    jpeg = _distance(codes, _hashes(model, [_reencode(d, 40) for d in payloads]))
+    shift = _distance(codes, _hashes(model, [_shifted(d, 2, -2) for d in payloads]))
+    others = _distance(codes, _hashes(model, [d for _, d in celeba[40:80]]))
+    assert (jpeg <= 8).mean() >= 0.9 and (shift <= 8).mean() >= 0.9, (jpeg, shift)
+    assert np.median(jpeg) <= 2 and np.median(shift) <= 4, (jpeg, shift)
+    assert others.min() > 24 and np.median(others) >= 40, others
+    bits = np.unpackbits(model.hash(images), axis=1).mean(0)
+    assert 0.3 < bits.mean() < 0.7 and bits.min() > 0.05 and bits.max() < 0.95  # balanced
 
 
 def test_multi_index_radius_matches_brute_force():
@@ -111,6 +143,39 @@ def test_multi_index_radius_matches_brute_force():
             assert len(np.unique(labels)) == 200
         else:
             assert len(np.unique(labels)) == 100
+
+
+def test_radius_groups_equal_brute_force_components():
+    """Clustered codes (centres plus copies 0-6 bits away): at every radius the groups are
+    exactly the connected components of the brute-force 'within r bits' graph."""
+    from scipy.sparse.csgraph import connected_components
+
+    rng = np.random.default_rng(1)
+    centres = rng.random((60, 64)) < 0.5
+    bits = np.repeat(centres, 5, axis=0)
+    for row, k in zip(bits, rng.integers(0, 7, len(bits)), strict=True):
+        row[rng.choice(64, k, replace=False)] ^= True
+    codes = np.packbits(bits, axis=1)
+    dist = np.unpackbits(codes[:, None] ^ codes[None], axis=2).sum(-1)
+    for r in range(8):
+        want = connected_components(dist <= r, directed=False)[1]
+        got = group_labels(codes, r)
+        assert (np.equal.outer(got, got) == np.equal.outer(want, want)).all(), r
+
+
+def test_cli_hash_paper_is_the_papers_autoencoder(run, tmp_path, capsys):
+    """`--hash paper` trains the paper's 3072-128-3072 autoencoder and gives the same
+    hashes as the library call with hash="paper"."""
+    images = run.out.parent / "images"
+    argv = ["dedup", str(images), "--out", str(tmp_path / "o"), "--hash", "paper"]
+    assert main([*argv, "--epochs", "4", "--workers", "1"]) == 0
+    model = load_model(tmp_path / "o")
+    assert type(model) is HashAutoencoder and model.kind == "paper"
+    assert model.encoder.weight.shape == (128, 3072)
+    assert np.array_equal(np.load(tmp_path / "o" / "hashes.npy"), np.load(run.out / "hashes.npy"))
+    assert "duplicate groups" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["dedup", str(images), "--out", str(tmp_path / "p"), "--hash", "nope"])
 
 
 def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
@@ -142,3 +207,11 @@ def test_new_batch_checked_against_an_index(run, celeba, tmp_path):
     keeps = {g["keep"]["name"] for g in groups["items"]}
     assert celeba[6][0].split("/")[-1] in keeps  # the indexed image is kept over its copy
     assert len(np.load(tmp_path / "grown" / "hashes.npy")) == run.count + 2
+
+
+def test_read_batches_returns_every_row_in_order(tmp_path):
+    rows = np.random.default_rng(0).integers(0, 256, (1001, 3, 4, 4), dtype=np.uint8)
+    np.save(tmp_path / "a.npy", rows)
+    batches = list(read_batches(tmp_path / "a.npy", 400))
+    assert [len(b) for b in batches] == [400, 400, 201]
+    assert np.array_equal(np.concatenate(batches), rows)

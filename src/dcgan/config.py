@@ -207,23 +207,28 @@ class TrainConfig:
 
 @dataclass
 class DedupConfig:
-    """The semantic-hash de-duplication of paper §4.1.1: a 3072-128-3072
-    de-noising, dropout-regularised ReLU autoencoder on 32x32 centre crops."""
+    """The semantic-hash de-duplication of paper §4.1.1 on 32x32 centre crops: the paper's
+    3072-128-3072 de-noising autoencoder, or one trained to be invariant to copies."""
 
+    hash: Literal["paper", "invariant"] = opt(
+        "invariant", "paper: paper §4.1.1 exactly; invariant: trained on near-duplicate copies"
+    )
     bits: int = opt(128, "code units = hash bits (a multiple of 8)", check=count(4096, low=8))
     epochs: int = opt(20, "autoencoder training epochs", check=count(1_000_000))
     batch_size: int = opt(128, "autoencoder batch size", check=count(1_000_000))
     lr: float = opt(1e-3, "Adam learning rate", check=POSITIVE)
-    noise: float = opt(0.1, "std of the input corruption", check=NON_NEGATIVE)
+    noise: float = opt(0.1, "std of the input corruption (paper hash)", check=NON_NEGATIVE)
     dropout: float = opt(
         0.2, "dropout on the code while training", check=between(0, 1, open_hi=True)
     )
-    threshold: float = opt(0.0, "a bit is set where ReLU > this", check=FINITE)
+    threshold: float = opt(0.0, "a bit is set where ReLU > this (paper hash)", check=FINITE)
     train_limit: int = opt(
         100_000, "at most this many images (evenly spaced) train it", check=count(10**9)
     )
-    radius: int = opt(
-        0, "Hamming radius of a match; 0 is the paper's exact hash", check=count(4095, low=0)
+    radius: int | None = opt(
+        None,
+        "Hamming radius of a match (default: 0 for the paper hash, 8 for invariant)",
+        check=count(4095, low=0),
     )
     sheet_groups: int = opt(16, "groups shown in the contact sheet", check=count(MAX_SHOWN, low=0))
     seed: int = opt(0, "seed of the autoencoder training", check=SEED)
@@ -232,7 +237,7 @@ class DedupConfig:
         validate(self)
         if self.bits % 8:
             raise DcganError(f"bits must be a multiple of 8, got {self.bits}")
-        if not self.radius < self.bits:
+        if self.radius is not None and not self.radius < self.bits:
             raise DcganError(f"radius must be in 0..{self.bits - 1}, got {self.radius}")
 
 

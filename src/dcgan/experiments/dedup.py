@@ -1,8 +1,9 @@
 """`dedup`: near-duplicate removal by a learned semantic hash (paper §4.1.1).
 
 Images are centre-cropped and downsampled to 32x32 once (`prepare`, streamed to disk), a
-3072-128-3072 de-noising, dropout-regularised ReLU autoencoder is trained on them, and its
-128 code units, thresholded, are each image's hash. Equal hashes form a group; with a radius
+hash model (`dedup_hash`: the paper's de-noising autoencoder, or one trained to be
+invariant to near-duplicate transformations) is trained on them, and its code bits are
+each image's hash. Equal hashes form a group; with a radius
 r > 0, codes within Hamming distance r are joined by multi-index hashing (split the code in
 r + 1 chunks: two codes within r agree exactly on at least one chunk, so only codes sharing
 a chunk are compared). The first image of a group, in source order, is kept.
@@ -28,101 +29,37 @@ import numpy as np
 import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from torch import nn
 
 from dcgan.config import DedupConfig
 from dcgan.data.prepare import IMAGES, prepare
 from dcgan.data.sources import Item, Source, open_source
 from dcgan.errors import DcganError
+from dcgan.experiments.dedup_hash import (
+    HASH_BATCH,
+    RADIUS,
+    SIDE,
+    load_model,
+    save_model,
+    train_hash,
+)
 from dcgan.io import atomic_write, atomic_write_text
 from dcgan.sampling import grid_image, save_png
 
-SIDE = 32
-PIXELS = 3 * SIDE * SIDE
 MODEL, GROUPS_JSON, GROUPS_CSV, SHEET = "hash_model.pt", "groups.json", "groups.csv", "sheet.png"
 HASHES, NAMES, CLEAN = "hashes.npy", "names.txt", "clean"
-HASH_BATCH = 4096
 
 
-class HashAutoencoder(nn.Module):
-    """3072 -> `bits` ReLU code -> 3072 sigmoid pixels; the code, thresholded, is the hash."""
-
-    def __init__(self, bits: int = 128, dropout: float = 0.2, threshold: float = 0.0) -> None:
-        super().__init__()
-        self.encoder = nn.Linear(PIXELS, bits)
-        self.decoder = nn.Linear(bits, PIXELS)
-        self.dropout = nn.Dropout(dropout)
-        self.threshold = threshold
-        self.register_buffer("mean", torch.full((PIXELS,), 0.5))  # the training images' mean
-
-    def code(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.encoder(x - self.mean))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.decoder(self.dropout(self.code(x))))
-
-    @torch.no_grad()
-    def hash(self, images: np.ndarray) -> np.ndarray:
-        """uint8 N x 3 x 32 x 32 -> packed hashes, uint8 N x bits/8."""
-        bits = (self.code(_flat(images)) > self.threshold).numpy()
-        return np.packbits(bits, axis=1)
-
-
-def _flat(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.array(images).reshape(len(images), PIXELS)).float() / 255
-
-
-def train_hash(images: np.ndarray, config: DedupConfig) -> HashAutoencoder:
-    """Train the autoencoder on (at most `train_limit`, evenly spaced) uint8 thumbnails."""
-    torch.manual_seed(config.seed)
-    model = HashAutoencoder(config.bits, config.dropout, config.threshold)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    n = len(images)
-    picked = np.unique(np.linspace(0, n - 1, min(n, config.train_limit)).astype(np.int64))
-    rng = np.random.default_rng(config.seed)
-    with torch.no_grad():
-        model.mean.copy_(
-            sum(_flat(images[i : i + HASH_BATCH]).sum(0) for i in range(0, n, HASH_BATCH)) / n
-        )
-    model.train()
-    for _ in range(config.epochs):
-        order = rng.permutation(picked)
-        for start in range(0, len(order), config.batch_size):
-            x = _flat(images[np.sort(order[start : start + config.batch_size])])
-            noisy = x + config.noise * torch.randn_like(x)  # de-noising: clean target
-            loss = nn.functional.mse_loss(model(noisy), x)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    return model.eval()
-
-
-def save_model(model: HashAutoencoder, path: str | Path) -> Path:
-    state = {"state": model.state_dict(), "bits": model.encoder.out_features}
-    state["threshold"] = model.threshold
-    return atomic_write(path, lambda f: torch.save(state, f))
-
-
-def load_model(path: str | Path) -> HashAutoencoder:
-    """A saved hash model: the file, or a dedup output folder holding one."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / MODEL
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model = HashAutoencoder(state["bits"], threshold=state["threshold"])
-        model.load_state_dict(state["state"])
-    except FileNotFoundError:
-        raise DcganError(f"hash model not found: {path}") from None
-    except Exception as e:  # torch raises many types for a file that is not a hash model
-        raise DcganError(f"{path}: not a dedup hash model ({type(e).__name__})") from None
-    return model.eval()
-
-
-def hash_images(model: HashAutoencoder, images: np.ndarray) -> np.ndarray:
-    """Hashes of many thumbnails (a memory map is read batch by batch)."""
-    parts = [model.hash(images[i : i + HASH_BATCH]) for i in range(0, len(images), HASH_BATCH)]
-    return np.concatenate(parts) if parts else np.zeros((0, model.encoder.out_features // 8))
+def read_batches(path: Path, batch: int = HASH_BATCH) -> Iterator[np.ndarray]:
+    """The rows of a .npy file, `batch` at a time, by plain reads: unlike a memory map, the
+    pages read do not stay in the process's memory, so RSS does not grow with the file."""
+    with open(path, "rb") as f:
+        major, _ = np.lib.format.read_magic(f)
+        header = np.lib.format.read_array_header_1_0 if major == 1 else None
+        shape, _, dtype = (header or np.lib.format.read_array_header_2_0)(f)
+        row = int(np.prod(shape[1:]))
+        for start in range(0, shape[0], batch):
+            k = min(batch, shape[0] - start)
+            yield np.fromfile(f, dtype, k * row).reshape(k, *shape[1:])
 
 
 def _exact_labels(keys: np.ndarray) -> np.ndarray:
@@ -146,8 +83,15 @@ def _near_pairs(codes: np.ndarray, members: np.ndarray, radius: int) -> Iterator
 def group_labels(codes: np.ndarray, radius: int = 0) -> np.ndarray:
     """A group label per packed code: equal codes (radius 0) or, transitively, codes within
     `radius` bits of each other (multi-index hashing over radius + 1 chunks)."""
+    exact = _exact_labels(codes)
     if radius == 0 or len(codes) < 2:
-        return _exact_labels(codes)
+        return exact
+    # search among distinct codes only: k exact copies would otherwise cost k^2 pairs
+    first = np.unique(exact, return_index=True)[1]
+    return _radius_labels(codes[first], radius)[exact]
+
+
+def _radius_labels(codes: np.ndarray, radius: int) -> np.ndarray:
     bits = np.unpackbits(codes, axis=1)
     pairs = []
     for chunk in np.array_split(np.arange(bits.shape[1]), radius + 1):
@@ -279,8 +223,9 @@ def dedup(
         save_model(hash_model, out / MODEL)
         t2 = time.perf_counter()
         k = len(old)
-        codes = np.concatenate([old, hash_images(hash_model, images)])
-        groups = duplicate_groups(group_labels(codes, config.radius))
+        codes = np.concatenate([old, *map(hash_model.hash, read_batches(thumbs / IMAGES))])
+        radius = RADIUS[hash_model.kind] if config.radius is None else config.radius
+        groups = duplicate_groups(group_labels(codes, radius))
         groups = [g for g in groups if g[-1] >= k]  # only groups with a new image
         t3 = time.perf_counter()
         wanted = {int(i) for g in groups for i in g}
