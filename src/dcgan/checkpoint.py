@@ -95,11 +95,11 @@ def find_checkpoint(path: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint (file or run dir) with weights_only=True; a bad file is a clear error."""
-    path = find_checkpoint(path)
+def read_weights(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """Whatever a `torch.save` file holds, read with weights_only=True (no code runs); a bad
+    file is a clear error."""
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except (
         RuntimeError,
         EOFError,
@@ -110,6 +110,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     ) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DcganError(f"{path} is not a readable checkpoint ({first})") from None
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint (file or run dir) with weights_only=True; a bad file is a clear error."""
+    path = find_checkpoint(path)
+    ckpt = read_weights(path, map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise DcganError(f"{path} is not a dcgan checkpoint")
     return ckpt

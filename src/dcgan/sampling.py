@@ -35,11 +35,19 @@ class Loaded:
     """A trained model: G (its EMA when the run kept one), D, and the run's config."""
 
     generator: Generator
-    discriminator: Discriminator
+    discriminator: Discriminator | None  # None for a G-only model (e.g. a converted tutorial G)
     config: TrainConfig
     step: int
     path: Path
     ema: bool = False  # whether `generator` holds the EMA weights
+
+    def needs_d(self, verb: str) -> Discriminator:
+        """The discriminator, or a one-line error saying that `verb` needs one."""
+        if self.discriminator is None:
+            raise DcganError(
+                f"{verb} needs a discriminator, and {self.path} holds a generator only"
+            )
+        return self.discriminator
 
 
 def load(path: str | Path, ema: bool = True, device: str | torch.device = "cpu") -> Loaded:
@@ -47,15 +55,19 @@ def load(path: str | Path, ema: bool = True, device: str | torch.device = "cpu")
     ckpt = load_checkpoint(path, map_location=device)
     try:
         config = TrainConfig.from_dict(ckpt["config"])
-        g, d = Generator(config.model), Discriminator(config.model)
+        g = Generator(config.model)
         key = "G_ema" if ema and ckpt.get("G_ema") is not None else "G"
         g.load_state_dict(ckpt[key])
-        d.load_state_dict(ckpt["D"])
+        d = None
+        if ckpt["D"] is not None:
+            d = Discriminator(config.model)
+            d.load_state_dict(ckpt["D"])
     except (KeyError, TypeError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0]
         raise DcganError(f"{path}: checkpoint does not match its architecture ({first})") from None
     g.to(device).eval()
-    d.to(device).eval()
+    if d is not None:
+        d.to(device).eval()
     return Loaded(g, d, config, int(ckpt.get("step", 0)), Path(path), key == "G_ema")
 
 

@@ -108,6 +108,8 @@ class Trainer:
             resume = out  # re-running into an existing run directory continues it
         if resume is not None:
             ckpt = load_checkpoint(resume)
+            if ckpt.get("D") is None:
+                raise DcganError(f"{resume} holds a generator only: training cannot resume from it")
             stored = TrainConfig.from_dict(ckpt["config"])
             # Only the limits (and how the run is watched) may change on resume.
             for name in ("steps", "epochs", "time_limit", "progress", "device"):

@@ -65,6 +65,16 @@ def cmd_sample(args: argparse.Namespace) -> None:
 def cmd_convert(args: argparse.Namespace) -> None:
     from dcgan.convert import convert
 
+    if Path(args.source).is_file():  # a pytorch/examples or tutorial .pth (dcgan.torch_examples)
+        from dcgan.torch_examples import convert_examples
+
+        got = convert_examples(args.source, args.out, d=args.d)
+        m, nets = got.config.model, "G and D" if got.discriminator else "G only"
+        print(
+            f"pytorch-examples model ({nets}; {m.size} px, {m.channels} channels, ngf "
+            f"{m.ngf}, z ~ normal {m.nz}-d) written to {args.out}"
+        )
+        return
     release = convert(args.source, args.out, epoch=args.epoch)
     m = release.config.model
     print(
@@ -110,9 +120,10 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_sample)
 
     p = verbs.add_parser(
-        "convert", help="the paper authors' released Theano models as a checkpoint"
+        "convert", help="released Theano or pytorch/examples models as a checkpoint"
     )
-    p.add_argument("source", help="released model folder (*_gen_params.jl_NN.npy and D's)")
+    p.add_argument("source", help="released model folder, or a pytorch/examples or tutorial .pth")
     p.add_argument("--out", required=True, help="checkpoint file to write (.pt)")
     p.add_argument("--epoch", type=int, help="which saved epoch, when the folder holds several")
+    p.add_argument("--d", help="with a pytorch/examples G: its D's state dict (netD.pth)")
     p.set_defaults(func=cmd_convert)
