@@ -27,7 +27,7 @@ from dcgan.sampling import save_png, to_uint8
 
 ROOT = Path(__file__).resolve().parents[1]
 TAR = ROOT.parent / "shared/data/celeba_aligned_00.tar"
-N, COLS, TILE = 80, 10, 128
+N, COLS, TILE = 80, 10, 96
 
 
 def read(n: int) -> tuple[list[str], torch.Tensor]:
@@ -62,7 +62,7 @@ def main() -> int:
         draw.rectangle((0, 0, TILE, 11), fill=(0, 0, 0))
         draw.text((2, 0), f"{i} yaw {f.yaw:+.0f} {flags}", fill=(255, 255, 0))
         sheet.paste(tile, ((i % COLS) * TILE, (i // COLS) * TILE))
-    save_png(sheet, ROOT / "docs/landmarks_celeba.png")
+    save_png(sheet.quantize(256), ROOT / "docs/landmarks_celeba.png")  # a palette: 4x smaller
     record = [
         {
             "file": name,
