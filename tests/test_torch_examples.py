@@ -331,3 +331,7 @@ def test_digiface_converts_exactly(digiface, tmp_path):
     assert main(["convert", str(digiface), "--out", str(tmp_path / "d.pt")]) == 0
     images = sample(load(tmp_path / "d.pt"), n=8, bn="running")
     assert images.shape == (8, 3, 64, 64) and float(images.std()) > 0.2
+    # Its faces are sharp enough for the profile cascade: `turn` runs on this G-only model.
+    args = ["turn", str(tmp_path / "d.pt"), "--pool", "200", "--rows", "2", "--frames", "3"]
+    assert main([*args, "--bn", "running", "--out", str(tmp_path / "turn.png")]) == 0
+    assert (tmp_path / "turn.png").is_file()
