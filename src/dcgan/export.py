@@ -30,7 +30,7 @@ from dcgan.errors import DcganError
 from dcgan.io import atomic_write
 from dcgan.models import Generator
 from dcgan.sampling import Loaded, generate, load, with_bn_mode, z_from_seeds
-from dcgan.torch_examples import check_exportable, examples_g_state, examples_generator
+from dcgan.torch_examples import examples_g_state, examples_generator, infer_config, layers
 
 FORMATS = ("safetensors", "onnx", "torchscript", "pytorch-examples")
 META_KEY = "dcgan"  # the one metadata entry every format carries (a JSON string)
@@ -81,15 +81,10 @@ def export(
     if out.is_dir():
         raise DcganError(f"{out} is a directory: give a file path to --out")
     g, meta = frozen_generator(checkpoint, bn, ema)
-    if format == "pytorch-examples":
-        check_exportable(g.config)
     WRITERS[format](g, meta, out)
     z = z_from_seeds(CHECK_SEEDS, g.config.nz, meta["z_dist"])
     expected = generate(g, z, bn="running")
-    if format == "pytorch-examples":
-        got = _run_examples(out, z, g.config)
-    else:
-        got = RUNNERS[format](out, z)
+    got = RUNNERS[format](out, z)
     diff = float((torch.as_tensor(got) - expected).abs().max())
     if not diff < TOLERANCE:
         out.unlink()
@@ -207,14 +202,14 @@ def _run_torchscript(path: Path, z: torch.Tensor) -> torch.Tensor:
 
 
 def _write_examples(g: Generator, meta: dict, out: Path) -> None:
-    state = examples_g_state(g)
+    state = examples_g_state(g)  # refuses other layouts before anything is written
     atomic_write(out, lambda f: torch.save(state, f))
 
 
-def _run_examples(path: Path, z: torch.Tensor, config: ModelConfig) -> torch.Tensor:
-    """The file loaded, strict keys, into their G (rebuilt here), in eval mode."""
-    net = examples_generator(config)
+def _run_examples(path: Path, z: torch.Tensor) -> torch.Tensor:
+    """The file loaded, strict keys, into their G (rebuilt from the shapes), in eval mode."""
     state = read_weights(path)
+    net = examples_generator(infer_config(layers(state, str(path)), None, str(path)))
     net.load_state_dict({k.removeprefix("main."): v for k, v in state.items()})
     with torch.no_grad():
         return net.eval()(z.view(len(z), -1, 1, 1))
@@ -226,4 +221,9 @@ WRITERS = {
     "torchscript": _write_torchscript,
     "pytorch-examples": _write_examples,
 }
-RUNNERS = {"safetensors": _run_safetensors, "onnx": _run_onnx, "torchscript": _run_torchscript}
+RUNNERS = {
+    "safetensors": _run_safetensors,
+    "onnx": _run_onnx,
+    "torchscript": _run_torchscript,
+    "pytorch-examples": _run_examples,
+}
