@@ -12,6 +12,7 @@ import os
 import pickle
 import random
 import struct
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,9 @@ def read_weights(path: str | Path, map_location: str | torch.device = "cpu") -> 
     """Whatever a `torch.save` file holds, read with weights_only=True (no code runs); a bad
     file is a clear error."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # e.g. torch's note on a foreign pickle protocol:
+            warnings.simplefilter("ignore")  # the error below, if any, is the one line
+            return torch.load(path, map_location=map_location, weights_only=True)
     except (
         RuntimeError,
         EOFError,
