@@ -17,7 +17,8 @@ Haar eye cascade (dcgan.experiments.detect.eyes) for the forgetting hit rate.
   dcgan.experiments.forget, every positive-weight map dropped; the eye-detection rate on
   `forget_n` new samples, against as many random maps (`draws` draws), and the mean pixel
   change outside the eye boxes. Variants: the layer, the top-k maps, an L1 fit.
-- paper §6.1: a walk through z.
+- paper §6.1: a walk through z, and a screenshot of `dcgan explore` on the model with the
+  turn and glasses vectors as directions (headless chromium; skipped without it).
 
 Run: PYTHONPATH=src nice -n 10 python bench/digiface_latent.py  (writes
 bench/results/digiface_latent.json and docs/digiface_*.png; --quick for a smoke run).
@@ -143,7 +144,8 @@ def monotone_share(yaw: np.ndarray, sign: int | None, tol: float) -> float:
     return float(np.mean(ok))
 
 
-def turn_test(model, pool: list, pool_seeds: list[int], args) -> tuple[dict, torch.Tensor]:
+def turn_test(model, pool: list, pool_seeds: list[int], args):
+    """The turn measure; returns its record, the rows' images and the turn vector."""
     found = sorted(
         [(f.yaw, s) for s, f in zip(pool_seeds, pool, strict=True) if f.found], key=lambda x: x[0]
     )
@@ -180,7 +182,7 @@ def turn_test(model, pool: list, pool_seeds: list[int], args) -> tuple[dict, tor
             "met": bool(main["share_with_vector"] >= 0.6),
         }
     )
-    return result, images
+    return result, images, v
 
 
 # paper §6.3.1 ------------------------------------------------------------------------------
@@ -281,6 +283,38 @@ def forget_setup(model, args) -> tuple[dict, dict]:
     return boxes, {"z": z, "images": intact, "outside": 1 - mask}
 
 
+# paper §6.1: the explorer --------------------------------------------------------------------
+
+
+def explore_figure(weights: str, record: dict, turn_v: torch.Tensor, out: Path) -> str:
+    """A screenshot of `dcgan explore` on the model: a walk, the glasses arithmetic of the
+    record and a face moved along the turn vector."""
+    import shutil
+    import threading
+
+    from explore_celeba import screenshot
+
+    from dcgan.explore import Engine, make_server
+
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        return "explorer screenshot skipped: no chromium/chromedriver"
+    g = record["arithmetic"]["glasses"]["exemplars"]
+    a, b, c = (",".join(map(str, g[k])) for k in ("with", "without", "C"))
+    view = f"g=0&p=0,1,2,3,4,5&w=0,1,2,3&m=lerp&s=8&wf=12&A={a}&B={b}&C={c}"
+    view += "&d=turn&ds=400006&dx=1&dn=9&df=7"
+    with tempfile.TemporaryDirectory() as tmp:
+        convert_examples(weights, Path(tmp) / "digiface.pt")
+        (Path(tmp) / "turn.json").write_text(json.dumps({"turn_vector": turn_v.tolist()}))
+        engine = Engine(Path(tmp) / "digiface.pt", bn=BN, directions=[Path(tmp) / "turn.json"])
+    server = make_server(engine, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        screenshot(f"http://127.0.0.1:{server.server_address[1]}/", out, view)
+    finally:
+        server.shutdown()
+    return f"explorer screenshot written to {out}"
+
+
 # main --------------------------------------------------------------------------------------
 
 
@@ -338,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         record["arithmetic"][attr] = r
         save_png(fig, docs / f"digiface_arithmetic_{attr}.png")
         log(f"arithmetic {attr}: {r['rate_with_vector']} vs {r['rate_with_random']['mean']}")
-    r, images = turn_test(model, pool, pool_seeds, args)
+    r, images, turn_v = turn_test(model, pool, pool_seeds, args)
     record["turn"] = r
     save_png(grid_image(images[: 8 * args.frames], args.frames), docs / "digiface_turn.png")
     log(f"turn: {r['tolerance_deg']['5.0']}")
@@ -352,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
             f"(intact {r['eye_rate_intact']})"
         )
     record["seconds"] = round(time.monotonic() - start, 1)
+    if not args.quick:
+        log(explore_figure(args.weights, record, turn_v, docs / "digiface_explore.png"))
     atomic_write_text(args.json, json.dumps(record, indent=1) + "\n")
     print(table(record))
     return 0
