@@ -86,7 +86,7 @@ def concurrent(url: str, n: int = 50) -> dict:
     }
 
 
-def screenshot(url: str, out: Path) -> None:
+def screenshot(url: str, out: Path, view: str = VIEW) -> None:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
@@ -98,7 +98,7 @@ def screenshot(url: str, out: Path) -> None:
     options.add_argument("--window-size=1400,1000")
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:
-        driver.get(url + "#" + VIEW)
+        driver.get(url + "#" + view)
         ready = (
             "return document.body.dataset.busy === '0' && !!document.querySelector("
             "'#dir-frame img') && !!document.querySelector('#arith-pixel img');"

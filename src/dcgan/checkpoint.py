@@ -151,16 +151,16 @@ def find_checkpoint(path: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint (file or run dir) with weights_only=True.
+def read_weights(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """Whatever a `torch.save` file holds, read with weights_only=True (no code runs).
 
-    The one policy for a file that is not what it claims: whatever fails while reading or
-    checking it is one line naming the file (never torch's own message), a DcganError."""
-    path = find_checkpoint(path)
+    The one policy for a file that is not what it claims: whatever fails while reading it is
+    one line naming the file (never torch's own message, which advises unsafe loading)."""
+    path = Path(path)
     try:
         with warnings.catch_warnings():  # a foreign pickle's protocol warning is no news
             warnings.simplefilter("ignore")
-            ckpt = torch.load(path, map_location=map_location, weights_only=True)
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         if "Unsupported global" in str(e):
             raise UnsafeData(
@@ -172,6 +172,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise DcganError(f"cannot read checkpoint {path} ({e.strerror or e})") from None
     except Exception:  # torch raises anything from KeyError to RuntimeError on a bad file
         raise DcganError(f"{path} is not a readable checkpoint ({_damage(path)})") from None
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint (file or run dir) with weights_only=True; anything that is not a
+    dcgan checkpoint is one line naming the file (a DcganError)."""
+    path = find_checkpoint(path)
+    ckpt = read_weights(path, map_location)
     problem = _field_problem(ckpt)
     if problem:
         raise DcganError(f"{path} is not a dcgan checkpoint ({problem})")
@@ -208,7 +215,8 @@ def _field_problem(ckpt: object) -> str | None:
     if not isinstance(ckpt.get("config"), dict):
         return f"its config is a {type(ckpt.get('config')).__name__}, not a table of settings"
     for key in ("G", "D", "G_ema"):
-        if not (_tensor_dict(ckpt.get(key)) or (key == "G_ema" and ckpt.get(key) is None)):
+        # G_ema is absent without --ema, D in a converted generator-only model
+        if not (_tensor_dict(ckpt.get(key)) or (key != "G" and ckpt.get(key) is None)):
             return f"{key} is not a table of tensors"
     for key in ("opt_G", "opt_D", "rng"):
         if key in ckpt and not isinstance(ckpt[key], dict):

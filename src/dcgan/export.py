@@ -1,7 +1,8 @@
 """`dcgan export`: the generator alone, for use outside this package.
 
 Formats: safetensors (weights + config, loads back into `Generator` without pickle), ONNX
-(dynamic batch axis, checked with onnxruntime) and TorchScript (a traced module).
+(dynamic batch axis, checked with onnxruntime), TorchScript (a traced module) and
+pytorch-examples (a bare state dict for the PyTorch tutorial's `Generator`, no metadata).
 
 BatchNorm is frozen at export: G is put in the sampling mode chosen (`batch` by default,
 the statistics of the fixed reference batch of `dcgan.sampling`) and those statistics are
@@ -23,14 +24,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from dcgan.checkpoint import read_weights
 from dcgan.config import ModelConfig
 from dcgan.errors import DcganError
 from dcgan.extras import require
 from dcgan.io import atomic_write, check_overwrite
 from dcgan.models import Generator
 from dcgan.sampling import Loaded, generate, load, with_bn_mode, z_from_seeds
+from dcgan.torch_examples import examples_g_state, examples_generator, infer_config, layers
 
-FORMATS = ("safetensors", "onnx", "torchscript")
+FORMATS = ("safetensors", "onnx", "torchscript", "pytorch-examples")
 NEEDS = {"safetensors": ("safetensors",), "onnx": ("onnx", "onnxscript", "onnxruntime")}
 META_KEY = "dcgan"  # the one metadata entry every format carries (a JSON string)
 CHECK_SEEDS = list(range(8))
@@ -199,9 +202,32 @@ def _run_torchscript(path: Path, z: torch.Tensor) -> torch.Tensor:
         return module(z)
 
 
+# pytorch-examples -----------------------------------------------------------------------
+
+
+def _write_examples(g: Generator, meta: dict, out: Path) -> None:
+    state = examples_g_state(g)  # refuses other layouts before anything is written
+    atomic_write(out, lambda f: torch.save(state, f))
+
+
+def _run_examples(path: Path, z: torch.Tensor) -> torch.Tensor:
+    """The file loaded, strict keys, into their G (rebuilt from the shapes), in eval mode."""
+    state = read_weights(path)
+    net = examples_generator(infer_config(layers(state, str(path)), None, str(path)))
+    net.load_state_dict({k.removeprefix("main."): v for k, v in state.items()})
+    with torch.no_grad():
+        return net.eval()(z.view(len(z), -1, 1, 1))
+
+
 WRITERS = {
     "safetensors": _write_safetensors,
     "onnx": _write_onnx,
     "torchscript": _write_torchscript,
+    "pytorch-examples": _write_examples,
 }
-RUNNERS = {"safetensors": _run_safetensors, "onnx": _run_onnx, "torchscript": _run_torchscript}
+RUNNERS = {
+    "safetensors": _run_safetensors,
+    "onnx": _run_onnx,
+    "torchscript": _run_torchscript,
+    "pytorch-examples": _run_examples,
+}

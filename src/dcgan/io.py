@@ -69,6 +69,7 @@ KINDS = {
     "torchscript": "a TorchScript model",
     "safetensors": "a safetensors file",
     "onnx": "an ONNX model",
+    "pytorch-examples": "a pytorch/examples state dict",
     "other": "another kind of file",
 }
 

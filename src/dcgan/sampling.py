@@ -36,11 +36,19 @@ class Loaded:
     """A trained model: G (its EMA when the run kept one), D, and the run's config."""
 
     generator: Generator
-    discriminator: Discriminator
+    discriminator: Discriminator | None  # None for a G-only model (e.g. a converted tutorial G)
     config: TrainConfig
     step: int
     path: Path
     ema: bool = False  # whether `generator` holds the EMA weights
+
+    def needs_d(self, verb: str) -> Discriminator:
+        """The discriminator, or a one-line error saying that `verb` needs one."""
+        if self.discriminator is None:
+            raise DcganError(
+                f"{verb} needs a discriminator, and {self.path} holds a generator only"
+            )
+        return self.discriminator
 
 
 def load(path: str | Path, ema: bool = True, device: str | torch.device = "cpu") -> Loaded:
@@ -48,16 +56,20 @@ def load(path: str | Path, ema: bool = True, device: str | torch.device = "cpu")
     ckpt = load_checkpoint(path, map_location=device)
     config = checkpoint_config(ckpt["config"], path)
     try:
-        g, d = Generator(config.model), Discriminator(config.model)
+        g = Generator(config.model)
         key = "G_ema" if ema and ckpt.get("G_ema") is not None else "G"
         g.load_state_dict(ckpt[key])
-        d.load_state_dict(ckpt["D"])
+        d = None
+        if ckpt.get("D") is not None:  # a converted generator-only model has no D
+            d = Discriminator(config.model)
+            d.load_state_dict(ckpt["D"])
     except Exception as e:  # the loader policy: whatever does not fit is one line
         raise DcganError(
             f"{path}: checkpoint does not match its architecture ({first_line(e)})"
         ) from None
     g.to(device).eval()
-    d.to(device).eval()
+    if d is not None:
+        d.to(device).eval()
     return Loaded(g, d, config, int(ckpt.get("step", 0)), Path(path), key == "G_ema")
 
 

@@ -152,6 +152,8 @@ class Trainer:
             ckpt, stored = None, run_config(resume)
         else:
             ckpt = load_checkpoint(resume)
+            if ckpt.get("D") is None:
+                raise DcganError(f"{resume} holds a generator only: training cannot resume from it")
             stored = checkpoint_config(ckpt["config"], find_checkpoint(resume))
         # Only the limits (and how the run is watched) may change on resume.
         for name in ("steps", "epochs", "time_limit", "progress", "device"):

@@ -51,11 +51,17 @@ class SampleArgs:
 
 @dataclass
 class ConvertArgs:
-    source: str = opt("", "released model folder (*_gen_params.jl_NN.npy and D's)", positional=True)
+    source: str = opt(
+        "",
+        "released model folder (*_gen_params.jl_NN.npy and D's), or a pytorch/examples or "
+        "tutorial .pth",
+        positional=True,
+    )
     out: str = opt("", "checkpoint file to write (.pt)", required=True)
     epoch: int | None = opt(
         None, "which saved epoch, when the folder holds several", check=count(10**6, low=0)
     )
+    d: str | None = opt(None, "with a pytorch/examples G: its D's state dict (netD.pth)")
 
 
 def cmd_prepare(a: PrepareArgs) -> None:
@@ -150,6 +156,16 @@ def cmd_convert(a: ConvertArgs) -> None:
 
     if Path(a.out).suffix.lower() not in (".pt", ".pth"):
         raise DcganError(f"--out {a.out}: convert writes a checkpoint; name a .pt file")
+    if Path(a.source).is_file():  # a pytorch/examples or tutorial .pth (dcgan.torch_examples)
+        from dcgan.torch_examples import convert_examples
+
+        got = convert_examples(a.source, a.out, d=a.d)
+        m, nets = got.config.model, "G and D" if got.discriminator else "G only"
+        print(
+            f"pytorch-examples model ({nets}; {m.size} px, {m.channels} channels, ngf "
+            f"{m.ngf}, z ~ normal {m.nz}-d) written to {a.out}"
+        )
+        return
     release = convert(a.source, a.out, epoch=a.epoch)
     m = release.config.model
     print(
@@ -170,5 +186,5 @@ def register(verbs: argparse._SubParsersAction) -> None:
         "convert",
         ConvertArgs,
         cmd_convert,
-        "the paper authors' released Theano models as a checkpoint",
+        "released Theano or pytorch/examples models as a checkpoint",
     )

@@ -18,14 +18,19 @@ EXTENSIONS = {
     "safetensors": (".safetensors",),
     "onnx": (".onnx",),
     "torchscript": (".pt", ".ts", ".torchscript"),
+    "pytorch-examples": (".pth", ".pt"),  # .pt alone means TorchScript: the first match
 }
 
 
 @dataclass
 class ExportArgs:
     model: Checkpoint
-    out: str = opt("", "output file: .safetensors, .onnx or .pt (TorchScript)", required=True)
-    format: Literal["safetensors", "onnx", "torchscript"] | None = opt(
+    out: str = opt(
+        "",
+        "output file: .safetensors, .onnx, .pt (TorchScript) or .pth (pytorch-examples)",
+        required=True,
+    )
+    format: Literal["safetensors", "onnx", "torchscript", "pytorch-examples"] | None = opt(
         None, "file format (default: from the --out extension)"
     )
     force: bool = opt(False, "replace an --out of another kind (a checkpoint, say)")

@@ -225,7 +225,7 @@ def classify(config: ClassifyConfig) -> ClassifyResult:
 def _classify(config: ClassifyConfig) -> ClassifyResult:
     start = time.monotonic()
     model = load(config.checkpoint)
-    arch = model.discriminator.config
+    arch = model.needs_d("classify").config
     if 2 * config.shift >= arch.size:
         raise DcganError(
             f"shift must be below half the image side ({arch.size} px), got {config.shift}"

@@ -95,6 +95,7 @@ def neighbors(
 ) -> Neighbours:
     """Nearest neighbours of samples 0..n-1 on a sheet; distance statistics over n_stats
     samples and the data's last `held_out` images against the rest of the data."""
+    model.needs_d("neighbors")  # its feature space is D's
     m = model.generator.config
     images = resolve_data(data, m.size, m.channels, cache=cache, progress=False).images
     if len(images) < held_out + k or held_out < 1:

@@ -159,7 +159,7 @@ def visualize(
 ) -> Visualization:
     """Fig. 5: guided backprop of D's top-k last-layer channels (or `channels`, the same for
     both Ds) on images first..first+n-1 of `data`, for the trained D and a random one."""
-    m = model.discriminator.config
+    m = model.needs_d("visualize").config
     data_images = resolve_data(data, m.size, m.channels, cache=cache, progress=False).images
     if n < 1 or k < 1 or first < 0 or first + n > len(data_images):
         raise DcganError(f"{data} has {len(data_images)} images: cannot show {n} from {first}")
