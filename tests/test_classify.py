@@ -359,7 +359,7 @@ def test_too_many_labels_is_one_line(brief_run: Path, mnist_small: Path, capsys)
 @pytest.mark.parametrize(
     "extra, needle",
     [
-        (["--labels-per-class", "0"], "must be positive"),
+        (["--labels-per-class", "-1"], "must be positive"),
         (["--labels-per-class", "ten"], "expected numbers"),
         (["--layers", "9"], "layers must be"),
         (["--val", "x", "--val-size", "5"], "not both"),

@@ -5,10 +5,13 @@ The protocol (§5.2): draw N labelled examples per class uniformly at random, K 
 different seeds (the draws for smaller N are the first examples of those for larger N);
 fit each method on each draw and report test accuracy, mean +- std over the K draws.
 Methods: `dcgan` (D's features, §5.1), `pixels` (raw pixels), `random-d` (a randomly
-initialised D of the same architecture) through the same standardisation and SVM, and
+initialised D of the same architecture), `kmeans` (the single-layer K-means network of
+Coates et al. 2011, Table 1's baseline; see kmeans.py) through the same SVM, and
 `cnn` (the same architecture trained with labels only, hyper-parameters by random search
-on the validation split). C of the SVM is chosen on the validation split (`val` or
-`val_size`), or by cross-validation on each draw when there is none.
+on the validation split). A label count of 0 means every labelled example of the data
+(Table 1's "all"): one draw, the same for every method. C of the SVM is chosen on the
+validation split (`val` or `val_size`), or by cross-validation on each draw when there is
+none.
 
 D's BatchNorm layers use statistics inferred over training images by default, as the
 authors' §5.2 code does: GAN training's running averages mix real and generated batches,
@@ -36,7 +39,9 @@ from dcgan.experiments.features import (
     prepare_bn,
     shift_offsets,
 )
+from dcgan.experiments.kmeans import KMeansFeatures
 from dcgan.experiments.linear import DEFAULT_C, fit_select_c
+from dcgan.experiments.report import count_label
 from dcgan.experiments.splits import Splits, draw_labelled, open_splits
 from dcgan.experiments.supervised import accuracy, random_search, train_cnn
 from dcgan.models import Discriminator
@@ -60,13 +65,21 @@ class ClassifyConfig:
     )
     format: str | None = field(default=None, metadata={"help": "source format (auto-detected)"})
     labels_per_class: tuple[int, ...] = field(
-        default=(100,), metadata={"help": "labelled examples per class, e.g. 10,100,1000"}
+        default=(100,),
+        metadata={"help": "labelled examples per class, e.g. 10,100,1000 (0: all labels)"},
     )
     repeats: int = field(default=5, metadata={"help": "random draws (K) per label count"})
     seed: int = field(default=0, metadata={"help": "seed of the draws, random D and CNN"})
     pixels: bool = field(default=True, metadata={"help": "raw-pixel SVM baseline"})
     random_d: bool = field(default=True, metadata={"help": "random-D-features SVM baseline"})
     cnn: bool = field(default=True, metadata={"help": "supervised CNN baseline"})
+    kmeans: bool = field(
+        default=False, metadata={"help": "K-means baseline (Coates et al. 2011, paper Table 1)"}
+    )
+    kmeans_k: int = field(default=1600, metadata={"help": "centroids of the K-means baseline"})
+    kmeans_patches: int = field(
+        default=100_000, metadata={"help": "random 6x6 patches the K-means is fitted on"}
+    )
     grid: int = field(default=4, metadata={"help": "each D layer max-pooled to grid x grid"})
     bn: str = field(
         default="inferred",
@@ -111,9 +124,12 @@ class ClassifyConfig:
 
     def __post_init__(self) -> None:
         self.labels_per_class = tuple(sorted(set(self.labels_per_class)))
-        if not self.labels_per_class or min(self.labels_per_class) < 1:
-            raise DcganError(f"labels per class must be positive, got {self.labels_per_class}")
-        for name in ("repeats", "folds", "cnn_trials", "cnn_steps", "cnn_batch_size"):
+        if not self.labels_per_class or min(self.labels_per_class) < 0:
+            raise DcganError(
+                f"labels per class must be positive (0: all), got {self.labels_per_class}"
+            )
+        names = ("repeats", "folds", "cnn_trials", "cnn_steps", "cnn_batch_size", "kmeans_k")
+        for name in names:
             if getattr(self, name) < 1:
                 raise DcganError(f"{name.replace('_', ' ')} must be positive")
         check_bn(self.bn)
@@ -125,10 +141,20 @@ class ClassifyConfig:
             raise DcganError(f"val size must be non-negative, got {self.val_size}")
         if self.val and self.val_size:
             raise DcganError("give a validation source or a validation size, not both")
+        if self.kmeans_patches < self.kmeans_k:
+            raise DcganError(
+                f"kmeans patches ({self.kmeans_patches}) must be at least kmeans k"
+                f" ({self.kmeans_k})"
+            )
 
     @property
     def methods(self) -> list[str]:
-        chosen = {"pixels": self.pixels, "random-d": self.random_d, "cnn": self.cnn}
+        chosen = {
+            "pixels": self.pixels,
+            "random-d": self.random_d,
+            "kmeans": self.kmeans,
+            "cnn": self.cnn,
+        }
         return ["dcgan", *(m for m, on in chosen.items() if on)]
 
 
@@ -165,6 +191,11 @@ class ClassifyResult:
     seconds: float
 
 
+def _union(draws: dict[int, list[np.ndarray]]) -> np.ndarray:
+    """Every example of every draw, sorted."""
+    return np.unique(np.concatenate([d for per_draw in draws.values() for d in per_draw]))
+
+
 def _log(config: ClassifyConfig, text: str) -> None:
     if config.progress:
         tqdm.write(text)
@@ -174,11 +205,13 @@ def _svm_method(
     config: ClassifyConfig,
     splits: Splits,
     draws: dict[int, list[np.ndarray]],
-    extract: FeatureExtractor,
+    extract: FeatureExtractor | KMeansFeatures,
     name: str,
+    standardize: bool | None = None,
 ) -> dict[int, MethodResult]:
-    """Features of every example needed once, then an SVM per draw."""
-    union = np.unique(np.concatenate(draws[max(draws)]))
+    """Features of every example needed once, then an SVM per draw (`standardize`: None
+    for the config's choice)."""
+    union = _union(draws)
     offsets = shift_offsets(config.shift)
     train = [extract(splits.train, union, offset) for offset in [(0, 0), *offsets]]
     test = extract(*splits.test), splits.labels(splits.test)
@@ -200,7 +233,7 @@ def _svm_method(
                 config.folds,
                 r,
                 init=previous,
-                standardize=config.standardize,
+                standardize=config.standardize if standardize is None else standardize,
             )
             previous = fit.full_weights
             result.accuracies.append(float((fit.predict(test[0]) == test[1]).mean()))
@@ -209,7 +242,7 @@ def _svm_method(
                 c_values = (fit.c,)
         result.seconds = time.monotonic() - start
         out[n] = result
-        _log(config, f"{name} {n}/class: {100 * result.mean:.2f} +- {100 * result.std:.2f}%")
+        _log(config, f"{name} {count_label(n)}: {100 * result.mean:.2f} +- {100 * result.std:.2f}%")
     return out
 
 
@@ -234,7 +267,7 @@ def _cnn_method(
 ) -> tuple[dict[int, MethodResult], dict[int, dict]]:
     """The supervised CNN: a random search on the first draw, then every draw trained with
     the chosen hyper-parameters and step count."""
-    union = np.unique(np.concatenate(draws[max(draws)]))
+    union = _union(draws)
     images = splits.train.get_batch(union)
     test = splits.test[0].get_batch(splits.test[1]), splits.labels(splits.test)
     val = (
@@ -294,7 +327,7 @@ def _cnn_method(
         out[n] = result
         _log(
             config,
-            f"cnn {n}/class: {100 * result.mean:.2f} +- {100 * result.std:.2f}%"
+            f"cnn {count_label(n)}: {100 * result.mean:.2f} +- {100 * result.std:.2f}%"
             f" ({config.cnn_trials} trials)",
         )
     return out, searches
@@ -335,6 +368,8 @@ def _classify(config: ClassifyConfig) -> ClassifyResult:
             draw_labelled(splits.train.labels, splits.pool, splits.classes, n, [config.seed, r])
             for r in range(config.repeats)
         ]
+        if n
+        else [splits.pool]  # all labels: one draw
         for n in config.labels_per_class
     }
     stats = None
@@ -361,6 +396,11 @@ def _classify(config: ClassifyConfig) -> ClassifyResult:
             random_d = Discriminator(arch).eval()
         extract = extractor(random_d)
         results["random-d"] = _svm_method(config, splits, draws, extract, "random-d")
+    if config.kmeans:
+        kmeans = KMeansFeatures(config.kmeans_k, config.kmeans_patches, config.seed)
+        kmeans.fit(splits.train, splits.pool)  # unsupervised, like the GAN: no labels
+        # Coates et al. standardise their features before the SVM: so does this method.
+        results["kmeans"] = _svm_method(config, splits, draws, kmeans, "kmeans", True)
     searches: dict[int, dict] = {}
     if config.cnn:
         results["cnn"], searches = _cnn_method(config, splits, draws, model)
