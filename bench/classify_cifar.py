@@ -99,7 +99,7 @@ def run_classify(
             checkpoint=str(ckpt),
             data=args.data,
             val_size=args.val_size,
-            labels_per_class=(400, 0),
+            labels_per_class=(args.labels_per_class, 0),
             repeats=args.repeats,
             pixels=baselines,
             random_d=baselines,
@@ -110,6 +110,7 @@ def run_classify(
             cnn_trials=max(args.cnn_trials, 1),
             cnn_steps=args.cnn_steps,
             c_once=True,
+            c_carry=True,
             threads=args.threads,
             cache=str(CACHE),
         )
@@ -122,46 +123,50 @@ def rows(
     """One row per method: name, ours and the paper's accuracy (%) at 400/class and all.
     `main_label`: None when main's D was trained here, else the name of the transferred D
     it is (then the trained-here row is marked as not run)."""
-    out = []
+    out, n = [], main.config.labels_per_class[-1]  # the few-label count (0 sorts first)
     if main_label is not None:
         name = f"{METHOD_NAMES['dcgan']}: D trained here on CIFAR"
-        out.append({"method": "dcgan-cifar", "name": name, **_cells(None, PAPER["dcgan"])})
+        out.append({"method": "dcgan-cifar", "name": name, **_cells(None, 0, PAPER["dcgan"])})
     for method, by_count in main.results.items():
         name = METHOD_NAMES[method]
         if method == "dcgan":
             where = "D trained here on CIFAR" if main_label is None else f"{main_label} D"
             name = f"{name}: {where}"
-        out.append({"method": method, "name": name, **_cells(by_count, PAPER.get(method))})
+        cells = _cells(by_count, n, PAPER.get(method))
+        out.append({"method": method, "name": name, **cells})
     for label, result in transfer.items():
         name = f"{METHOD_NAMES['dcgan']}: {label} D"
-        out.append({"method": f"transfer-{label}", "name": name, **_cells(result.results["dcgan"])})
+        cells = _cells(result.results["dcgan"], n)
+        out.append({"method": f"transfer-{label}", "name": name, **cells})
     return out
 
 
-def _cells(by_count: dict | None, paper: tuple[float, float] | None = None) -> dict:
+def _cells(by_count: dict | None, n: int, paper: tuple[float, float] | None = None) -> dict:
+    """Ours at n labels per class ("few") and all labels; the paper's at 400 and all."""
+
     def cell(n: int) -> dict | None:
         if by_count is None:
             return None
         return {"mean": 100 * by_count[n].mean, "std": 100 * by_count[n].std}
 
     return {
-        "400": cell(400),
+        "few": cell(n),
         "all": cell(0),
         "paper_400": paper[1] if paper else None,
         "paper_all": paper[0] if paper else None,
     }
 
 
-def table(table_rows: list[dict]) -> str:
+def table(table_rows: list[dict], few: int) -> str:
     def paper(value: float | None) -> str:
         return f"{value:.1f}" if value is not None else "–"
 
     lines = [
-        "| method | 400 labels/class | paper | all labels | paper |",
+        f"| method | {few} labels/class | paper (400) | all labels | paper |",
         "|---|---|---|---|---|",
     ]
     for r in table_rows:
-        a, b = r["400"], r["all"]
+        a, b = r["few"], r["all"]
         ours_400 = f"{a['mean']:.2f} ± {a['std']:.2f}" if a else "not run"
         ours_all = f"{b['mean']:.2f}" if b else "not run"
         lines.append(
@@ -171,7 +176,7 @@ def table(table_rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(table_rows: list[dict], path: Path) -> Path:
+def plot(table_rows: list[dict], few: int, path: Path) -> Path:
     """Grouped bars (400/class, all labels) per method; the paper's numbers as markers."""
     import matplotlib
 
@@ -180,12 +185,13 @@ def plot(table_rows: list[dict], path: Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(8, 4.2), constrained_layout=True)
     y = np.arange(len(table_rows))[::-1]
-    for shift, key, colour in ((0.2, "400", "tab:blue"), (-0.2, "all", "tab:orange")):
+    for shift, key, colour in ((0.2, "few", "tab:blue"), (-0.2, "all", "tab:orange")):
         means = [r[key]["mean"] if r[key] else 0.0 for r in table_rows]
         stds = [r[key]["std"] if r[key] else 0.0 for r in table_rows]
-        label = "400 labels/class" if key == "400" else "all labels"
+        label = f"{few} labels/class" if key == "few" else "all labels"
         ax.barh(y + shift, means, 0.38, xerr=stds, color=colour, label=f"ours, {label}")
-        paper = [(yy + shift, r[f"paper_{key}"]) for yy, r in zip(y, table_rows, strict=True)]
+        column = "paper_400" if key == "few" else "paper_all"
+        paper = [(yy + shift, r[column]) for yy, r in zip(y, table_rows, strict=True)]
         paper = [(yy, v) for yy, v in paper if v is not None]
         if paper:
             ax.plot([v for _, v in paper], [yy for yy, _ in paper], "k|", markersize=14)
@@ -222,7 +228,8 @@ def main() -> None:
     ap.add_argument("--retrain", action="store_true", help="train even if a run exists")
     ap.add_argument("--train-only", action="store_true", help="stop after training")
     ap.add_argument("--val-size", type=int, default=2000)
-    ap.add_argument("--repeats", type=int, default=3, help="draws of 400 labels per class")
+    ap.add_argument("--labels-per-class", type=int, default=400, help="the few-label column")
+    ap.add_argument("--repeats", type=int, default=3, help="draws of those labels")
     ap.add_argument("--kmeans-k", type=int, default=1600, help="0: no K-means row")
     ap.add_argument("--kmeans-patches", type=int, default=100_000)
     ap.add_argument("--cnn-trials", type=int, default=4, help="0: no CNN row")
@@ -285,7 +292,7 @@ def write(
 ) -> None:
     """Print the table; write the JSON and the plot."""
     table_rows = rows(main, main_label, transfer)
-    print(f"\n{caption(main)}\n\n{table(table_rows)}")
+    print(f"\n{caption(main)}\n\n{table(table_rows, args.labels_per_class)}")
     for method, by_count in main.results.items():
         print(f"time {method}: " + ", ".join(f"{r.seconds:.0f} s" for r in by_count.values()))
     print(f"total {wall / 60:.1f} min")
@@ -303,7 +310,7 @@ def write(
     }
     out = ROOT / "bench" / "results" / f"{args.name}.json"
     atomic_write_text(out, json.dumps(report, indent=2) + "\n")
-    png = plot(table_rows, ROOT / "docs" / f"{args.name}.png")
+    png = plot(table_rows, args.labels_per_class, ROOT / "docs" / f"{args.name}.png")
     print(f"wrote {out} and {png}")
 
 

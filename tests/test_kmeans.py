@@ -178,16 +178,22 @@ def test_kmeans_method_runs_on_the_same_draws(cifar_run: Path, cifar_small: Path
         pixels=False,
         random_d=False,
         cnn=False,
-        c_values=(1e-3,),
+        c_values=(1e-4, 1e-2),
+        c_once=True,
+        c_carry=True,
         cache=str(cifar_small.parent / "cache"),
         progress=False,
     )
     result = classify(config)
     assert list(result.results) == ["dcgan", "kmeans"]
-    assert len(result.results["kmeans"][5].accuracies) == 2
-    assert len(result.results["kmeans"][0].accuracies) == 1  # all labels: one draw
+    few, everything = result.results["kmeans"][5], result.results["kmeans"][0]
+    assert len(few.accuracies) == 2 and len(everything.accuracies) == 1  # all: one draw
+    # C chosen on validation at the first draw of 5/class, then kept (c_once, c_carry)
+    assert set(few.chosen[0]["selection"]) == {1e-4, 1e-2}
+    assert few.chosen[1]["selection"] == everything.chosen[0]["selection"] == {}
+    assert few.chosen[0]["C"] == few.chosen[1]["C"] == everything.chosen[0]["C"]
     # 10 classes: chance is about 10%; every label of 480 images beats it clearly
-    assert result.results["kmeans"][0].mean > 0.18
+    assert everything.mean > 0.18
 
 
 def test_cli_kmeans_prints_its_row(cifar_run: Path, cifar_small: Path, capsys) -> None:

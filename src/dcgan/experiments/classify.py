@@ -41,7 +41,7 @@ from dcgan.experiments.features import (
 )
 from dcgan.experiments.kmeans import KMeansFeatures
 from dcgan.experiments.linear import DEFAULT_C, fit_select_c
-from dcgan.experiments.report import count_label
+from dcgan.experiments.report import count_label, in_order
 from dcgan.experiments.splits import Splits, draw_labelled, open_splits
 from dcgan.experiments.supervised import accuracy, random_search, train_cnn
 from dcgan.models import Discriminator
@@ -109,6 +109,10 @@ class ClassifyConfig:
     )
     c_once: bool = field(
         default=False, metadata={"help": "choose C on the first draw only, keep it (faster)"}
+    )
+    c_carry: bool = field(
+        default=False,
+        metadata={"help": "with --c-once, keep that C for the larger label counts too"},
     )
     folds: int = field(default=5, metadata={"help": "cross-validation folds without a val split"})
     cnn_trials: int = field(default=8, metadata={"help": "random-search trials of the CNN"})
@@ -217,9 +221,12 @@ def _svm_method(
     test = extract(*splits.test), splits.labels(splits.test)
     val = (extract(*splits.val), splits.labels(splits.val)) if splits.val else None
     out = {}
-    for n, per_draw in draws.items():
-        result, start, c_values = MethodResult(), time.monotonic(), config.c_values
-        previous = None  # the last draw's weights warm-start the next one
+    c_values, previous = config.c_values, None  # the last weights warm-start the next fit
+    for n in in_order(tuple(draws)):  # the smallest count first, all labels (0) last
+        per_draw = draws[n]
+        result, start = MethodResult(), time.monotonic()
+        if not config.c_carry:
+            c_values, previous = config.c_values, None
         for r, draw in enumerate(per_draw):
             pos = np.searchsorted(union, draw)
             x = np.concatenate([features[pos] for features in train])
