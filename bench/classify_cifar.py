@@ -8,14 +8,18 @@ from and what the DCGAN is trained on, without labels.
 
 1. A DCGAN is trained on the training split at 32 px with the paper's recipe (Adam 2e-4,
    beta1 0.5, batch 128, uniform z) plus an EMA of G, for --minutes of CPU time (the
-   budget; a checkpoint given with --checkpoint is reused instead).
+   budget; a checkpoint given with --checkpoint is reused instead; --minutes 0: none).
 2. On the same draws (--repeats draws of 400 labels per class, and all labels of the
    training split), test accuracy of: D's features (all layers max-pooled to 4x4,
    BatchNorm statistics inferred over training images), a random D, raw pixels, the
    K-means network of Coates et al. 2011 (Table 1's baseline) and a supervised CNN of D's
-   architecture; every feature method through the same L2-SVM.
+   architecture; every feature method through the same L2-SVM. C is chosen on the
+   validation split at the first 400-label draw and kept for the other draws and for all
+   labels (one fit of the 14,000-example SVM per method).
 3. Transfer (as the paper's Table 1 used an ImageNet-1k D): the features of D's trained
    elsewhere, on the same draws: the authors' released SVHN D, converted (--transfer).
+   Without a trained D (--minutes 0), the transferred D takes the D row and random D has
+   its architecture.
 
     nice -n 10 python bench/classify_cifar.py [--minutes 12] [--width 64] [--repeats 3]
 
@@ -109,6 +113,7 @@ def run_classify(
             cnn=cnn,
             cnn_trials=max(args.cnn_trials, 1),
             cnn_steps=args.cnn_steps,
+            c_values=tuple(float(c) for c in args.c.split(",")),
             c_once=True,
             c_carry=True,
             threads=args.threads,
@@ -235,6 +240,7 @@ def main() -> None:
     ap.add_argument("--cnn-trials", type=int, default=4, help="0: no CNN row")
     ap.add_argument("--cnn-steps", type=int, default=400)
     ap.add_argument("--transfer", default=str(SHARED / "newmu_svhn_dcgan"), help="'' for none")
+    ap.add_argument("--c", default="1e-5,1e-4,1e-3,1e-2,1e-1", help="the SVM's C candidates")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--name", default="classify_cifar", help="name of the JSON and PNG")
     args = ap.parse_args()
