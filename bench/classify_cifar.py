@@ -204,7 +204,7 @@ def plot(table_rows: list[dict], few: int, path: Path) -> Path:
     ax.set_yticks(y, [r["name"] for r in table_rows], fontsize=8)
     ax.set(xlabel="CIFAR-10 test accuracy (%)", xlim=(0, 100))
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.4, -0.14), ncol=3)
     out = atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
     return out
