@@ -365,7 +365,7 @@ def test_too_many_labels_is_one_line(brief_run: Path, mnist_small: Path, capsys)
 @pytest.mark.parametrize(
     "extra, needle",
     [
-        (["--labels-per-class", "0"], "--labels-per-class must be in 1.."),
+        (["--labels-per-class", "-1"], "--labels-per-class must be in 0.."),
         (["--labels-per-class", "ten"], "expected numbers"),
         (["--layers", "9"], "layers must be"),
         (["--val", "x", "--val-size", "5"], "not both"),

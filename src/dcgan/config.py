@@ -275,13 +275,20 @@ class ClassifyConfig:
     )
     format: str | None = opt(None, "source format (default: detected from the path)")
     labels_per_class: tuple[int, ...] = opt(
-        (100,), "labelled examples per class, e.g. 10,100,1000", check=count(10**9)
+        (100,),
+        "labelled examples per class, e.g. 10,100,1000 (0: all labels)",
+        check=count(10**9, low=0),
     )
     repeats: int = opt(5, "random draws (K) per label count", check=count(10_000))
     seed: int = opt(0, "seed of the draws, random D and CNN", check=SEED)
     pixels: bool = opt(True, "raw-pixel SVM baseline")
     random_d: bool = opt(True, "random-D-features SVM baseline")
     cnn: bool = opt(True, "supervised CNN baseline")
+    kmeans: bool = opt(False, "K-means baseline (Coates et al. 2011, paper Table 1)")
+    kmeans_k: int = opt(1600, "centroids of the K-means baseline", check=count(1_000_000))
+    kmeans_patches: int = opt(
+        100_000, "random 6x6 patches the K-means is fitted on", check=count(10**9)
+    )
     grid: int = opt(4, "each D layer max-pooled to grid x grid", check=count(256))
     bn: Literal["inferred", "running", "batch"] = opt(
         "inferred",
@@ -305,6 +312,7 @@ class ClassifyConfig:
     )
     standardize: bool = opt(False, "standardise each feature before the SVM")
     c_once: bool = opt(False, "choose C on the first draw only, keep it (faster)")
+    c_carry: bool = opt(False, "with --c-once, keep that C for the larger label counts too")
     folds: int = opt(5, "cross-validation folds without a val split", check=count(1000))
     cnn_trials: int = opt(8, "random-search trials of the CNN", check=count(10_000))
     cnn_steps: int = opt(500, "training steps of the CNN", check=count(10**9))
@@ -323,8 +331,18 @@ class ClassifyConfig:
         validate(self)
         if self.val and self.val_size:
             raise DcganError("give a validation source or a validation size, not both")
+        if self.kmeans_patches < self.kmeans_k:
+            raise DcganError(
+                f"kmeans_patches ({self.kmeans_patches}) must be at least kmeans_k"
+                f" ({self.kmeans_k})"
+            )
 
     @property
     def methods(self) -> list[str]:
-        chosen = {"pixels": self.pixels, "random-d": self.random_d, "cnn": self.cnn}
+        chosen = {
+            "pixels": self.pixels,
+            "random-d": self.random_d,
+            "kmeans": self.kmeans,
+            "cnn": self.cnn,
+        }
         return ["dcgan", *(m for m, on in chosen.items() if on)]

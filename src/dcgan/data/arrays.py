@@ -278,9 +278,18 @@ def read_svhn_file(file: Path, opt: Options) -> Source:
     return Source("svhn", partial(_svhn_items, file), 3, True, shapes["X"][3], classes, file)
 
 
+def _optional_array(archive, key: str) -> np.ndarray | None:
+    """`archive[key]`, or None when it is absent or would need pickle (object arrays)."""
+    try:
+        return archive[key] if key in archive.files else None
+    except ValueError:
+        return None
+
+
 def read_npz(path: Path, opt: Options) -> Source:
     """Arrays in an .npz: `key` (default x_train / x_test by split, else images, x, arr_0,
-    else the only array) holds the images; labels come from y_* / labels / y if present."""
+    else the only array) holds the images; labels come from y_* / labels / y if present,
+    class names from a string array `class_names` (as in shared/data/cifar10_train20k.npz)."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             keys = archive.files
@@ -296,14 +305,17 @@ def read_npz(path: Path, opt: Options) -> Source:
                 for k in [*label_keys, "labels", "y"]
                 if k in keys and archive[k].shape == images.shape[:1]
             ]
+            names = _optional_array(archive, "class_names")
     except DcganError:
         raise
     except Exception as e:  # the loader policy: a damaged archive is one line, any type
         raise DcganError(f"cannot read npz file {path}: {first_line(e)}") from None
     labels = [y for y in labels if y.dtype.kind in "iu"]
-    return array_source(
-        "npz", images, labels[0] if labels else None, path, name=f"{path.name}:{key}"
-    )
+    label = labels[0] if labels else None
+    named = names is not None and names.dtype.kind == "U" and names.ndim == 1
+    fits = named and label is not None and (len(label) == 0 or int(label.max()) < len(names))
+    classes = [str(n) for n in names] if fits else None
+    return array_source("npz", images, label, path, classes, name=f"{path.name}:{key}")
 
 
 def read_npy(path: Path, opt: Options) -> Source:

@@ -5,10 +5,13 @@ The protocol (§5.2): draw N labelled examples per class uniformly at random, K 
 different seeds (the draws for smaller N are the first examples of those for larger N);
 fit each method on each draw and report test accuracy, mean +- std over the K draws.
 Methods: `dcgan` (D's features, §5.1), `pixels` (raw pixels), `random-d` (a randomly
-initialised D of the same architecture) through the same standardisation and SVM, and
+initialised D of the same architecture), `kmeans` (the single-layer K-means network of
+Coates et al. 2011, Table 1's baseline; see kmeans.py) through the same SVM, and
 `cnn` (the same architecture trained with labels only, hyper-parameters by random search
-on the validation split). C of the SVM is chosen on the validation split (`val` or
-`val_size`), or by cross-validation on each draw when there is none.
+on the validation split). A label count of 0 means every labelled example of the data
+(Table 1's "all"): one draw, the same for every method. C of the SVM is chosen on the
+validation split (`val` or `val_size`), or by cross-validation on each draw when there is
+none.
 
 D's BatchNorm layers use statistics inferred over training images by default, as the
 authors' §5.2 code does: GAN training's running averages mix real and generated batches,
@@ -35,8 +38,9 @@ from dcgan.experiments.features import (
     prepare_bn,
     shift_offsets,
 )
+from dcgan.experiments.kmeans import KMeansFeatures
 from dcgan.experiments.linear import fit_select_c
-from dcgan.experiments.splits import Splits, draw_labelled, open_splits
+from dcgan.experiments.splits import Splits, count_label, draw_labelled, in_order, open_splits
 from dcgan.experiments.supervised import accuracy, random_search, train_cnn
 from dcgan.models import Discriminator
 from dcgan.sampling import Loaded, load
@@ -75,6 +79,11 @@ class ClassifyResult:
     seconds: float
 
 
+def _union(draws: dict[int, list[np.ndarray]]) -> np.ndarray:
+    """Every example of every draw, sorted."""
+    return np.unique(np.concatenate([d for per_draw in draws.values() for d in per_draw]))
+
+
 def _log(config: ClassifyConfig, text: str) -> None:
     if config.progress:
         tqdm.write(text)
@@ -84,19 +93,24 @@ def _svm_method(
     config: ClassifyConfig,
     splits: Splits,
     draws: dict[int, list[np.ndarray]],
-    extract: FeatureExtractor,
+    extract: FeatureExtractor | KMeansFeatures,
     name: str,
+    standardize: bool | None = None,
 ) -> dict[int, MethodResult]:
-    """Features of every example needed once, then an SVM per draw."""
-    union = np.unique(np.concatenate(draws[max(draws)]))
+    """Features of every example needed once, then an SVM per draw (`standardize`: None
+    for the config's choice)."""
+    union = _union(draws)
     offsets = shift_offsets(config.shift)
     train = [extract(splits.train, union, offset) for offset in [(0, 0), *offsets]]
     test = extract(*splits.test), splits.labels(splits.test)
     val = (extract(*splits.val), splits.labels(splits.val)) if splits.val else None
     out = {}
-    for n, per_draw in draws.items():
-        result, start, c_values = MethodResult(), time.monotonic(), config.c_values
-        previous = None  # the last draw's weights warm-start the next one
+    c_values, previous = config.c_values, None  # the last weights warm-start the next fit
+    for n in in_order(tuple(draws)):  # the smallest count first, all labels (0) last
+        per_draw = draws[n]
+        result, start = MethodResult(), time.monotonic()
+        if not config.c_carry:
+            c_values, previous = config.c_values, None
         for r, draw in enumerate(per_draw):
             pos = np.searchsorted(union, draw)
             x = np.concatenate([features[pos] for features in train])
@@ -110,7 +124,7 @@ def _svm_method(
                 config.folds,
                 r,
                 init=previous,
-                standardize=config.standardize,
+                standardize=config.standardize if standardize is None else standardize,
             )
             previous = fit.full_weights
             result.accuracies.append(float((fit.predict(test[0]) == test[1]).mean()))
@@ -119,7 +133,7 @@ def _svm_method(
                 c_values = (fit.c,)
         result.seconds = time.monotonic() - start
         out[n] = result
-        _log(config, f"{name} {n}/class: {100 * result.mean:.2f} +- {100 * result.std:.2f}%")
+        _log(config, f"{name} {count_label(n)}: {100 * result.mean:.2f} +- {100 * result.std:.2f}%")
     return out
 
 
@@ -144,7 +158,7 @@ def _cnn_method(
 ) -> tuple[dict[int, MethodResult], dict[int, dict]]:
     """The supervised CNN: a random search on the first draw, then every draw trained with
     the chosen hyper-parameters and step count."""
-    union = np.unique(np.concatenate(draws[max(draws)]))
+    union = _union(draws)
     images = splits.train.get_batch(union)
     test = splits.test[0].get_batch(splits.test[1]), splits.labels(splits.test)
     val = (
@@ -204,7 +218,7 @@ def _cnn_method(
         out[n] = result
         _log(
             config,
-            f"cnn {n}/class: {100 * result.mean:.2f} +- {100 * result.std:.2f}%"
+            f"cnn {count_label(n)}: {100 * result.mean:.2f} +- {100 * result.std:.2f}%"
             f" ({config.cnn_trials} trials)",
         )
     return out, searches
@@ -246,6 +260,8 @@ def _classify(config: ClassifyConfig) -> ClassifyResult:
             draw_labelled(splits.train.labels, splits.pool, splits.classes, n, [config.seed, r])
             for r in range(config.repeats)
         ]
+        if n
+        else [splits.pool]  # all labels: one draw
         for n in config.labels_per_class
     }
     stats = None
@@ -272,6 +288,11 @@ def _classify(config: ClassifyConfig) -> ClassifyResult:
             random_d = Discriminator(arch).eval()
         extract = extractor(random_d)
         results["random-d"] = _svm_method(config, splits, draws, extract, "random-d")
+    if config.kmeans:
+        kmeans = KMeansFeatures(config.kmeans_k, config.kmeans_patches, config.seed)
+        kmeans.fit(splits.train, splits.pool)  # unsupervised, like the GAN: no labels
+        # Coates et al. standardise their features before the SVM: so does this method.
+        results["kmeans"] = _svm_method(config, splits, draws, kmeans, "kmeans", True)
     searches: dict[int, dict] = {}
     if config.cnn:
         results["cnn"], searches = _cnn_method(config, splits, draws, model)

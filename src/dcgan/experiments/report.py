@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dcgan.experiments.splits import in_order
 from dcgan.io import atomic_write, atomic_write_text
 
 if TYPE_CHECKING:
@@ -18,6 +19,7 @@ METHOD_NAMES = {
     "pixels": "raw pixels + L2-SVM",
     "random-d": "random D features + L2-SVM",
     "cnn": "supervised CNN (D's architecture)",
+    "kmeans": "K-means features (Coates et al. 2011) + L2-SVM",
 }
 
 BN_CAPTIONS = {
@@ -29,8 +31,9 @@ BN_CAPTIONS = {
 
 def table(result: ClassifyResult) -> str:
     """Test accuracy, mean +- std over the draws, and the error, in percent."""
-    counts = result.config.labels_per_class
-    head = "| method | " + " | ".join(f"{n} labels/class" for n in counts) + " |"
+    counts = in_order(result.config.labels_per_class)
+    head = "| method | " + " | ".join(f"{n} labels/class" if n else "all labels" for n in counts)
+    head += " |"
     lines = [head, "|---" * (len(counts) + 1) + "|"]
     for method, by_count in result.results.items():
         cells = []
@@ -103,15 +106,18 @@ def plot(result: ClassifyResult, path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    counts = list(result.config.labels_per_class)
+    counts = in_order(result.config.labels_per_class)
+    # "all labels" (0) has no place on a log axis: then the counts are evenly spaced
+    xs = counts if 0 not in counts else list(range(len(counts)))
     fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
     for method, by_count in result.results.items():
         means = [100 * by_count[n].mean for n in counts]
         stds = [100 * by_count[n].std for n in counts]
-        ax.errorbar(counts, means, yerr=stds, marker="o", capsize=3, label=METHOD_NAMES[method])
+        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=METHOD_NAMES[method])
     ax.set(xlabel="labelled examples per class", ylabel="test accuracy (%)")
-    ax.set_xscale("log")
-    ax.set_xticks(counts, [str(n) for n in counts])
+    if 0 not in counts:
+        ax.set_xscale("log")
+    ax.set_xticks(xs, [str(n) if n else "all" for n in counts])
     ax.grid(alpha=0.3)
     ax.legend()
     out = atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))

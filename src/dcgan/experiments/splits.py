@@ -140,3 +140,13 @@ def draw_labelled(
             )
         chosen.append(rng.permutation(members)[:per_class])
     return np.sort(np.concatenate(chosen))
+
+
+def count_label(n: int) -> str:
+    """How a label count reads: "400/class", or "all labels" for 0."""
+    return f"{n}/class" if n else "all labels"
+
+
+def in_order(counts: tuple[int, ...]) -> list[int]:
+    """The label counts in increasing order, "all labels" (0) last."""
+    return sorted(counts, key=lambda n: (n == 0, n))
