@@ -14,6 +14,7 @@ import os
 import pickle
 import random
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import IO, Any
@@ -21,7 +22,7 @@ from typing import IO, Any
 import numpy as np
 import torch
 
-from dcgan.config import TrainConfig
+from dcgan.config import ModelConfig, TrainConfig
 from dcgan.errors import DcganError, UnsafeData, first_line
 from dcgan.interrupts import deferred_signals
 from dcgan.io import atomic_write
@@ -118,11 +119,15 @@ def checkpoint_config(data: object, where: str | Path) -> TrainConfig:
     if not isinstance(data, dict):
         raise DcganError(f"{where}: its config is a {type(data).__name__}, not a table of settings")
     try:
-        return TrainConfig.from_dict(data)
+        config = TrainConfig.from_dict(data)
     except DcganError as e:
         raise DcganError(f"{where}: {e}") from None
     except Exception as e:  # any field of the wrong type fails somewhere in the dataclass
         raise DcganError(f"{where}: its config is not valid ({first_line(e)})") from None
+    if not isinstance(config.model, ModelConfig):
+        kind = type(config.model).__name__
+        raise DcganError(f"{where}: its model config is a {kind}, not a table of settings")
+    return config
 
 
 def run_config(run_dir: Path) -> TrainConfig:
@@ -157,7 +162,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     checking it is one line naming the file (never torch's own message), a DcganError."""
     path = find_checkpoint(path)
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on odd files: ours is the message
+            warnings.simplefilter("ignore", UserWarning)
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         if "Unsupported global" in str(e):
             raise UnsafeData(
