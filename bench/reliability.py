@@ -98,24 +98,25 @@ def same_state(a: dict, b: dict) -> bool:
 # --- kill -9 ------------------------------------------------------------------------------
 
 
-def reference(root: Path, cache: Path) -> tuple[dict, float, float]:
-    """The uninterrupted run: its final state, when its run dir appeared, when it ended."""
-    start = time.monotonic()
+def reference(root: Path, cache: Path) -> dict:
+    """The final state of an uninterrupted run."""
     proc = dcgan(*train_args(root / "reference", cache))
-    appeared = None
-    while proc.poll() is None:
-        if appeared is None and run_dir(root / "reference"):
-            appeared = time.monotonic() - start
-        time.sleep(0.01)
+    _, err = proc.communicate()
     if proc.returncode:
-        raise SystemExit(proc.stderr.read())
-    end = time.monotonic() - start
-    return load_checkpoint(run_dir(root / "reference")), appeared or end / 3, end
+        raise SystemExit(err)
+    return load_checkpoint(run_dir(root / "reference"))
 
 
-def kill_trial(out: Path, cache: Path, delay: float, ref: dict) -> dict:
+def kill_trial(out: Path, cache: Path, target: int, extra: float, ref: dict) -> dict:
+    """kill -9 once step `target` is logged (0: as soon as the run directory exists), plus
+    `extra` seconds: the kill lands anywhere in a step, a log write or a checkpoint save."""
     proc = dcgan(*train_args(out, cache))
-    time.sleep(delay)
+    while proc.poll() is None:
+        run = run_dir(out)
+        if run is not None and (target == 0 or max(logged_steps(run), default=0) >= target):
+            break
+        time.sleep(0.005)
+    time.sleep(extra)
     proc.kill()
     proc.communicate()
     run = run_dir(out)
@@ -134,7 +135,8 @@ def kill_trial(out: Path, cache: Path, delay: float, ref: dict) -> dict:
     ok = resume.returncode == 0 and final is not None
     state = load_checkpoint(final) if ok else None
     return {
-        "killed_after_s": round(delay, 2),
+        "killed_at_step": target,
+        "extra_s": round(extra, 3),
         "steps_done": done,
         "resumed_from": start,
         "steps_lost": done - start,
@@ -310,11 +312,11 @@ def main() -> None:
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="dcgan-reliability-") as tmp:
         root, cache = Path(tmp), Path(tmp) / "cache"
-        ref, appeared, duration = reference(root, cache)
+        ref = reference(root, cache)
         kills = []
         for i in range(args.kills):
-            delay = rng.uniform(max(appeared - 0.3, 0.1), duration)
-            kills.append(kill_trial(root / f"kill{i:02d}", cache, delay, ref))
+            target, extra = rng.randrange(STEPS), rng.uniform(0, 0.4)
+            kills.append(kill_trial(root / f"kill{i:02d}", cache, target, extra, ref))
             print(f"kill {i + 1}/{args.kills}: {kills[-1]}", flush=True)
         pairs = [(signal.SIGINT, signal.SIGINT), (signal.SIGTERM, signal.SIGTERM),
                  (signal.SIGINT, signal.SIGTERM)]  # fmt: skip
