@@ -48,7 +48,8 @@ def test_a_signal_during_save_checkpoint_does_not_cut_it_short(tmp_path, monkeyp
 
     monkeypatch.setattr(torch, "save", save_and_get_interrupted)
     with pytest.raises(KeyboardInterrupt):
-        save_checkpoint(tmp_path, {"step": 7, "w": torch.ones(3)}, 7)
+        state = {"config": {}, "step": 7, "G": {"w": torch.ones(3)}, "D": {}}
+        save_checkpoint(tmp_path, state, 7)
     assert load_checkpoint(tmp_path)["step"] == 7
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-00000007.pt", "latest.pt"]
 

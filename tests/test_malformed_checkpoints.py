@@ -130,7 +130,14 @@ def test_a_checkpoint_holding_code_is_refused(tmp_path):
 def test_resume_from_a_malformed_checkpoint_is_one_line(tmp_path):
     run = train(tiny_config(tmp_path, steps=2)).run_dir
     state = load_checkpoint(run)
-    for bad in ({"opt_G": [1]}, {"rng": {"z": "x"}}, {"opt_D": {"state": 3}}):
+    model = {**state["config"]["model"], "ngf": 3.5}
+    for bad in (
+        {"opt_G": [1]},
+        {"rng": {"z": "x"}},
+        {"opt_D": {"state": 3}},
+        {"config": {**state["config"], "model": "wide"}},
+        {"config": {**state["config"], "model": model}},
+    ):
         save_file(run / "latest.pt", {**state, **bad})
         with pytest.raises(DcganError):
             train(tiny_config(tmp_path, steps=4), resume=run / "latest.pt")

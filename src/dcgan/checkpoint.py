@@ -22,7 +22,7 @@ from typing import IO, Any
 import numpy as np
 import torch
 
-from dcgan.config import TrainConfig
+from dcgan.config import ModelConfig, TrainConfig
 from dcgan.errors import DcganError, UnsafeData, first_line
 from dcgan.interrupts import deferred_signals
 from dcgan.io import atomic_write
@@ -119,11 +119,15 @@ def checkpoint_config(data: object, where: str | Path) -> TrainConfig:
     if not isinstance(data, dict):
         raise DcganError(f"{where}: its config is a {type(data).__name__}, not a table of settings")
     try:
-        return TrainConfig.from_dict(data)
+        config = TrainConfig.from_dict(data)
     except DcganError as e:
         raise DcganError(f"{where}: {e}") from None
     except Exception as e:  # any field of the wrong type fails somewhere in the dataclass
         raise DcganError(f"{where}: its config is not valid ({first_line(e)})") from None
+    if not isinstance(config.model, ModelConfig):
+        kind = type(config.model).__name__
+        raise DcganError(f"{where}: its model config is a {kind}, not a table of settings")
+    return config
 
 
 def run_config(run_dir: Path) -> TrainConfig:

@@ -171,8 +171,11 @@ class Trainer:
         torch.manual_seed(c.seed)
         random.seed(c.seed)
         np.random.seed(c.seed)
-        self.g = Generator(c.model).to(self.device)
-        self.d = Discriminator(c.model).to(self.device)
+        try:
+            self.g = Generator(c.model).to(self.device)
+            self.d = Discriminator(c.model).to(self.device)
+        except (TypeError, ValueError) as e:  # a resumed config with a field of the wrong type
+            raise DcganError(f"the run's model config does not build ({first_line(e)})") from None
         if c.channels_last:
             self.g.to(memory_format=torch.channels_last)
             self.d.to(memory_format=torch.channels_last)
