@@ -25,6 +25,18 @@ def shared() -> Path:
     return SHARED
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small tensors: one torch thread is faster than two on a busy machine, and modest.
+    Use it per module: `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def train_tiny(tmp: Path, size: int = 16, **overrides) -> Path:
     """Train a grey model of width 8 on `digits` for 3 steps in `tmp`: enough to exercise
     every code path. Keyword arguments override TrainConfig fields; returns the run dir."""

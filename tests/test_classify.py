@@ -29,14 +29,7 @@ from dcgan.experiments.report import write_classify_report
 from dcgan.experiments.splits import draw_labelled, has_test_split
 from dcgan.models import Discriminator
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one thread is faster than two on a busy machine, and modest."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- features ----------------------------------------------------------------------------

@@ -54,6 +54,7 @@ def test_require_missing_module_names_the_extra(monkeypatch) -> None:
     with pytest.raises(DcganError, match=r'^cv2 is not installed: pip install "dcgan\[faces\]"$'):
         require("faces", "cv2")
     monkeypatch.setitem(sys.modules, "torch_fidelity", None)
+    monkeypatch.setitem(sys.modules, "torch_fidelity.metric_fid", None)  # if loaded before
     with pytest.raises(
         DcganError, match=r'^torch_fidelity\S* is not installed: pip install "dcgan\[metrics\]"$'
     ):

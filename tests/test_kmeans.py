@@ -26,13 +26,7 @@ from dcgan.experiments.kmeans import (
     zca_whitener,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- each step by hand -------------------------------------------------------------------
