@@ -21,7 +21,7 @@ from and what the DCGAN is trained on, without labels.
    Without a trained D (--minutes 0), the transferred D takes the D row and random D has
    its architecture.
 
-    nice -n 10 python bench/classify_cifar.py [--minutes 12] [--width 64] [--repeats 3]
+    python bench/classify_cifar.py [--minutes 12] [--width 64] [--repeats 3]
 
 Prints the table with the paper's numbers beside ours, writes
 bench/results/classify_cifar.json and docs/classify_cifar.png.
@@ -309,7 +309,7 @@ def write(
         "training": training,
         "main": to_dict(main),
         "transfer": {label: to_dict(r) for label, r in transfer.items()},
-        "command": "nice -n 10 python bench/classify_cifar.py " + " ".join(sys.argv[1:]),
+        "command": "python bench/classify_cifar.py " + " ".join(sys.argv[1:]),
         "wall_seconds": round(wall, 1),
         "machine": f"2-core x86_64 CPU, {args.threads} torch thread(s)",
         "torch": torch.__version__,

@@ -15,7 +15,7 @@ image of another person (a lower bound: certain errors) and with any other origi
 upper bound: CelebA's own duplicates counted as errors).
 Writes bench/results/dedup_celeba.json.
 
-    PYTHONPATH=src nice -n 10 python bench/dedup_celeba.py [--epochs 20]
+    python bench/dedup_celeba.py [--epochs 20]
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ process, streamed from the tar (thumbnails go to a file on disk, never all in RA
 one thread and one decoding process; the process's peak RSS is read from getrusage. The rate
 is then extrapolated to LSUN's 3M images. Writes bench/results/dedup_scale.json.
 
-    PYTHONPATH=src nice -n 10 python bench/dedup_scale.py [--repeats 1,10]
+    python bench/dedup_scale.py [--repeats 1,10]
 """
 
 from __future__ import annotations

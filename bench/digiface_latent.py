@@ -1,7 +1,8 @@
 """Every §6 claim of the paper on a well-trained face generator, each against its control.
 
-The model is the DigiFace-1M DCGAN of shared/data/pretrained/digiface64_dcgan (the PyTorch
-tutorial's architecture, converted with `dcgan convert`). Detectors: dlib's 68 facial
+The model is the DigiFace-1M DCGAN in the data folder beside the repository
+(pretrained/digiface64_dcgan: the PyTorch tutorial's architecture, converted with `dcgan
+convert`). Detectors: dlib's 68 facial
 landmarks (dcgan.experiments.landmarks: yaw, open mouth, glasses, eye boxes) and OpenCV's
 Haar eye cascade (dcgan.experiments.detect.eyes) for the forgetting hit rate.
 
@@ -20,7 +21,7 @@ Haar eye cascade (dcgan.experiments.detect.eyes) for the forgetting hit rate.
 - paper §6.1: a walk through z, and a screenshot of `dcgan explore` on the model with the
   turn and glasses vectors as directions (headless chromium; skipped without it).
 
-Run: PYTHONPATH=src nice -n 10 python bench/digiface_latent.py  (writes
+Run: python bench/digiface_latent.py  (writes
 bench/results/digiface_latent.json and docs/digiface_*.png; --quick for a smoke run).
 """
 

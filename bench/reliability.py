@@ -12,7 +12,7 @@ crafted or malformed file can do (run code? give a traceback?).
 
 Tiny models on scikit-learn's digits; a few minutes on a 2-core CPU:
 
-    nice -n 10 python bench/reliability.py [--kills 20] [--signals 6] [--seed 0]
+    python bench/reliability.py [--kills 20] [--signals 6] [--seed 0]
 """
 
 from __future__ import annotations
@@ -329,7 +329,7 @@ def main() -> None:
         bad = malformed(root, run_dir(root / "reference") / "latest.pt")
     result = {
         "hardware": cpu_model(),
-        "command": "nice -n 10 python bench/reliability.py " + " ".join(sys.argv[1:]),
+        "command": "python bench/reliability.py " + " ".join(sys.argv[1:]),
         "seconds": round(time.monotonic() - t0),
         "model": " ".join(MODEL) + f" --steps {STEPS} --checkpoint-every {EVERY}",
         "kill9": {
