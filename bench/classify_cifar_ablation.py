@@ -1,0 +1,208 @@
+"""What limits D's features on CIFAR-10 (paper §5.1): one trained D, many ways to read it.
+
+For each checkpoint and each feature variant (which conv layers, the pooling grid, the
+BatchNorm statistics, standardising the features before the SVM), the test accuracy of the
+L2-SVM at --labels-per-class on the same draws as bench/classify_cifar.py (same splits,
+seed 0), C chosen on the validation split at the first draw. A random D of the same
+architecture is the control of each width (once per width). Several checkpoints of one run
+measure the training length. K-means on the first draw was 62.18%
+(bench/results/classify_cifar.json).
+
+    python bench/classify_cifar_ablation.py --checkpoint RUN [--checkpoint RUN2] [--repeats 3]
+
+Prints one table, writes bench/results/NAME.json; with several checkpoints, also
+docs/NAME.png: the paper's reading of D against training epochs, one line per width,
+its random D and K-means (from bench/results/classify_cifar.json) as references.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from dcgan.data.packed import PackedDataset
+from dcgan.errors import DcganError
+from dcgan.experiments.classify import ClassifyConfig, classify
+from dcgan.io import atomic_write, atomic_write_text
+from dcgan.sampling import load
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+CACHE = ROOT / ".cache" / "dcgan"
+
+RANDOM = "random D, all layers, 4x4"
+# name -> ClassifyConfig fields; the first is the paper's reading (§5.1).
+VARIANTS: dict[str, dict] = {
+    "all layers, 4x4 (paper)": {},
+    "all layers, 4x4, standardised": {"standardize": True},
+    "all layers, 4x4, running BN": {"bn": "running"},
+    "all layers, 2x2": {"grid": 2},
+    "all layers, 2x2, standardised": {"grid": 2, "standardize": True},
+    "layers 2-3, 4x4": {"layers": (2, 3)},
+    "layers 2-3, 4x4, standardised": {"layers": (2, 3), "standardize": True},
+    "layer 3, 4x4": {"layers": (3,)},
+    "layers 1-2, 4x4": {"layers": (1, 2)},
+}
+
+
+def run(args: argparse.Namespace, ckpt: str, fields: dict, random_d: bool) -> dict:
+    result = classify(
+        ClassifyConfig(
+            checkpoint=ckpt,
+            data=args.data,
+            val_size=args.val_size,
+            labels_per_class=(args.labels_per_class,),
+            repeats=args.repeats,
+            pixels=False,
+            random_d=random_d,
+            cnn=False,
+            c_values=tuple(float(c) for c in args.c.split(",")),
+            c_once=True,
+            threads=args.threads,
+            cache=str(CACHE),
+            progress=False,
+            **fields,
+        )
+    )
+    out = {}
+    for method, by_count in result.results.items():
+        r = by_count[args.labels_per_class]
+        out[method] = {
+            "mean": 100 * r.mean,
+            "std": 100 * r.std,
+            "accuracies": [100 * a for a in r.accuracies],
+            "C": r.chosen[0]["C"],
+            "dim": result.feature_dim,
+        }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--checkpoint", action="append", required=True, help="run or .pt (repeat)")
+    ap.add_argument("--data", default=str(SHARED / "cifar10_train20k.npz"))
+    ap.add_argument("--variants", default=",".join(str(i) for i in range(len(VARIANTS))))
+    ap.add_argument("--val-size", type=int, default=2000)
+    ap.add_argument("--labels-per-class", type=int, default=400)
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--c", default="1e-6,1e-5,1e-4,1e-3,1e-2")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--name", default="classify_cifar_ablation")
+    ap.add_argument("--keep", action="store_true", help="reuse rows of an earlier NAME.json")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    names = [list(VARIANTS)[int(i)] for i in args.variants.split(",")]
+
+    out = ROOT / "bench" / "results" / f"{args.name}.json"
+    done = earlier_rows(out, args) if args.keep else []
+    t0, rows, widths = time.monotonic(), [], set()
+    for ckpt in args.checkpoint:
+        model = load(ckpt)
+        width = model.config.model.ndf
+        where = f"width {width}, step {model.step}"
+        epochs = epochs_of(model.step, model.config.batch_size, model.config.data)
+        for i, name in enumerate(names):
+            start, random_d = time.monotonic(), i == 0 and width not in widths
+            widths.add(width)
+            here = [r for r in done if r["checkpoint"] == str(ckpt)]
+            kept = [r for r in here if r["variant"] == name]
+            if kept:
+                rows += kept + ([r for r in here if r["variant"] == RANDOM] if random_d else [])
+                print(f"| {where} | {name} | kept from {out.name} |")
+                continue
+            found = run(args, ckpt, VARIANTS[name], random_d)
+            for method, cell in found.items():
+                label = name if method == "dcgan" else RANDOM
+                row = dict(checkpoint=str(ckpt), model=where, width=width, step=model.step)
+                row.update(epochs=epochs, variant=label, **cell)
+                rows.append(row)
+                print(
+                    f"| {where} | {label} | {cell['dim']} | {cell['mean']:.2f} ± {cell['std']:.2f}"
+                    f" | {cell['C']:g} | {time.monotonic() - start:.0f} s |",
+                    flush=True,
+                )
+            write_report(out, rows, args, time.monotonic() - t0)  # a killed run keeps these
+    write_report(out, rows, args, time.monotonic() - t0)
+    print(f"wrote {out}")
+    if len(args.checkpoint) > 1:
+        print(f"wrote {plot_length(rows, ROOT / 'docs' / f'{args.name}.png')}")
+
+
+def protocol(args: argparse.Namespace) -> dict:
+    """What makes two rows comparable."""
+    keys = ("labels_per_class", "repeats", "c", "val_size")
+    return {"data": Path(args.data).name, **{key: getattr(args, key) for key in keys}}
+
+
+def earlier_rows(path: Path, args: argparse.Namespace) -> list[dict]:
+    """The rows of an earlier report at `path` measured under the same protocol."""
+    if not path.is_file():
+        return []
+    report = json.loads(path.read_text())
+    return report["rows"] if report.get("protocol") == protocol(args) else []
+
+
+def write_report(path: Path, rows: list[dict], args: argparse.Namespace, wall: float) -> None:
+    report = {
+        "rows": rows,
+        "protocol": protocol(args),
+        "command": "python bench/classify_cifar_ablation.py " + " ".join(sys.argv[1:]),
+        "wall_seconds": round(wall, 1),
+        "machine": f"2-core x86_64 CPU, {args.threads} torch thread(s)",
+        "torch": torch.__version__,
+    }
+    atomic_write_text(path, json.dumps(report, indent=2) + "\n")
+
+
+def epochs_of(step: int, batch_size: int, data: str) -> float | None:
+    """Epochs of the training data behind `step` (None when that data is not on disk)."""
+    try:
+        return round(step * batch_size / len(PackedDataset(data)), 1)
+    except (OSError, DcganError):  # the data of a run made elsewhere
+        return None
+
+
+def plot_length(rows: list[dict], path: Path) -> Path:
+    """Accuracy of the paper's reading of D against epochs, a line per width; random D as
+    a dashed line per width, K-means of the first draw as a black line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = list(VARIANTS)[0]
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), constrained_layout=True)
+    for i, width in enumerate(sorted({r["width"] for r in rows})):
+        colour = f"C{i}"
+        points = sorted(
+            (r["epochs"], r["mean"])
+            for r in rows
+            if r["width"] == width and r["variant"] == first and r["epochs"] is not None
+        )
+        if points:
+            ax.plot(*zip(*points, strict=True), "o-", color=colour, label=f"D, width {width}")
+        for r in rows:
+            if r["width"] == width and r["variant"].startswith("random D"):
+                ax.axhline(r["mean"], color=colour, ls="--", lw=1, label=f"random D, width {width}")
+    bench = ROOT / "bench" / "results" / "classify_cifar.json"
+    if bench.is_file():
+        kmeans = json.loads(bench.read_text())["main"]["methods"].get("kmeans")
+        if kmeans:
+            first_draw = next(iter(kmeans["by_labels_per_class"].values()))["accuracies"][0]
+            ax.axhline(100 * first_draw, color="k", lw=1.2, label="K-means, K = 1,600")
+    ax.set(xlabel="training epochs (14,000 CIFAR-10 images)", ylabel="test accuracy (%)")
+    ax.set_title("D features + L2-SVM, 400 labels/class (first draw)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    out = atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    plt.close(fig)
+    return out
+
+
+if __name__ == "__main__":
+    main()
