@@ -130,7 +130,8 @@ def main() -> None:
     write_report(out, rows, args, time.monotonic() - t0)
     print(f"wrote {out}")
     if len(args.checkpoint) > 1:
-        print(f"wrote {plot_length(rows, ROOT / 'docs' / f'{args.name}.png')}")
+        png = plot_length(rows, args.labels_per_class, ROOT / "docs" / f"{args.name}.png")
+        print(f"wrote {png}")
 
 
 def protocol(args: argparse.Namespace) -> dict:
@@ -167,7 +168,7 @@ def epochs_of(step: int, batch_size: int, data: str) -> float | None:
         return None
 
 
-def plot_length(rows: list[dict], path: Path) -> Path:
+def plot_length(rows: list[dict], labels_per_class: int, path: Path) -> Path:
     """Accuracy of the paper's reading of D against epochs, a line per width; random D as
     a dashed line per width, K-means of the first draw as a black line."""
     import matplotlib
@@ -192,11 +193,12 @@ def plot_length(rows: list[dict], path: Path) -> Path:
     bench = ROOT / "bench" / "results" / "classify_cifar.json"
     if bench.is_file():
         kmeans = json.loads(bench.read_text())["main"]["methods"].get("kmeans")
-        if kmeans:
-            first_draw = next(iter(kmeans["by_labels_per_class"].values()))["accuracies"][0]
+        same_count = (kmeans or {}).get("by_labels_per_class", {}).get(str(labels_per_class))
+        if same_count:  # K-means on the same first draw
+            first_draw = same_count["accuracies"][0]
             ax.axhline(100 * first_draw, color="k", lw=1.2, label="K-means, K = 1,600")
     ax.set(xlabel="training epochs (14,000 CIFAR-10 images)", ylabel="test accuracy (%)")
-    ax.set_title("D features + L2-SVM, 400 labels/class (first draw)", fontsize=10)
+    ax.set_title(f"D features + L2-SVM, {labels_per_class} labels/class (first draw)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     out = atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
