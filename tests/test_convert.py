@@ -90,8 +90,10 @@ def max_diffs(release: cv.Release, z: np.ndarray, x: np.ndarray, oracle_out: dic
         "G": float(np.abs(images - oracle_out["g"]).max()),
         "D": float(np.abs(torch.sigmoid(logits).numpy() - prob).max()),
         "D logit (relative)": float(np.abs(logits.numpy() - logit).max()) / scale,
-        "D features": max(
-            float(np.abs(f.numpy() - o).max()) for f, o in zip(feats, oracle_feats, strict=True)
+        # Features sum up to 25 x 512 float32 terms: relative to their scale, as the logits.
+        "D features (relative)": max(
+            float(np.abs(f.numpy() - o).max()) / max(1.0, float(np.abs(o).max()))
+            for f, o in zip(feats, oracle_feats, strict=True)
         ),
     }
 

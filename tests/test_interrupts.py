@@ -120,7 +120,7 @@ def test_a_failed_write_is_one_line_and_keeps_the_previous_checkpoint(tmp_path, 
         real_fsync(fd)
 
     monkeypatch.setattr(dcgan.io.os, "fsync", failing_fsync)
-    with pytest.raises(DcganError, match="Input/output error.*previous one is kept"):
+    with pytest.raises(DcganError, match="Input/output error.*latest.pt is kept"):
         train(tiny_config(tmp_path, steps=6), resume=run)
     monkeypatch.undo()
     assert (run / "latest.pt").read_bytes() == before
@@ -147,6 +147,6 @@ def test_a_file_size_limit_mid_training_is_one_line(tmp_path):
     )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "File too large" in lines[0] and "previous one is kept" in lines[0]
+    assert len(lines) == 1 and "File too large" in lines[0] and "latest.pt is kept" in lines[0]
     assert load_checkpoint(run)["step"] == 3
     assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]

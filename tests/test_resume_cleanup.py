@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from test_training import assert_states_equal, tiny_config
 
+from dcgan import TrainConfig
 from dcgan.checkpoint import clean_run_dir, load_checkpoint
 from dcgan.training import train
 
@@ -38,7 +39,7 @@ def test_a_complete_temp_checkpoint_is_promoted(tmp_path):
     shutil.copy(ckpt6, run / ".ckpt-00000006.pt.r3n4m3d0.tmp")
     assert clean_run_dir(run) == run / "ckpt-00000006.pt"
     assert load_checkpoint(run)["step"] == 6 and not _temps(run)
-    resumed = train(tiny_config(tmp_path / "b", steps=8), resume=run)
+    resumed = train(TrainConfig(steps=8, progress=False), resume=run)
     assert resumed.step == 8
     assert_states_equal(load_checkpoint(full), load_checkpoint(run))
 

@@ -61,7 +61,7 @@ def save_checkpoint(run_dir: str | Path, state: dict[str, Any], step: int, keep:
     """Write `ckpt-<step>.pt` atomically, point `latest.pt` at it, keep the last `keep`."""
     run_dir = Path(run_dir)
     with deferred_signals("writing a checkpoint"):
-        path = save_file(run_dir / f"ckpt-{step:08d}.pt", state)
+        path = save_file(run_dir / f"ckpt-{step:08d}.pt", state, previous=run_dir / LATEST)
         _link_latest(path)
         old = sorted(run_dir.glob("ckpt-*.pt"))[:-keep] if keep > 0 else []
         for p in old:
@@ -70,12 +70,14 @@ def save_checkpoint(run_dir: str | Path, state: dict[str, Any], step: int, keep:
     return path
 
 
-def save_file(path: str | Path, state: dict[str, Any]) -> Path:
+def save_file(path: str | Path, state: dict[str, Any], previous: Path | None = None) -> Path:
     """Write one checkpoint file atomically, outside the rotation (e.g. `best.pt`).
 
     A critical section: SIGINT/SIGTERM wait until the file is complete. A failed write
-    (full disk, I/O error, read-only filesystem) is one line; its temp file is removed and
-    the file it would have replaced is kept."""
+    (full disk, I/O error, read-only filesystem) is one line naming the file; its temp file
+    is removed and `previous` (default: the file it would have replaced), if any, is kept."""
+    path = Path(path)
+    previous = path if previous is None else previous
 
     def write(f: IO) -> None:
         # Serialised in memory first: a failing disk then raises OSError with its errno
@@ -88,9 +90,8 @@ def save_file(path: str | Path, state: dict[str, Any]) -> Path:
         with deferred_signals("writing a checkpoint"):
             return atomic_write(path, write)
     except OSError as e:
-        raise DcganError(
-            f"cannot write checkpoint {path} ({e.strerror or e}); the previous one is kept"
-        ) from None
+        kept = f"{previous} is kept" if previous.is_file() else "no earlier checkpoint exists"
+        raise DcganError(f"cannot write checkpoint {path} ({e.strerror or e}); {kept}") from None
 
 
 def _link_latest(path: Path) -> None:

@@ -28,6 +28,7 @@ from dcgan.options import (
 )
 
 ALLOWED_SIZES = (16, 32, 64, 128, 256)
+DEFAULT_EPOCHS = 5  # a training run given no limit stops after this many epochs
 # The SVM's C candidates of paper §5 (dcgan.experiments.linear).
 DEFAULT_C = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 SIZE = Check(lambda v: v in ALLOWED_SIZES, "a power of two in 16, 32, 64, 128, 256")
@@ -130,6 +131,9 @@ class ModelConfig:
                 )
 
 
+PATH_NAMES = {"data": "data source (a path or a dataset name)", "out": "folder for the runs"}
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run needs; saved as `config.json` in the run directory."""
@@ -138,11 +142,20 @@ class TrainConfig:
     out: str = opt("runs", "parent folder of numbered run dirs")
     format: str | None = opt(None, "source format (default: detected from the path)")
     model: ModelConfig = opt(factory=ModelConfig)
-    # Stopping: whichever limit is reached first; none given = 5 epochs.
-    steps: int | None = opt(None, "stop after this many steps", check=STEPS)
-    epochs: float | None = opt(None, "stop after this many epochs", check=POSITIVE)
+    # Stopping: whichever limit is reached first; none given = DEFAULT_EPOCHS epochs. On
+    # resume the run's own limits hold unless one is given (dcgan.resume).
+    steps: int | None = opt(
+        None,
+        f"stop after this many steps in all (no limit given: {DEFAULT_EPOCHS} epochs;"
+        " --resume: the run's limits)",
+        check=STEPS,
+    )
+    epochs: float | None = opt(None, "stop after this many epochs in all", check=POSITIVE)
     time_limit: float | None = opt(
-        None, "stop after this many minutes (checkpoint first)", check=POSITIVE
+        None,
+        "stop after this many minutes of training in all, resumed sessions summed"
+        " (checkpoint first)",
+        check=POSITIVE,
     )
     batch_size: int = opt(128, "mini-batch size", check=count(1_000_000))
     lr: float = opt(2e-4, "Adam learning rate (G and D)", check=NON_NEGATIVE)
@@ -195,6 +208,9 @@ class TrainConfig:
         if isinstance(self.model, dict):
             self.model = ModelConfig(**self.model)
         validate(self)
+        for name in ("data", "out"):  # an empty path would mean the current folder
+            if not getattr(self, name).strip():
+                raise DcganError(f"{name} is empty: name a {PATH_NAMES[name]}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

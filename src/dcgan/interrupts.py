@@ -27,10 +27,14 @@ def _main_thread() -> bool:
 
 
 class StopSignal:
-    """Turns SIGINT/SIGTERM into `received` (the first signal), checked between steps."""
+    """Turns SIGINT/SIGTERM into `received` (the first signal), checked between steps.
 
-    def __init__(self) -> None:
+    `message` is printed on stderr the moment the first signal arrives, so a user who
+    pressed Ctrl-C learns at once what happens next (a save may take a while)."""
+
+    def __init__(self, message: str | None = None) -> None:
         self.received: int | None = None
+        self.message = message
         self._old: dict[int, object] = {}
 
     def __enter__(self) -> StopSignal:
@@ -42,6 +46,8 @@ class StopSignal:
     def _handle(self, signum: int, frame: object) -> None:
         if self.received is None:
             self.received = signum
+            if self.message:
+                print(self.message, file=sys.stderr, flush=True)
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._old.items():

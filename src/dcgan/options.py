@@ -113,10 +113,31 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def _text(kind: Any) -> tuple[bool, bool]:
+    """(is a text field, may be None) for a field's type."""
+    if kind is str:
+        return True, False
+    args = typing.get_args(kind)
+    return (str in args and set(args) <= {str, type(None)}), type(None) in args
+
+
+def _check_text(obj: Any, name: str, kind: Any) -> None:
+    """A text field holds text: a path object becomes its text, anything else is refused."""
+    text, optional = _text(kind)
+    value = getattr(obj, name)
+    if not text or isinstance(value, str) or (value is None and optional):
+        return
+    if isinstance(value, os.PathLike):
+        setattr(obj, name, os.fspath(value))
+        return
+    raise DcganError(f"{name} must be text (a path or a name), got {value!r}")
+
+
 def validate(obj: Any) -> None:
     """Run each field's check on `obj` (a dataclass), and the choices of its Literal fields,
-    naming the field in the error."""
+    naming the field in the error. A text field given a path object holds its text."""
     for f in dataclasses.fields(obj):
+        _check_text(obj, f.name, _hints(type(obj))[f.name])
         value = getattr(obj, f.name)
         allowed = choices(_hints(type(obj))[f.name])
         if allowed is not None and value is not None and value not in allowed:

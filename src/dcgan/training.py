@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from dcgan import distributed
+from dcgan import resume as resuming
 from dcgan.checkpoint import (
     checkpoint_config,
     clean_run_dir,
@@ -29,7 +30,7 @@ from dcgan.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from dcgan.config import TrainConfig
+from dcgan.config import DEFAULT_EPOCHS, TrainConfig
 from dcgan.data.loader import BatchOrder, batches
 from dcgan.data.packed import PackedDataset, resolve_data, to_unit_range
 from dcgan.devices import pick_device
@@ -39,12 +40,22 @@ from dcgan.interrupts import StopSignal, exit_code
 from dcgan.io import atomic_write_text
 from dcgan.models import Discriminator, Generator
 from dcgan.plots import plot_training
+from dcgan.progress import UNBOUNDED, Progress
+from dcgan.resume import is_run_dir
 from dcgan.sampling import generate, grid_image, sample_z, save_png
 from dcgan.step import ema_decay, train_step, update_ema
 
-__all__ = ["TrainResult", "Trainer", "ema_decay", "train", "train_step", "update_ema"]
+__all__ = [
+    "DEFAULT_EPOCHS",
+    "TrainResult",
+    "Trainer",
+    "TrainingInterrupted",
+    "ema_decay",
+    "train",
+    "train_step",
+    "update_ema",
+]
 
-DEFAULT_EPOCHS = 5
 GRID_SEED = 1234
 
 
@@ -58,11 +69,23 @@ class TrainResult:
     step: int
     interrupted: bool = False
     signal: int | None = None  # what stopped the run: SIGINT or SIGTERM
+    trained: int = 0  # steps taken by this call (0: the run was already at its limit)
 
     @property
     def exit_code(self) -> int:
         """0, or 128 + the signal that stopped the run (130 SIGINT, 143 SIGTERM)."""
         return exit_code(self.signal) if self.signal else 0
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """`train()` was stopped by Ctrl-C or SIGTERM after saving the checkpoint of
+    `result.step`; `train(resume=result.run_dir)` continues it exactly."""
+
+    def __init__(self, result: TrainResult) -> None:
+        super().__init__(
+            f"interrupted at step {result.step}; the checkpoint is saved in {result.run_dir}"
+        )
+        self.result = result
 
 
 def new_run_dir(out: Path, name: str) -> Path:
@@ -80,20 +103,25 @@ def new_run_dir(out: Path, name: str) -> Path:
             num += 1
 
 
-def is_run_dir(path: Path) -> bool:
-    return (path / "config.json").is_file()
-
-
 class Trainer:
     """Holds a run's models, optimizers and outputs; `run()` trains until a limit is hit."""
 
-    def __init__(self, config: TrainConfig, resume: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        resume: str | Path | None = None,
+        given: set[str] | None = None,
+    ) -> None:
+        """`given`: the fields the caller set (the flags typed on the command line); by
+        default those that differ from TrainConfig's defaults (see dcgan.resume)."""
         device = pick_device(config.device)
         self.job = distributed.setup(device)
         self.device = distributed.local_device(device, self.job)
         self.main = self.job.is_main  # only rank 0 writes
-        config, ckpt, run_dir = self._resume(config, resume)
+        given = resuming.set_fields(config) if given is None else given
+        config, ckpt, run_dir = self._resume(config, resume, given)
         self.config = config
+        self.elapsed = _elapsed(ckpt)
         if config.eval_every:  # FID & co. are the `metrics` extra: say so before any work
             require("metrics", "torch_fidelity")
         self.global_batch, self.rank_batch = distributed.rank_batch(
@@ -119,28 +147,27 @@ class Trainer:
         self._build(ckpt)
         if run_dir is None and self.main:
             run_dir = new_run_dir(Path(config.out), self._run_name())
+        if self.main:  # a resume may have changed the limits: config.json says which hold
             atomic_write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
         self.run_dir = Path(distributed.broadcast(str(run_dir) if self.main else "", self.job))
         if self.main:
             self._truncate_log()
-        self.watch = None
+        self.watch, self.writer = None, None
         if config.eval_every and self.main:  # FID & co. during training (dcgan.metrics.watch)
             from dcgan.metrics.watch import TrainingEval
 
             self.watch = TrainingEval(config, self.data, self.run_dir, self.device)
 
     def _resume(
-        self, config: TrainConfig, resume: str | Path | None
+        self, config: TrainConfig, resume: str | Path | None, given: set[str]
     ) -> tuple[TrainConfig, dict | None, Path | None]:
         """(config, checkpoint, run directory) to continue from; (config, None, None) for a
         new run. A checkpoint file outside any run directory starts a new run from it."""
-        if resume is None and is_run_dir(Path(config.out)):
-            resume = config.out  # re-running into an existing run directory continues it
         if resume is None:
+            resuming.refuse_run_dir_as_out(config.out)
             return config, None, None
         resume = Path(resume)
-        run_dir = resume if resume.is_dir() else resume.parent
-        run_dir = run_dir if resume.is_dir() or is_run_dir(run_dir) else None
+        run_dir = resuming.run_dir_of(resume)
         if run_dir is not None and self.main:
             clean_run_dir(run_dir)  # temp files of a killed run: removed, or promoted
         distributed.barrier(self.job)
@@ -155,12 +182,7 @@ class Trainer:
             if ckpt.get("D") is None:
                 raise DcganError(f"{resume} holds a generator only: training cannot resume from it")
             stored = checkpoint_config(ckpt["config"], find_checkpoint(resume))
-        # Only the limits (and how the run is watched) may change on resume.
-        for name in ("steps", "epochs", "time_limit", "progress", "device"):
-            setattr(stored, name, getattr(config, name))
-        if run_dir is None:
-            stored.out = config.out  # the new run goes where this one was asked to
-        return stored, ckpt, run_dir
+        return resuming.merge(stored, config, given, new_run=run_dir is None), ckpt, run_dir
 
     def _run_name(self) -> str:
         stem = Path(self.config.data.rstrip("/")).name.split(".")[0] or "data"
@@ -230,6 +252,7 @@ class Trainer:
             "opt_G": self.opt_g.state_dict(),
             "opt_D": self.opt_d.state_dict(),
             "rng": {**rng_state(), "z": self.z_gen.get_state()},
+            "elapsed": self.elapsed,  # seconds of training so far: what --time-limit counts
         }
 
     def total_steps(self) -> int:
@@ -239,7 +262,7 @@ class Trainer:
             limits.append(math.ceil(c.epochs * spe))
         if not limits and not c.time_limit:
             limits.append(DEFAULT_EPOCHS * spe)
-        return min(limits) if limits else 2**62
+        return min(limits) if limits else UNBOUNDED
 
     def save(self) -> Path | None:
         if not self.main:
@@ -265,82 +288,100 @@ class Trainer:
             atomic_write_text(log, "".join(ln + "\n" for ln in keep))
 
     def run(self) -> TrainResult:
-        from tqdm import tqdm
-
         c = self.config
         total = self.total_steps()
+        time_limit = c.time_limit * 60 if c.time_limit else None
+        if self.step >= total or (time_limit and self.elapsed >= time_limit):
+            return TrainResult(self.run_dir, self.step)  # already at its limit: nothing to do
+        first_step = self.step
         self.writer, log = self._open_outputs()
-        bar = tqdm(
-            total=None if total >= 2**62 else total,
-            initial=self.step,
-            disable=not (c.progress and self.main),
-            unit="step",
-            dynamic_ncols=True,
+        progress = Progress(
+            self.step, total, time_limit, self.elapsed, c.progress and self.main, self.main
         )
-        start, t_log, step_log = time.monotonic(), time.monotonic(), self.step
         # The stop flag stays armed through the final save: a second Ctrl-C or a SIGTERM
         # while it is written is noted, never a cut-short checkpoint.
-        with StopSignal() as stop:
-            try:
-                pin = self.device.type == "cuda"
-                for raw in batches(self.data, self.order, self.step, total, pin=pin):
-                    # Copy uint8 (4x fewer bytes than floats), convert on the device.
-                    real = to_unit_range(raw.to(self.device, non_blocking=True))
-                    if c.channels_last:
-                        real = real.contiguous(memory_format=torch.channels_last)
-                    # Every rank draws the global batch's z and keeps its own rows.
-                    z = sample_z(self.global_batch, c.model.nz, c.z_dist, self.z_gen)
-                    z = distributed.shard(z, self.job).to(self.device)
-                    stats = train_step(
-                        self.g_step,
-                        self.d_step,
-                        self.opt_g,
-                        self.opt_d,
-                        real,
-                        z,
-                        self.autocast,
-                        self.d_frozen,
-                        c.real_label,
-                    )
-                    late = bool(c.time_limit) and time.monotonic() - start > c.time_limit * 60
-                    stats, signalled, late = distributed.agree(
-                        stats, stop.received is not None, late, self.job
-                    )
-                    if not torch.isfinite(stats).all():
-                        raise TrainingDiverged(
-                            f"loss became {stats[:2].tolist()} at step {self.step + 1}; "
-                            f"the last good checkpoint is kept in {self.run_dir}"
-                        )
-                    if self.ema is not None:
-                        update_ema(self.ema, self.g, ema_decay(c.ema, self.step))
-                    self.step += 1
-                    bar.update()
-                    if log is not None and (self.step % c.log_every == 0 or self.step == total):
-                        now = time.monotonic()
-                        rate = (self.step - step_log) * self.global_batch / max(now - t_log, 1e-9)
-                        t_log, step_log = now, self.step
-                        self._log(log, stats, rate, now - start)
-                        bar.set_postfix(loss_D=f"{stats[0]:.3f}", loss_G=f"{stats[1]:.3f}")
-                    if self.step % c.sample_every == 0:
-                        self.write_grid()
-                    if self.step % c.checkpoint_every == 0:
-                        self.save()
-                    if self.watch is not None and self.watch.due(self.step, total):
-                        self._evaluate(log)
-                    if signalled or late:
-                        break
-            finally:
-                bar.close()
-                if log is not None:
-                    log.close()
-                    self.writer.close()
-            self.save()
-            self.write_grid()
-            if self.main:
-                plot_training(self.run_dir)
-            distributed.barrier(self.job)
+        on_stop = (
+            "dcgan: interrupted: finishing this step, then saving a checkpoint"
+            " (a second Ctrl-C waits for it)"
+        )
+        try:
+            with StopSignal(on_stop if self.main else None) as stop:
+                self._loop(stop, progress, log, total)
+                self.save()
+                if stop.received is None:  # interrupted: the checkpoint first, no slow extras
+                    self.write_grid()
+                if self.main:
+                    plot_training(self.run_dir)
+                distributed.barrier(self.job)
+        finally:
+            if self.writer is not None:
+                self.writer.close()
         received = stop.received
-        return TrainResult(self.run_dir, self.step, received is not None, received)
+        trained = self.step - first_step
+        return TrainResult(self.run_dir, self.step, received is not None, received, trained)
+
+    def _loop(self, stop: StopSignal, progress: Progress, log, total: int) -> None:
+        """Steps until a limit, a signal or divergence; logs, grids and checkpoints on the way."""
+        c = self.config
+        t_log, step_log = time.monotonic(), self.step
+        try:
+            pin = self.device.type == "cuda"
+            for raw in batches(self.data, self.order, self.step, total, pin=pin):
+                stats = self._step(raw)
+                stats, signalled, late = distributed.agree(
+                    stats, stop.received is not None, progress.out_of_time(), self.job
+                )
+                if not torch.isfinite(stats).all():
+                    raise TrainingDiverged(
+                        f"loss became {stats[:2].tolist()} at step {self.step + 1}; "
+                        f"the last good checkpoint is kept in {self.run_dir}"
+                    )
+                if self.ema is not None:
+                    update_ema(self.ema, self.g, ema_decay(c.ema, self.step))
+                self.step += 1
+                self.elapsed = progress.elapsed()
+                progress.update(self.step)
+                last = self.step == total or signalled or late
+                if log is not None and (self.step % c.log_every == 0 or last):
+                    now = time.monotonic()
+                    rate = (self.step - step_log) * self.global_batch / max(now - t_log, 1e-9)
+                    t_log, step_log = now, self.step
+                    self._log(log, stats, rate)
+                    progress.postfix(loss_D=f"{stats[0]:.3f}", loss_G=f"{stats[1]:.3f}")
+                if self.step % c.sample_every == 0:
+                    self.write_grid()
+                if self.step % c.checkpoint_every == 0:
+                    self.save()
+                if self.watch is not None and self.watch.due(self.step, total):
+                    self._evaluate(log)
+                if signalled or late:
+                    break
+        finally:
+            progress.close()
+            if log is not None:
+                log.close()
+
+    def _step(self, raw: torch.Tensor) -> torch.Tensor:
+        """One step of paper §3's recipe on a uint8 batch; returns its statistics."""
+        c = self.config
+        # Copy uint8 (4x fewer bytes than floats), convert on the device.
+        real = to_unit_range(raw.to(self.device, non_blocking=True))
+        if c.channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
+        # Every rank draws the global batch's z and keeps its own rows.
+        z = sample_z(self.global_batch, c.model.nz, c.z_dist, self.z_gen)
+        z = distributed.shard(z, self.job).to(self.device)
+        return train_step(
+            self.g_step,
+            self.d_step,
+            self.opt_g,
+            self.opt_d,
+            real,
+            z,
+            self.autocast,
+            self.d_frozen,
+            c.real_label,
+        )
 
     def _open_outputs(self) -> tuple:
         """TensorBoard writer and stats.jsonl, on rank 0 only (None, None elsewhere)."""
@@ -351,7 +392,7 @@ class Trainer:
         writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.step)
         return writer, (self.run_dir / "stats.jsonl").open("a")
 
-    def _log(self, log, stats: torch.Tensor, rate: float, elapsed: float) -> None:
+    def _log(self, log, stats: torch.Tensor, rate: float) -> None:
         loss_d, loss_g, d_x, d_gz = stats.tolist()
         row = {
             "step": self.step,
@@ -361,10 +402,9 @@ class Trainer:
             "D_x": d_x,
             "D_G_z": d_gz,
             "img_s": round(rate, 1),
-            "time": round(elapsed, 2),
+            "time": round(self.elapsed, 2),
         }
-        log.write(json.dumps(row) + "\n")
-        log.flush()
+        _write_row_to(log, row)
         for k in ("loss_D", "loss_G", "D_x", "D_G_z", "img_s"):
             self.writer.add_scalar(f"train/{k}", row[k], self.step)
 
@@ -372,11 +412,18 @@ class Trainer:
         """One in-training evaluation: a stats.jsonl row, TensorBoard scalars, maybe best.pt."""
         g = self.ema if self.ema is not None else self.g
         row = self.watch(g, self.step, self.step / self.order.steps_per_epoch, self.state)
-        log.write(json.dumps(row) + "\n")
-        log.flush()
+        _write_row_to(log, row)
         for k, v in row.items():
             if k not in ("step", "epoch", "eval", "best"):
                 self.writer.add_scalar(f"eval/{k}", v, self.step)
+
+
+def _write_row_to(log, row: dict) -> None:
+    try:
+        log.write(json.dumps(row) + "\n")
+        log.flush()
+    except OSError as e:  # a full disk: name the file (a bare write's error names none)
+        raise DcganError(f"cannot write {log.name} ({e.strerror or e})") from None
 
 
 def _logged_step(line: str) -> float:
@@ -387,11 +434,36 @@ def _logged_step(line: str) -> float:
         return math.inf
 
 
-def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
+def _elapsed(ckpt: dict | None) -> float:
+    """Seconds of training a checkpoint records (0 for a new run or an older checkpoint)."""
+    value = ckpt.get("elapsed", 0.0) if ckpt else 0.0
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else 0.0
+
+
+def train(
+    config: TrainConfig | None = None,
+    resume: str | Path | None = None,
+    *,
+    given: set[str] | None = None,
+) -> TrainResult:
     """Train a DCGAN; returns where the run lives. See TrainConfig for every option.
 
+    `train(resume=RUN)` continues a run exactly, with its own limits; `train(TrainConfig(
+    steps=N), resume=RUN)` moves them. A field set to another value than the run's is refused
+    (dcgan.resume). Ctrl-C or SIGTERM saves a checkpoint, then raises TrainingInterrupted
+    (a KeyboardInterrupt), so a script never goes on with a half-trained model.
     Under torchrun every process calls this; see dcgan.distributed."""
+    if config is None:
+        config = TrainConfig()
+    if not isinstance(config, TrainConfig):
+        raise DcganError(
+            f"train() takes a TrainConfig, got {type(config).__name__} {config!r}:"
+            " e.g. train(TrainConfig(data='digits'))"
+        )
     try:
-        return Trainer(config, resume).run()
+        result = Trainer(config, resume, given).run()
     finally:
         distributed.shutdown()
+    if result.interrupted:
+        raise TrainingInterrupted(result)
+    return result

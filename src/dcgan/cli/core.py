@@ -12,10 +12,6 @@ from dcgan.config import SIZE, TrainConfig
 from dcgan.errors import DcganError
 from dcgan.options import MAX_IMAGES, count, opt
 
-# What may change when a run is resumed: its limits and how it is watched. Every other
-# TrainConfig flag (architecture, recipe, data) is fixed by the run and refused.
-RESUMABLE = {"steps", "epochs", "time_limit", "progress", "device"}
-
 
 @dataclass
 class PrepareArgs:
@@ -80,60 +76,38 @@ def cmd_prepare(a: PrepareArgs) -> None:
     print(f"packed dataset written to {out}")
 
 
-def check_resume(a: TrainArgs) -> None:
-    """`--resume` continues a run as it was saved: a flag given with another value than the
-    run's is refused, naming it; an `--out` that is a run directory needs `--resume`."""
-    from dcgan.checkpoint import checkpoint_config, has_checkpoint, load_checkpoint, run_config
-    from dcgan.training import is_run_dir
-
-    if a.resume is None:
-        if is_run_dir(Path(a.config.out)):
-            raise DcganError(
-                f"--out {a.config.out} is a run directory: continue it with --resume "
-                f"{a.config.out}, or give its parent folder for a new run"
-            )
-        return
-    given = given_flags(TrainConfig, a.argv) - RESUMABLE
-    if not given:
-        return
-    resume = Path(a.resume)
-    if resume.is_dir() and is_run_dir(resume) and not has_checkpoint(resume):
-        saved = run_config(resume)  # stopped before its first checkpoint: starts over
-    else:
-        saved = checkpoint_config(load_checkpoint(resume)["config"], resume)
-    changed = [name for name in sorted(given) if _value(saved, name) != _value(a.config, name)]
-    if changed:
-        flags = ", ".join(f"--{n.replace('_', '-')} {_value(a.config, n)}" for n in changed)
-        had = ", ".join(str(_value(saved, n)) for n in changed)
-        raise DcganError(
-            f"{flags}: cannot change on --resume (the run has {had}); only --steps, --epochs,"
-            " --time-limit, --device and --progress may change"
-        )
-
-
-def _value(config: TrainConfig, name: str) -> object:
-    return getattr(config.model if hasattr(config.model, name) else config, name)
-
-
 def cmd_train(a: TrainArgs) -> int:
     from dcgan import distributed
-    from dcgan.training import train
+    from dcgan.resume import check, limits_text
+    from dcgan.training import TrainingInterrupted, train
 
-    check_resume(a)
-    c = a.config
+    c, given = a.config, given_flags(TrainConfig, a.argv)
     if a.nproc > 1 and not distributed.from_env().enabled:
-        # A batch that does not split is one line here, not N ranks' failures; a resumed
-        # run keeps its saved batch settings, which the ranks check themselves.
+        # Refusals are one line here, not N ranks' failures; a resumed run keeps its saved
+        # batch settings, which the ranks check themselves.
+        check(c, a.resume, given)
         if not a.resume:
             distributed.rank_batch(c.batch_size, distributed.Dist(0, a.nproc), c.batch_per_rank)
         return distributed.launch(a.nproc, distributed.strip_flag(list(a.argv), "--nproc"))
-    result = train(c, resume=a.resume)
+    try:
+        result = train(c, resume=a.resume, given=given)
+    except TrainingInterrupted as stopped:
+        result = stopped.result
     if not distributed.from_env().is_main:
         return result.exit_code
-    state = "interrupted" if result.interrupted else "finished"
-    print(f"{state} at step {result.step}; run directory: {result.run_dir}")
     if result.interrupted:
+        print(f"interrupted at step {result.step}; run directory: {result.run_dir}")
         print(f"resume with: dcgan train --resume {result.run_dir}")
+    elif a.resume and not result.trained:
+        from dcgan.checkpoint import run_config
+
+        limits = limits_text(run_config(Path(result.run_dir))) or "the default limit"
+        print(
+            f"{result.run_dir} is already at its limit ({limits}) at step {result.step}:"
+            " nothing to train; give a larger --steps, --epochs or --time-limit to go on"
+        )
+    else:
+        print(f"finished at step {result.step}; run directory: {result.run_dir}")
     return result.exit_code
 
 

@@ -1,0 +1,121 @@
+"""What a resumed run continues with: one rule for the CLI and the Python API.
+
+A run is continued as it was saved. Its architecture, recipe and data are fixed: a value
+the caller sets that differs from the run's is refused, naming it. Its stopping rule
+(steps, epochs, time limit) is kept, unless the caller sets one of the three: then the
+caller's limits replace the run's as a whole. How this session runs (progress bar,
+device, cache of prepared data) is always the caller's. "Set" means a flag typed on the
+command line, or, in Python, a field whose value differs from TrainConfig's default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from dcgan.config import ModelConfig, TrainConfig
+from dcgan.errors import DcganError
+
+LIMITS = ("steps", "epochs", "time_limit")
+# Always taken from the caller: how this session runs, not what the run is.
+SESSION = ("progress", "device", "cache")
+RESUMABLE = frozenset((*LIMITS, *SESSION))
+
+
+def value(config: TrainConfig, name: str) -> object:
+    """A field of `config` by its flat name (ModelConfig's fields included, as on the CLI)."""
+    return getattr(config.model if name in _MODEL_FIELDS else config, name)
+
+
+_MODEL_FIELDS = frozenset(f.name for f in dataclasses.fields(ModelConfig))
+_DEFAULTS = TrainConfig()
+
+
+def set_fields(config: TrainConfig) -> set[str]:
+    """The flat names of the fields of `config` that differ from TrainConfig's defaults."""
+    names = {f.name for f in dataclasses.fields(TrainConfig) if f.name != "model"}
+    return {n for n in names | _MODEL_FIELDS if value(config, n) != value(_DEFAULTS, n)}
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def merge(saved: TrainConfig, config: TrainConfig, given: set[str], new_run: bool) -> TrainConfig:
+    """The config a resumed run continues with: `saved` (the run's), with the caller's limits
+    where `given` names one, and the caller's session fields. `new_run`: the checkpoint lies
+    outside any run directory, so the caller's `out` is where the new run goes."""
+    fixed = given - RESUMABLE - ({"out"} if new_run else set())
+    changed = [n for n in sorted(fixed) if value(saved, n) != value(config, n)]
+    if changed:
+        asked = ", ".join(f"{flag(n)} {value(config, n)}" for n in changed)
+        had = ", ".join(str(value(saved, n)) for n in changed)
+        allowed = ", ".join(flag(n) for n in sorted(RESUMABLE))
+        raise DcganError(
+            f"{asked}: cannot change on --resume (the run has {had}); only {allowed} may change"
+        )
+    merged = dataclasses.replace(saved, model=dataclasses.replace(saved.model))
+    if given & set(LIMITS):  # the caller's stopping rule replaces the run's as a whole
+        for name in LIMITS:
+            setattr(merged, name, getattr(config, name))
+    for name in SESSION:
+        setattr(merged, name, getattr(config, name))
+    if new_run:
+        merged.out = config.out
+    return merged
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / "config.json").is_file()
+
+
+def run_dir_of(resume: Path) -> Path | None:
+    """The run directory a resume continues: the folder itself, or the run directory that
+    holds the checkpoint file; None for a file outside any run (it starts a new run)."""
+    if resume.is_dir():
+        return resume
+    return resume.parent if is_run_dir(resume.parent) else None
+
+
+def saved_config(resume: Path) -> TrainConfig:
+    """The config a run directory or checkpoint file was saved with."""
+    from dcgan.checkpoint import (
+        checkpoint_config,
+        find_checkpoint,
+        has_checkpoint,
+        load_checkpoint,
+        run_config,
+    )
+
+    if resume.is_dir() and is_run_dir(resume) and not has_checkpoint(resume):
+        return run_config(resume)  # stopped before its first checkpoint: starts over
+    return checkpoint_config(load_checkpoint(resume)["config"], find_checkpoint(resume))
+
+
+def check(config: TrainConfig, resume: str | Path | None, given: set[str]) -> None:
+    """Refuse, before any work, what `Trainer` would refuse (for the CLI's launcher)."""
+    if resume is None:
+        refuse_run_dir_as_out(config.out)
+        return
+    resume = Path(resume)
+    merge(saved_config(resume), config, given, new_run=run_dir_of(resume) is None)
+
+
+def refuse_run_dir_as_out(out: str | Path) -> None:
+    """`out` names a run directory without a resume: refused, so a typo never continues (or
+    writes into) the wrong run."""
+    if is_run_dir(Path(out)):
+        raise DcganError(
+            f"--out {out} is a run directory: continue it with --resume {out}, or give its"
+            " parent folder for a new run"
+        )
+
+
+def limits_text(config: TrainConfig) -> str:
+    """The stopping rule as flags, e.g. `--steps 200 --time-limit 30`; '' for the default."""
+    shown = []
+    for name in LIMITS:
+        v = getattr(config, name)
+        if v:
+            shown.append(f"{flag(name)} {v:g}" if isinstance(v, float) else f"{flag(name)} {v}")
+    return " ".join(shown)
