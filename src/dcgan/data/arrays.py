@@ -7,6 +7,7 @@ Their items carry decoded uint8 pixels (H x W or H x W x C): layouts are normali
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
 import zlib
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dcgan.data.base import Item, Options, Source, Unreadable, check_split
+from dcgan.data.base import Item, Options, Source, Unreadable, check_split, open_regular
 from dcgan.data.safe_pickle import load_batch
 from dcgan.errors import DcganError, first_line
 
@@ -24,8 +25,10 @@ MIN_SIDE = 8  # the smallest image side an array may hold (scikit-learn's digits
 _IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+@contextlib.contextmanager
 def _open_binary(path: Path):
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    with open_regular(path) as f:
+        yield gzip.GzipFile(fileobj=f, mode="rb") if path.suffix == ".gz" else f
 
 
 def _idx_header(f, path: Path) -> tuple[np.dtype, tuple[int, ...]]:
@@ -259,7 +262,8 @@ def read_cifar(path: Path, opt: Options) -> Source:
 def _svhn_items(file: Path) -> Iterator[Item]:
     import scipy.io
 
-    mat = scipy.io.loadmat(file, variable_names=["X", "y"])
+    with open_regular(file) as f:
+        mat = scipy.io.loadmat(f, variable_names=["X", "y"])
     labels = mat["y"].reshape(-1).astype(np.int64) % 10  # SVHN labels digit 0 as 10
     yield from array_source("svhn", mat["X"].transpose(3, 0, 1, 2), labels, file)
 
@@ -269,7 +273,8 @@ def read_svhn_file(file: Path, opt: Options) -> Source:
     import scipy.io
 
     try:
-        shapes = {name: shape for name, shape, _ in scipy.io.whosmat(file)}
+        with open_regular(file) as f:
+            shapes = {name: shape for name, shape, _ in scipy.io.whosmat(f)}
     except (OSError, ValueError) as e:
         raise DcganError(f"cannot read SVHN .mat file {file}: {e}") from e
     if len(shapes.get("X", ())) != 4 or "y" not in shapes:
@@ -291,7 +296,7 @@ def read_npz(path: Path, opt: Options) -> Source:
     else the only array) holds the images; labels come from y_* / labels / y if present,
     class names from a string array `class_names` (as in shared/data/cifar10_train20k.npz)."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with open_regular(path) as f, np.load(f, allow_pickle=False) as archive:
             keys = archive.files
             default = [k for k in (f"x_{opt.split}", "images", "x", "arr_0") if k in keys]
             key = opt.key or (default or (keys if len(keys) == 1 else [None]))[0]
@@ -321,7 +326,10 @@ def read_npz(path: Path, opt: Options) -> Source:
 def read_npy(path: Path, opt: Options) -> Source:
     """One .npy image array, memory-mapped (no labels)."""
     try:
+        open_regular(path).close()  # np.load maps the file by its name: a FIFO would block it
         images = np.load(path, mmap_mode="r", allow_pickle=False)
+    except DcganError:
+        raise
     except Exception as e:  # the loader policy: a damaged file is one line, any type
         raise DcganError(f"cannot read npy file {path}: {first_line(e)}") from None
     return array_source("npy", images, None, path)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
-from dcgan.data.base import Item, Options, Source
+from dcgan.data.base import Item, Options, Source, open_regular
 from dcgan.errors import DcganError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
@@ -63,7 +63,8 @@ def read_folder(path: Path, opt: Options) -> Source:
 
 def _tar_items(path: Path) -> Iterator[Item]:
     try:
-        with tarfile.open(path, "r:*") as tf:  # any compression, read in archive order
+        # any compression, read in archive order
+        with open_regular(path) as f, tarfile.open(fileobj=f, mode="r:*") as tf:
             while (member := tf.next()) is not None:
                 if member.isfile() and Path(member.name).suffix.lower() in IMAGE_EXTENSIONS:
                     yield Item(member.name, tf.extractfile(member).read(), None)
@@ -75,8 +76,11 @@ def _tar_items(path: Path) -> Iterator[Item]:
 def read_tar(path: Path, opt: Options) -> Source:
     """A tar archive of images (.tar, .tar.gz, .tgz...), read in archive order without
     extracting it; members that are not images are ignored."""
-    if not path.is_file() or not tarfile.is_tarfile(path):
+    if not path.is_file():
         raise DcganError(f"not a readable tar archive: {path}")
+    with open_regular(path) as f:
+        if not tarfile.is_tarfile(f):
+            raise DcganError(f"not a readable tar archive: {path}")
     return Source("tar", partial(_tar_items, path), 3, False, path=path)
 
 

@@ -33,7 +33,7 @@ from PIL import ExifTags, Image, ImageOps
 from tqdm import tqdm
 
 from dcgan import __version__
-from dcgan.data.base import Unreadable
+from dcgan.data.base import Unreadable, open_regular
 from dcgan.data.sources import Item, Payload, Source, open_source
 from dcgan.errors import DcganError, first_line
 from dcgan.io import default_mode
@@ -106,11 +106,16 @@ def open_image(payload: Payload, channels: int, draft: int | None = None) -> Ima
     if isinstance(payload, Unreadable):
         raise DcganError(payload.reason)
     if isinstance(payload, np.ndarray):
-        img = Image.fromarray(payload)
-    else:
+        return _decoded(Image.fromarray(payload), channels, draft)
+    with open_regular(payload) if isinstance(payload, Path) else io.BytesIO(payload) as f:
         with warnings.catch_warnings():  # MAX_PIXELS below is the budget that applies
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(payload if isinstance(payload, Path) else io.BytesIO(payload))
+            img = Image.open(f)
+        return _decoded(img, channels, draft)
+
+
+def _decoded(img: Image.Image, channels: int, draft: int | None) -> Image.Image:
+    """The rest of `open_image`, on an opened image: draft, pixel budget, orientation."""
     with img:
         if draft and img.format == "JPEG":
             img.draft(None, (draft, draft))  # libjpeg decodes at a reduced scale: faster

@@ -30,7 +30,7 @@ from dcgan.data.arrays import (
     read_npz,
     read_svhn_file,
 )
-from dcgan.data.base import DEFAULT_ROOT, Item, Options, Payload, Source
+from dcgan.data.base import DEFAULT_ROOT, Item, Options, Payload, Source, special_file
 from dcgan.data.encoded import IMAGE_EXTENSIONS, read_folder, read_lmdb, read_tar
 from dcgan.data.named import read_named, read_svhn
 from dcgan.errors import DcganError
@@ -78,13 +78,16 @@ NAMED = ("digits", "mnist", "fashion-mnist", "cifar10", "svhn", "celeba")
 
 
 def check_spec(spec: object) -> None:
-    """Refuse in one line a source that is no path or name, or an empty one (as a path it
-    would mean the current folder, which nobody means by an empty --data)."""
+    """Refuse in one line a source that is no path or name, an empty one (as a path it
+    would mean the current folder, which nobody means by an empty --data), and a FIFO,
+    socket or device (reading one would wait forever)."""
     path = os.fspath(spec) if isinstance(spec, str | os.PathLike) else None
     if not isinstance(path, str):
         raise DcganError(f"data must be a path or a dataset name, got {spec!r}")
     if not path.strip():
         raise DcganError("the data source is empty: name a folder, a file or a dataset")
+    if kind := special_file(Path(path).expanduser()):
+        raise DcganError(f"{spec} is {kind}, not a regular file or a folder: refused")
 
 
 def detect_format(spec: str | Path) -> str:
