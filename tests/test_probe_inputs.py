@@ -4,16 +4,19 @@ that expand far beyond their size on disk. Each is refused or skipped in one lin
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from dcgan.cli import main
+from dcgan.data import base as base_module
 from dcgan.data.packed import resolve_data
 from dcgan.data.prepare import prepare
 from dcgan.data.sources import open_source
@@ -146,3 +149,80 @@ def test_the_cli_refuses_a_fifo_source_in_one_line(tmp_path):
     )  # fmt: skip
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert r.stderr.startswith("dcgan: error: ") and "FIFO" in r.stderr
+
+
+# --- members that expand far beyond their size on disk ---------------------------------------
+
+
+def _peak_growth(call) -> int | None:
+    """Bytes the resident memory peaked above its level at the start of `call()` (Linux: the
+    peak is reset through /proc/self/clear_refs); None where that cannot be measured."""
+
+    def status(key: str) -> int:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith(key))
+
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        start = status("VmRSS:")
+    except OSError:
+        call()
+        return None
+    call()
+    return status("VmHWM:") - start
+
+
+def _tar_gz_with_zeros(path: Path, name: str, size: int) -> None:
+    """A .tar.gz whose member `name` is `size` zero bytes (streamed: never in memory), then a
+    real image."""
+    with tarfile.open(path, "w:gz", compresslevel=1) as tf:
+        info = tarfile.TarInfo(name)
+        info.size = size
+
+        class Zeros(io.RawIOBase):
+            def readable(self) -> bool:
+                return True
+
+            def readinto(self, b) -> int:
+                b[:] = bytes(len(b))
+                return len(b)
+
+        tf.addfile(info, io.BufferedReader(Zeros()))
+        buf = io.BytesIO()
+        Image.new("RGB", (12, 12), (9, 9, 9)).save(buf, "PNG")
+        info = tarfile.TarInfo("ok.png")
+        info.size = len(buf.getvalue())
+        tf.addfile(info, io.BytesIO(buf.getvalue()))
+
+
+def test_a_tar_member_beyond_the_byte_budget_is_skipped_unread(tmp_path):
+    bomb = tmp_path / "bomb.tar.gz"
+    _tar_gz_with_zeros(bomb, "big.png", 300_000_000)  # 300 MB of zeros in 1.3 MB
+    assert bomb.stat().st_size < 2_000_000
+    out = tmp_path / "out"
+
+    def run() -> None:
+        with pytest.warns(UserWarning, match="skipped 1 image.*big.png.*budget"):
+            prepare(bomb, out, 16, progress=False, workers=1)
+
+    growth = _peak_growth(run)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["count"] == 1 and meta["skipped_examples"][0]["name"] == "big.png"
+    assert "300 MB is beyond the budget of 256 MB" in meta["skipped_examples"][0]["reason"]
+    if growth is not None:
+        assert growth < 100_000_000, f"memory peaked {growth / 1e6:.0f} MB above the start"
+
+
+def test_an_lmdb_value_beyond_the_byte_budget_is_skipped_uncopied(tmp_path, monkeypatch):
+    import lmdb
+
+    monkeypatch.setattr(base_module, "MAX_IMAGE_BYTES", 1_000_000, raising=False)
+    buf = io.BytesIO()
+    Image.new("RGB", (12, 12), (9, 9, 9)).save(buf, "PNG")
+    with lmdb.open(str(tmp_path / "db"), map_size=1 << 24) as env, env.begin(write=True) as txn:
+        txn.put(b"a", buf.getvalue())
+        txn.put(b"b", bytes(3_000_000))
+    with pytest.warns(UserWarning, match="skipped 1 image.*b: 3 MB is beyond the budget of 1 MB"):
+        out = prepare(tmp_path / "db", tmp_path / "out", 16, progress=False, workers=1)
+    assert json.loads((out / "meta.json").read_text())["count"] == 1

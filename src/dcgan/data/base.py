@@ -19,6 +19,10 @@ from dcgan.errors import DcganError
 from dcgan.options import CACHE
 
 DEFAULT_ROOT = Path(CACHE) / "datasets"
+# The most bytes one encoded image may hold, for readers that read it whole (tar members,
+# LMDB values): 4 bytes for each pixel of prepare's budget of 64 Mpx, an uncompressed RGBA
+# image that size. A larger one is skipped and counted without being read.
+MAX_IMAGE_BYTES = 256_000_000
 
 
 class Unreadable(NamedTuple):
@@ -28,6 +32,14 @@ class Unreadable(NamedTuple):
 
 
 Payload = bytes | Path | np.ndarray | Unreadable
+
+
+def over_budget(size: int) -> Unreadable | None:
+    """Why an encoded image of `size` bytes is skipped unread, or None when it fits."""
+    if size <= MAX_IMAGE_BYTES:
+        return None
+    budget = f"{MAX_IMAGE_BYTES / 1e6:g} MB"
+    return Unreadable(f"{size / 1e6:.0f} MB is beyond the budget of {budget} per image file")
 
 
 class Item(NamedTuple):
