@@ -10,8 +10,10 @@ import os
 import subprocess
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -226,3 +228,62 @@ def test_an_lmdb_value_beyond_the_byte_budget_is_skipped_uncopied(tmp_path, monk
     with pytest.warns(UserWarning, match="skipped 1 image.*b: 3 MB is beyond the budget of 1 MB"):
         out = prepare(tmp_path / "db", tmp_path / "out", 16, progress=False, workers=1)
     assert json.loads((out / "meta.json").read_text())["count"] == 1
+
+
+def _npz_with_zeros(path: Path, shape: tuple[int, ...], stored: int | None = None) -> None:
+    """An .npz whose member x.npy declares uint8 `shape` and holds `stored` zero bytes
+    (default: all of them), deflated at the strongest level (zeros shrink about 1000x)."""
+    zf = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9)
+    with zf, zf.open("x.npy", "w", force_zip64=True) as m:
+        header = {"descr": "|u1", "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(m, header)
+        left = int(np.prod(shape)) if stored is None else stored
+        while left:
+            m.write(bytes(min(left, 1 << 22)))
+            left -= min(left, 1 << 22)
+
+
+def test_an_npz_bomb_is_refused_before_it_is_read(tmp_path):
+    bomb = tmp_path / "bomb.npz"
+    _npz_with_zeros(bomb, (75_000, 64, 64))  # 307 MB of zeros in 0.3 MB
+    assert bomb.stat().st_size < 1_000_000
+
+    def run() -> None:
+        with pytest.raises(DcganError, match=r"bomb.npz: member x.npy would expand") as e:
+            prepare(bomb, tmp_path / "out", 16, progress=False, workers=1)
+        assert "\n" not in str(e.value) and "save it as .npy" in str(e.value)
+
+    growth = _peak_growth(run)
+    if growth is not None:
+        assert growth < 100_000_000, f"memory peaked {growth / 1e6:.0f} MB above the start"
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_npz_header_declaring_more_than_its_member_holds_is_refused(tmp_path):
+    file = tmp_path / "lies.npz"
+    _npz_with_zeros(file, (1_000_000, 64, 64), stored=100 * 64 * 64)
+    with pytest.raises(DcganError, match=r"lies.npz: member x.npy declares .* holds") as e:
+        open_source(file)
+    assert "\n" not in str(e.value)
+
+
+def test_an_svhn_mat_bomb_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    import scipy.io
+
+    from dcgan.data import arrays
+
+    file = tmp_path / "train_32x32.mat"
+    x = np.zeros((32, 32, 3, 200), np.uint8)  # 614 kB of zeros: about 1 kB compressed
+    scipy.io.savemat(file, {"X": x, "y": np.ones((200, 1), np.uint8)}, do_compression=True)
+    assert open_source(file).length == 200  # within the free 256 MB
+    monkeypatch.setattr(arrays, "FREE_BYTES", 100_000, raising=False)
+    with pytest.raises(DcganError, match=r"train_32x32.mat: X and y would expand") as e:
+        open_source(file)  # loadmat, which inflates X, runs only when items are read
+    assert "\n" not in str(e.value)
+
+
+def test_real_npz_files_still_read(shared, tmp_path):
+    source = open_source(shared / "fashion_mnist_test_subset1000.npz", split="test")
+    assert source.length == 1000 and source.has_labels
+    source = open_source(shared / "cifar10_train20k.npz")
+    assert source.length == 20_000 and source.classes and len(source.classes) == 10
