@@ -4,6 +4,7 @@ that expand far beyond their size on disk. Each is refused or skipped in one lin
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -19,6 +20,7 @@ from PIL import Image
 
 from dcgan.cli import main
 from dcgan.data import base as base_module
+from dcgan.data import prepare as prepare_module
 from dcgan.data.packed import resolve_data
 from dcgan.data.prepare import prepare
 from dcgan.data.sources import open_source
@@ -287,3 +289,31 @@ def test_real_npz_files_still_read(shared, tmp_path):
     assert source.length == 1000 and source.has_labels
     source = open_source(shared / "cifar10_train20k.npz")
     assert source.length == 20_000 and source.classes and len(source.classes) == 10
+
+
+def test_read_ahead_of_large_encoded_images_is_bounded_in_bytes(tmp_path, monkeypatch):
+    """prepare reads a block of items before converting it: with large tar members, the
+    block ends at MAX_BLOCK_BYTES of encoded data, not only at its count of items."""
+    monkeypatch.setattr(prepare_module, "MAX_BLOCK_BYTES", 1_000_000, raising=False)
+    rng = np.random.default_rng(0)
+    with tarfile.open(tmp_path / "big.tar", "w") as tf:
+        for i in range(6):  # 6 BMPs of 600 KB
+            buf = io.BytesIO()
+            Image.fromarray(rng.integers(0, 256, (400, 500, 3), np.uint8)).save(buf, "BMP")
+            info = tarfile.TarInfo(f"{i}.bmp")
+            info.size = len(buf.getvalue())
+            tf.addfile(info, io.BytesIO(buf.getvalue()))
+    source = open_source(tmp_path / "big.tar")
+    read, ahead = [0], []
+
+    def counted():
+        for item in source.items():
+            read[0] += 1
+            yield item
+
+    def written(item) -> None:
+        ahead.append(read[0] - len(ahead))
+
+    counting = dataclasses.replace(source, items=counted)
+    prepare(counting, tmp_path / "out", 16, progress=False, workers=1, on_written=written)
+    assert len(ahead) == 6 and max(ahead) <= 2, ahead

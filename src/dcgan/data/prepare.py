@@ -44,6 +44,9 @@ MAX_SKIPPED_LISTED = 10
 # The pixel budget of one decoded image (after a JPEG's reduced-scale decoding): 64 Mpx is
 # a 8000 x 8000 picture, some 192 MB of RGB; larger ones are skipped and counted.
 MAX_PIXELS = 64_000_000
+# Encoded bytes (tar members, LMDB values) read ahead in one block: however large the
+# images, at most two blocks of about this size are in memory.
+MAX_BLOCK_BYTES = 256_000_000
 
 
 def is_packed(path: str | Path) -> bool:
@@ -158,14 +161,26 @@ def _pool_context():
     return multiprocessing.get_context()
 
 
+def _blocks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
+    """Lists of `size` items, cut short once their encoded bytes reach MAX_BLOCK_BYTES."""
+    block, held = [], 0
+    for item in items:
+        block.append(item)
+        held += len(item.data) if isinstance(item.data, bytes) else 0
+        if len(block) == size or held >= MAX_BLOCK_BYTES:
+            yield block
+            block, held = [], 0
+    if block:
+        yield block
+
+
 def _converted(
     items: Iterator[Item], convert: Callable[[Payload], Any], workers: int
 ) -> Iterator[tuple[list[Item], list[Any]]]:
     """Yield (block of items, their conversions) in source order. With a pool, one block
     is converted while the previous one is written, and at most two blocks are in memory
     (Pool.imap would read the whole source ahead)."""
-    block_size = max(256, 8 * CHUNK * workers)
-    blocks = iter(lambda: list(islice(items, block_size)), [])
+    blocks = _blocks(items, max(256, 8 * CHUNK * workers))
     if workers <= 1:
         for block in blocks:
             yield block, [convert(item.data) for item in block]
