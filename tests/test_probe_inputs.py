@@ -113,6 +113,9 @@ def test_a_fifo_in_an_image_folder_is_skipped_and_counted(tmp_path):
     assert len(warned) == 2 and all("x.jpg" in line and "FIFO" in line for line in warned)
     meta = json.loads((tmp_path / "out" / "meta.json").read_text())
     assert meta["count"] == 2 and meta["skipped_examples"][0]["name"] == "x.jpg"
+    reason = meta["skipped_examples"][0]["reason"]
+    assert reason.endswith("x.jpg is a FIFO, not a regular file: refused"), reason
+    assert not reason.startswith("DcganError"), reason  # our own words need no type name
 
 
 @fifo_only

@@ -147,6 +147,8 @@ def _convert_or_reason(payload: Payload, size: int, channels: int) -> np.ndarray
         return payload.reason
     try:
         return convert_image(payload, size, channels)
+    except DcganError as e:  # our own reasons (a budget, not a regular file) say it all
+        return first_line(e)
     except Exception as e:  # Pillow raises many types for bad files; all mean "skip it"
         return f"{type(e).__name__}: {e}".splitlines()[0]
 
