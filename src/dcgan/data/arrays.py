@@ -7,6 +7,7 @@ Their items carry decoded uint8 pixels (H x W or H x W x C): layouts are normali
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
 import zlib
@@ -16,16 +17,23 @@ from pathlib import Path
 
 import numpy as np
 
-from dcgan.data.base import Item, Options, Source, Unreadable, check_split
+from dcgan.data.base import Item, Options, Source, Unreadable, check_split, open_regular
 from dcgan.data.safe_pickle import load_batch
 from dcgan.errors import DcganError, first_line
 
 MIN_SIDE = 8  # the smallest image side an array may hold (scikit-learn's digits are 8 x 8)
+# Arrays that are read whole into memory (.npz members, SVHN .mat) may expand, beyond
+# FREE_BYTES, to at most MAX_EXPANSION times what they take in the file: real image arrays
+# compress 1 to 10 times (sprites on black some 110), a bomb of zeros some 1000 times.
+FREE_BYTES = 256_000_000
+MAX_EXPANSION = 200
 _IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+@contextlib.contextmanager
 def _open_binary(path: Path):
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    with open_regular(path) as f:
+        yield gzip.GzipFile(fileobj=f, mode="rb") if path.suffix == ".gz" else f
 
 
 def _idx_header(f, path: Path) -> tuple[np.dtype, tuple[int, ...]]:
@@ -259,7 +267,8 @@ def read_cifar(path: Path, opt: Options) -> Source:
 def _svhn_items(file: Path) -> Iterator[Item]:
     import scipy.io
 
-    mat = scipy.io.loadmat(file, variable_names=["X", "y"])
+    with open_regular(file) as f:
+        mat = scipy.io.loadmat(f, variable_names=["X", "y"])
     labels = mat["y"].reshape(-1).astype(np.int64) % 10  # SVHN labels digit 0 as 10
     yield from array_source("svhn", mat["X"].transpose(3, 0, 1, 2), labels, file)
 
@@ -269,19 +278,69 @@ def read_svhn_file(file: Path, opt: Options) -> Source:
     import scipy.io
 
     try:
-        shapes = {name: shape for name, shape, _ in scipy.io.whosmat(file)}
+        with open_regular(file) as f:
+            found = {name: (shape, kind) for name, shape, kind in scipy.io.whosmat(f)}
     except (OSError, ValueError) as e:
         raise DcganError(f"cannot read SVHN .mat file {file}: {e}") from e
+    shapes = {name: shape for name, (shape, _) in found.items()}
     if len(shapes.get("X", ())) != 4 or "y" not in shapes:
         raise DcganError(f"{file} has no SVHN arrays X (32 x 32 x 3 x N) and y")
+    # loadmat inflates compressed variables whole: checked first, from their headers
+    expanded = sum(math.prod(found[v][0]) * _mat_itemsize(found[v][1]) for v in ("X", "y"))
+    _check_expansion(f"{file}: X and y", expanded, file.stat().st_size)
     classes = [str(d) for d in range(10)]
     return Source("svhn", partial(_svhn_items, file), 3, True, shapes["X"][3], classes, file)
 
 
-def _optional_array(archive, key: str) -> np.ndarray | None:
+def _mat_itemsize(kind: str) -> int:
+    """Bytes per element of a MATLAB class as whosmat names it (uint8, double...); 1 for the
+    classes numpy does not know (logical, char, cell...)."""
+    try:
+        return np.dtype(kind).itemsize
+    except TypeError:
+        return 1
+
+
+def _check_expansion(where: str, expanded: int, stored: int) -> None:
+    """Refuse an array that would take `expanded` bytes in memory from `stored` in the file
+    beyond the budget of FREE_BYTES and MAX_EXPANSION, before it is read."""
+    if expanded > max(FREE_BYTES, MAX_EXPANSION * stored):
+        raise DcganError(
+            f"{where} would expand {stored / 1e6:.1f} MB to {expanded / 1e6:.0f} MB in memory"
+            f" ({expanded / max(stored, 1):.0f} times; beyond {FREE_BYTES / 1e6:g} MB at most"
+            f" {MAX_EXPANSION}): refused unread; save it as .npy (memory-mapped) to use it"
+        )
+
+
+def _npz_array(path: Path, archive, key: str) -> np.ndarray:
+    """`archive[key]`, read only after its sizes are checked: the member's declared size
+    against `_check_expansion`, and its npy header's shape x dtype against that size (numpy
+    allocates what the header declares before it reads)."""
+    zf = archive.zip
+    name = key if key in zf.namelist() else f"{key}.npy"
+    info, where = zf.getinfo(name), f"{path}: member {name}"
+    if info.compress_size > path.stat().st_size:
+        raise DcganError(f"{where} claims more compressed bytes than the file holds")
+    _check_expansion(where, info.file_size, info.compress_size)
+    with zf.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > info.file_size:
+        raise DcganError(
+            f"{where} declares {shape} {dtype} ({declared / 1e6:.0f} MB) but holds"
+            f" {info.file_size / 1e6:.1f} MB"
+        )
+    return archive[key]
+
+
+def _optional_array(path: Path, archive, key: str) -> np.ndarray | None:
     """`archive[key]`, or None when it is absent or would need pickle (object arrays)."""
     try:
-        return archive[key] if key in archive.files else None
+        return _npz_array(path, archive, key) if key in archive.files else None
     except ValueError:
         return None
 
@@ -291,21 +350,19 @@ def read_npz(path: Path, opt: Options) -> Source:
     else the only array) holds the images; labels come from y_* / labels / y if present,
     class names from a string array `class_names` (as in shared/data/cifar10_train20k.npz)."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with open_regular(path) as f, np.load(f, allow_pickle=False) as archive:
             keys = archive.files
             default = [k for k in (f"x_{opt.split}", "images", "x", "arr_0") if k in keys]
             key = opt.key or (default or (keys if len(keys) == 1 else [None]))[0]
             if key not in keys:
                 choices = ", ".join(keys)
                 raise DcganError(f"{path}: choose the image array with key=, one of {choices}")
-            images = archive[key]
+            read = partial(_npz_array, path, archive)
+            images = read(key)
             label_keys = ["y" + key[1:]] if key.startswith("x") else []
-            labels = [
-                archive[k]
-                for k in [*label_keys, "labels", "y"]
-                if k in keys and archive[k].shape == images.shape[:1]
-            ]
-            names = _optional_array(archive, "class_names")
+            labels = [read(k) for k in [*label_keys, "labels", "y"] if k in keys]
+            labels = [y for y in labels if y.shape == images.shape[:1]]
+            names = _optional_array(path, archive, "class_names")
     except DcganError:
         raise
     except Exception as e:  # the loader policy: a damaged archive is one line, any type
@@ -321,7 +378,10 @@ def read_npz(path: Path, opt: Options) -> Source:
 def read_npy(path: Path, opt: Options) -> Source:
     """One .npy image array, memory-mapped (no labels)."""
     try:
+        open_regular(path).close()  # np.load maps the file by its name: a FIFO would block it
         images = np.load(path, mmap_mode="r", allow_pickle=False)
+    except DcganError:
+        raise
     except Exception as e:  # the loader policy: a damaged file is one line, any type
         raise DcganError(f"cannot read npy file {path}: {first_line(e)}") from None
     return array_source("npy", images, None, path)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
-from dcgan.data.base import Item, Options, Source
+from dcgan.data.base import Item, Options, Source, open_regular, over_budget
 from dcgan.errors import DcganError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
@@ -63,10 +63,14 @@ def read_folder(path: Path, opt: Options) -> Source:
 
 def _tar_items(path: Path) -> Iterator[Item]:
     try:
-        with tarfile.open(path, "r:*") as tf:  # any compression, read in archive order
+        # any compression, read in archive order
+        with open_regular(path) as f, tarfile.open(fileobj=f, mode="r:*") as tf:
             while (member := tf.next()) is not None:
                 if member.isfile() and Path(member.name).suffix.lower() in IMAGE_EXTENSIONS:
-                    yield Item(member.name, tf.extractfile(member).read(), None)
+                    # The header gives the size: a member that would expand beyond the
+                    # budget (a tar bomb) is skipped before any of it is read.
+                    data = over_budget(member.size) or tf.extractfile(member).read()
+                    yield Item(member.name, data, None)
                 tf.members.clear()  # TarFile keeps every header it read; bound the memory
     except (tarfile.TarError, EOFError, OSError) as e:
         raise DcganError(f"cannot read tar archive {path}: {e}") from e
@@ -75,8 +79,11 @@ def _tar_items(path: Path) -> Iterator[Item]:
 def read_tar(path: Path, opt: Options) -> Source:
     """A tar archive of images (.tar, .tar.gz, .tgz...), read in archive order without
     extracting it; members that are not images are ignored."""
-    if not path.is_file() or not tarfile.is_tarfile(path):
+    if not path.is_file():
         raise DcganError(f"not a readable tar archive: {path}")
+    with open_regular(path) as f:
+        if not tarfile.is_tarfile(f):
+            raise DcganError(f"not a readable tar archive: {path}")
     return Source("tar", partial(_tar_items, path), 3, False, path=path)
 
 
@@ -90,9 +97,11 @@ def _open_lmdb(folder: Path):
 
 
 def _lmdb_items(folder: Path) -> Iterator[Item]:
-    with _open_lmdb(folder) as env, env.begin() as txn:
+    # buffers: values are views of the memory map, copied only when within the budget
+    with _open_lmdb(folder) as env, env.begin(buffers=True) as txn:
         for key, value in txn.cursor():
-            yield Item(key.decode("utf-8", "replace"), bytes(value), None)
+            data = over_budget(len(value)) or bytes(value)
+            yield Item(bytes(key).decode("utf-8", "replace"), data, None)
 
 
 def read_lmdb(path: Path, opt: Options) -> Source:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from dcgan.data.prepare import IMAGES, LABELS, META, is_packed, prepare
-from dcgan.data.sources import Source, open_source
+from dcgan.data.sources import Source, check_spec, open_source
 from dcgan.errors import DcganError
 from dcgan.options import CACHE
 
@@ -136,6 +136,7 @@ def resolve_data(
     prepared once into `cache/<name>[-<split>]-<size>px-<channels>c-<hash>` and reused
     while the source is unchanged.
     """
+    check_spec(data)
     path = Path(data).expanduser()
     if is_packed(path):
         dataset = PackedDataset(path)

@@ -33,7 +33,7 @@ from PIL import ExifTags, Image, ImageOps
 from tqdm import tqdm
 
 from dcgan import __version__
-from dcgan.data.base import Unreadable
+from dcgan.data.base import Unreadable, open_regular
 from dcgan.data.sources import Item, Payload, Source, open_source
 from dcgan.errors import DcganError, first_line
 from dcgan.io import default_mode
@@ -44,6 +44,9 @@ MAX_SKIPPED_LISTED = 10
 # The pixel budget of one decoded image (after a JPEG's reduced-scale decoding): 64 Mpx is
 # a 8000 x 8000 picture, some 192 MB of RGB; larger ones are skipped and counted.
 MAX_PIXELS = 64_000_000
+# Encoded bytes (tar members, LMDB values) read ahead in one block: however large the
+# images, at most two blocks of about this size are in memory.
+MAX_BLOCK_BYTES = 256_000_000
 
 
 def is_packed(path: str | Path) -> bool:
@@ -106,11 +109,16 @@ def open_image(payload: Payload, channels: int, draft: int | None = None) -> Ima
     if isinstance(payload, Unreadable):
         raise DcganError(payload.reason)
     if isinstance(payload, np.ndarray):
-        img = Image.fromarray(payload)
-    else:
+        return _decoded(Image.fromarray(payload), channels, draft)
+    with open_regular(payload) if isinstance(payload, Path) else io.BytesIO(payload) as f:
         with warnings.catch_warnings():  # MAX_PIXELS below is the budget that applies
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(payload if isinstance(payload, Path) else io.BytesIO(payload))
+            img = Image.open(f)
+        return _decoded(img, channels, draft)
+
+
+def _decoded(img: Image.Image, channels: int, draft: int | None) -> Image.Image:
+    """The rest of `open_image`, on an opened image: draft, pixel budget, orientation."""
     with img:
         if draft and img.format == "JPEG":
             img.draft(None, (draft, draft))  # libjpeg decodes at a reduced scale: faster
@@ -139,6 +147,8 @@ def _convert_or_reason(payload: Payload, size: int, channels: int) -> np.ndarray
         return payload.reason
     try:
         return convert_image(payload, size, channels)
+    except DcganError as e:  # our own reasons (a budget, not a regular file) say it all
+        return first_line(e)
     except Exception as e:  # Pillow raises many types for bad files; all mean "skip it"
         return f"{type(e).__name__}: {e}".splitlines()[0]
 
@@ -153,14 +163,26 @@ def _pool_context():
     return multiprocessing.get_context()
 
 
+def _blocks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
+    """Lists of `size` items, cut short once their encoded bytes reach MAX_BLOCK_BYTES."""
+    block, held = [], 0
+    for item in items:
+        block.append(item)
+        held += len(item.data) if isinstance(item.data, bytes) else 0
+        if len(block) == size or held >= MAX_BLOCK_BYTES:
+            yield block
+            block, held = [], 0
+    if block:
+        yield block
+
+
 def _converted(
     items: Iterator[Item], convert: Callable[[Payload], Any], workers: int
 ) -> Iterator[tuple[list[Item], list[Any]]]:
     """Yield (block of items, their conversions) in source order. With a pool, one block
     is converted while the previous one is written, and at most two blocks are in memory
     (Pool.imap would read the whole source ahead)."""
-    block_size = max(256, 8 * CHUNK * workers)
-    blocks = iter(lambda: list(islice(items, block_size)), [])
+    blocks = _blocks(items, max(256, 8 * CHUNK * workers))
     if workers <= 1:
         for block in blocks:
             yield block, [convert(item.data) for item in block]

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from dcgan.data.base import open_regular
 from dcgan.errors import DcganError, UnsafeData, first_line
 
 # Plain numeric dtypes only: an object array would hold pickled objects, not bytes.
@@ -124,12 +125,15 @@ def _plain(value: Any, depth: int = 0) -> Any:
 def load_batch(path: Path) -> dict:
     """A CIFAR batch (or meta) file as a dict with bytes keys; one-line error otherwise."""
     try:
-        data = path.read_bytes()
+        with open_regular(path) as f:
+            data = f.read()
         value = _plain(_Unpickler(io.BytesIO(data), encoding="bytes").load())
     except UnsafeData as e:
         raise UnsafeData(f"refused {path}: {e}; it is not a CIFAR batch") from None
     except RecursionError:
         raise UnsafeData(f"refused {path}: nesting deeper than a CIFAR batch") from None
+    except DcganError:  # not a regular file
+        raise
     except Exception as e:  # pickle raises many types for a damaged stream
         raise DcganError(f"{path} is not a readable CIFAR batch ({first_line(e)})") from None
     if not isinstance(value, dict):

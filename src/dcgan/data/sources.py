@@ -14,6 +14,7 @@ npz, npy, digits) and `named` (datasets downloaded with torchvision); the shared
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -29,7 +30,7 @@ from dcgan.data.arrays import (
     read_npz,
     read_svhn_file,
 )
-from dcgan.data.base import DEFAULT_ROOT, Item, Options, Payload, Source
+from dcgan.data.base import DEFAULT_ROOT, Item, Options, Payload, Source, special_file
 from dcgan.data.encoded import IMAGE_EXTENSIONS, read_folder, read_lmdb, read_tar
 from dcgan.data.named import read_named, read_svhn
 from dcgan.errors import DcganError
@@ -44,6 +45,7 @@ __all__ = [
     "Payload",
     "Source",
     "array_source",
+    "check_spec",
     "detect_format",
     "open_source",
     "read_cifar",
@@ -75,8 +77,22 @@ READERS: dict[str, Callable[[Path, Options], Source]] = {
 NAMED = ("digits", "mnist", "fashion-mnist", "cifar10", "svhn", "celeba")
 
 
+def check_spec(spec: object) -> None:
+    """Refuse in one line a source that is no path or name, an empty one (as a path it
+    would mean the current folder, which nobody means by an empty --data), and a FIFO,
+    socket or device (reading one would wait forever)."""
+    path = os.fspath(spec) if isinstance(spec, str | os.PathLike) else None
+    if not isinstance(path, str):
+        raise DcganError(f"data must be a path or a dataset name, got {spec!r}")
+    if not path.strip():
+        raise DcganError("the data source is empty: name a folder, a file or a dataset")
+    if kind := special_file(Path(path).expanduser()):
+        raise DcganError(f"{spec} is {kind}, not a regular file or a folder: refused")
+
+
 def detect_format(spec: str | Path) -> str:
     """The format of a source, from its name or path (never from reading its images)."""
+    check_spec(spec)
     path = Path(spec).expanduser()
     if not path.exists():
         if str(spec) in NAMED:
@@ -120,6 +136,7 @@ def open_source(
     `datasets` in dcgan.options.CACHE, e.g. ~/.cache/dcgan/datasets); with one of those
     formats, an existing folder as `spec` is taken as that root.
     """
+    check_spec(spec)
     fmt = format or detect_format(spec)
     if fmt not in READERS:
         raise DcganError(f"unknown format {fmt!r}: use one of {', '.join(READERS)}")
