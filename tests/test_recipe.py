@@ -14,8 +14,8 @@ from conftest import train_tiny
 from dcgan import Discriminator, Generator, ModelConfig
 from dcgan.checkpoint import load_checkpoint
 from dcgan.cli import main
+from dcgan.rundir import new_run_dir
 from dcgan.step import train_step
-from dcgan.training import new_run_dir
 
 TINY = ModelConfig(size=16, channels=1, ngf=8, ndf=8)
 

@@ -178,3 +178,18 @@ def test_ema_decay_warms_up() -> None:
     assert ema_decay(0.999, 0) == pytest.approx(0.1)
     assert ema_decay(0.999, 90) == pytest.approx(91 / 100)
     assert ema_decay(0.999, 100_000) == 0.999
+
+
+def test_one_tensorboard_event_file_per_session_and_it_is_complete(tmp_path: Path) -> None:
+    """The writer was closed before the final grid, which opened a second event file that
+    was never closed. Each session now writes one file, closed, holding the final grid."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = train(tiny_config(tmp_path, steps=4, sample_every=1000)).run_dir
+    (events,) = (run / "tensorboard").iterdir()
+    acc = EventAccumulator(str(events), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    assert [e.step for e in acc.Images("samples")] == [4]  # the final grid, in this file
+    assert [e.step for e in acc.Scalars("train/loss_D")] == [1, 2, 3, 4]
+    train(TrainConfig(steps=6, progress=False), resume=run)
+    assert len(list((run / "tensorboard").iterdir())) == 2

@@ -18,6 +18,7 @@ _LAZY = {
     "Generator": "dcgan.models",
     "ModelConfig": "dcgan.config",
     "TrainConfig": "dcgan.config",
+    "TrainingInterrupted": "dcgan.training",
     "forget": "dcgan.experiments.forget",
     "load": "dcgan.sampling",
     "prepare": "dcgan.data.prepare",
@@ -31,6 +32,7 @@ __all__ = [
     "Generator",
     "ModelConfig",
     "TrainConfig",
+    "TrainingInterrupted",
     "__version__",
     "forget",
     "load",
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
     from dcgan.experiments.visualize import visualize
     from dcgan.models import Discriminator, Generator
     from dcgan.sampling import load, sample
-    from dcgan.training import train
+    from dcgan.training import TrainingInterrupted, train
 
 
 def __getattr__(name: str) -> Any:

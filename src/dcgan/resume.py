@@ -77,8 +77,9 @@ def run_dir_of(resume: Path) -> Path | None:
     return resume.parent if is_run_dir(resume.parent) else None
 
 
-def saved_config(resume: Path) -> TrainConfig:
-    """The config a run directory or checkpoint file was saved with."""
+def read_saved(resume: Path) -> tuple[TrainConfig, dict | None]:
+    """(the config a run directory or checkpoint file was saved with, the checkpoint); no
+    checkpoint for a run stopped before its first one (it starts over from config.json)."""
     from dcgan.checkpoint import (
         checkpoint_config,
         find_checkpoint,
@@ -88,8 +89,11 @@ def saved_config(resume: Path) -> TrainConfig:
     )
 
     if resume.is_dir() and is_run_dir(resume) and not has_checkpoint(resume):
-        return run_config(resume)  # stopped before its first checkpoint: starts over
-    return checkpoint_config(load_checkpoint(resume)["config"], find_checkpoint(resume))
+        return run_config(resume), None
+    ckpt = load_checkpoint(resume)
+    if ckpt.get("D") is None:
+        raise DcganError(f"{resume} holds a generator only: training cannot resume from it")
+    return checkpoint_config(ckpt["config"], find_checkpoint(resume)), ckpt
 
 
 def check(config: TrainConfig, resume: str | Path | None, given: set[str]) -> None:
@@ -98,7 +102,7 @@ def check(config: TrainConfig, resume: str | Path | None, given: set[str]) -> No
         refuse_run_dir_as_out(config.out)
         return
     resume = Path(resume)
-    merge(saved_config(resume), config, given, new_run=run_dir_of(resume) is None)
+    merge(read_saved(resume)[0], config, given, new_run=run_dir_of(resume) is None)
 
 
 def refuse_run_dir_as_out(out: str | Path) -> None:

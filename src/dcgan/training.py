@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import math
 import os
 import random
@@ -20,14 +19,8 @@ import torch
 from dcgan import distributed
 from dcgan import resume as resuming
 from dcgan.checkpoint import (
-    checkpoint_config,
     clean_run_dir,
-    find_checkpoint,
-    has_checkpoint,
-    load_checkpoint,
     rng_state,
-    run_config,
-    save_checkpoint,
     set_rng_state,
 )
 from dcgan.config import DEFAULT_EPOCHS, TrainConfig
@@ -37,12 +30,10 @@ from dcgan.devices import pick_device
 from dcgan.errors import DcganError, first_line
 from dcgan.extras import require
 from dcgan.interrupts import StopSignal, exit_code
-from dcgan.io import atomic_write_text
 from dcgan.models import Discriminator, Generator
-from dcgan.plots import plot_training
 from dcgan.progress import UNBOUNDED, Progress
-from dcgan.resume import is_run_dir
-from dcgan.sampling import generate, grid_image, sample_z, save_png
+from dcgan.rundir import RunDir
+from dcgan.sampling import generate, grid_image, sample_z
 from dcgan.step import ema_decay, train_step, update_ema
 
 __all__ = [
@@ -88,21 +79,6 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.result = result
 
 
-def new_run_dir(out: Path, name: str) -> Path:
-    """`out/00007-<name>`: numbered so runs never overwrite each other, even when several
-    start at once into the same folder (mkdir is the atomic claim of a number)."""
-    out.mkdir(parents=True, exist_ok=True)
-    nums = [int(m.group(1)) for p in out.iterdir() if (m := re.match(r"(\d{5})-", p.name))]
-    num = max(nums, default=-1) + 1
-    while True:
-        run_dir = out / f"{num:05d}-{name}"
-        try:
-            run_dir.mkdir()
-            return run_dir
-        except FileExistsError:
-            num += 1
-
-
 class Trainer:
     """Holds a run's models, optimizers and outputs; `run()` trains until a limit is hit."""
 
@@ -145,18 +121,18 @@ class Trainer:
             len(self.data), self.global_batch, config.seed, self.job.rank, self.job.world
         )
         self._build(ckpt)
-        if run_dir is None and self.main:
-            run_dir = new_run_dir(Path(config.out), self._run_name())
-        if self.main:  # a resume may have changed the limits: config.json says which hold
-            atomic_write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
-        self.run_dir = Path(distributed.broadcast(str(run_dir) if self.main else "", self.job))
+        self.out: RunDir | None = None  # the run's outputs: rank 0 writes, the others don't
         if self.main:
-            self._truncate_log()
-        self.watch, self.writer = None, None
-        if config.eval_every and self.main:  # FID & co. during training (dcgan.metrics.watch)
-            from dcgan.metrics.watch import TrainingEval
+            self.out = RunDir(run_dir) if run_dir else RunDir.create(config.out, self._run_name())
+            self.out.write_config(config)  # a resume may have moved the limits: say which hold
+        self.run_dir = Path(
+            distributed.broadcast(str(self.out.path) if self.main else "", self.job)
+        )
+        self.watch = None
+        if config.eval_every and self.out is not None:  # FID & co. during training
+            from dcgan.training_eval import TrainingEval
 
-            self.watch = TrainingEval(config, self.data, self.run_dir, self.device)
+            self.watch = TrainingEval(config, self.data, self.out, self.device, self.step)
 
     def _resume(
         self, config: TrainConfig, resume: str | Path | None, given: set[str]
@@ -171,17 +147,12 @@ class Trainer:
         if run_dir is not None and self.main:
             clean_run_dir(run_dir)  # temp files of a killed run: removed, or promoted
         distributed.barrier(self.job)
-        if resume.is_dir() and is_run_dir(resume) and not has_checkpoint(resume):
+        stored, ckpt = resuming.read_saved(resume)
+        if ckpt is None:
             warnings.warn(
                 f"{resume} was stopped before its first checkpoint: it starts again from step 0",
                 stacklevel=3,
             )
-            ckpt, stored = None, run_config(resume)
-        else:
-            ckpt = load_checkpoint(resume)
-            if ckpt.get("D") is None:
-                raise DcganError(f"{resume} holds a generator only: training cannot resume from it")
-            stored = checkpoint_config(ckpt["config"], find_checkpoint(resume))
         return resuming.merge(stored, config, given, new_run=run_dir is None), ckpt, run_dir
 
     def _run_name(self) -> str:
@@ -265,27 +236,16 @@ class Trainer:
         return min(limits) if limits else UNBOUNDED
 
     def save(self) -> Path | None:
-        if not self.main:
+        if self.out is None:
             return None
-        return save_checkpoint(self.run_dir, self.state(), self.step, self.config.keep)
+        return self.out.checkpoint(self.state(), self.step, self.config.keep)
 
     def write_grid(self) -> Path | None:
-        if not self.main:
+        if self.out is None:
             return None
         g = self.ema if self.ema is not None else self.g
         images = generate(g, self.fixed_z, "batch", self.config.z_dist)
-        image = grid_image(images, nrow=8)
-        save_png(image, self.run_dir / "samples" / f"step-{self.step:08d}.png")
-        if self.writer is not None:
-            self.writer.add_image("samples", np.asarray(image), self.step, dataformats="HWC")
-        return save_png(image, self.run_dir / "samples.png")
-
-    def _truncate_log(self) -> None:
-        """Drop log lines past the checkpoint we resume from (they will be re-made)."""
-        log = self.run_dir / "stats.jsonl"
-        if log.exists():
-            keep = [ln for ln in log.read_text().splitlines() if _logged_step(ln) <= self.step]
-            atomic_write_text(log, "".join(ln + "\n" for ln in keep))
+        return self.out.grid(grid_image(images, nrow=8), self.step)
 
     def run(self) -> TrainResult:
         c = self.config
@@ -294,7 +254,8 @@ class Trainer:
         if self.step >= total or (time_limit and self.elapsed >= time_limit):
             return TrainResult(self.run_dir, self.step)  # already at its limit: nothing to do
         first_step = self.step
-        self.writer, log = self._open_outputs()
+        if self.out is not None:
+            self.out.open(self.step)
         progress = Progress(
             self.step, total, time_limit, self.elapsed, c.progress and self.main, self.main
         )
@@ -306,21 +267,21 @@ class Trainer:
         )
         try:
             with StopSignal(on_stop if self.main else None) as stop:
-                self._loop(stop, progress, log, total)
+                self._loop(stop, progress, total)
                 self.save()
                 if stop.received is None:  # interrupted: the checkpoint first, no slow extras
                     self.write_grid()
-                if self.main:
-                    plot_training(self.run_dir)
+                if self.out is not None:
+                    self.out.plot()
                 distributed.barrier(self.job)
         finally:
-            if self.writer is not None:
-                self.writer.close()
+            if self.out is not None:
+                self.out.close()
         received = stop.received
         trained = self.step - first_step
         return TrainResult(self.run_dir, self.step, received is not None, received, trained)
 
-    def _loop(self, stop: StopSignal, progress: Progress, log, total: int) -> None:
+    def _loop(self, stop: StopSignal, progress: Progress, total: int) -> None:
         """Steps until a limit, a signal or divergence; logs, grids and checkpoints on the way."""
         c = self.config
         t_log, step_log = time.monotonic(), self.step
@@ -342,24 +303,22 @@ class Trainer:
                 self.elapsed = progress.elapsed()
                 progress.update(self.step)
                 last = self.step == total or signalled or late
-                if log is not None and (self.step % c.log_every == 0 or last):
+                if self.out is not None and (self.step % c.log_every == 0 or last):
                     now = time.monotonic()
                     rate = (self.step - step_log) * self.global_batch / max(now - t_log, 1e-9)
                     t_log, step_log = now, self.step
-                    self._log(log, stats, rate)
+                    self._log(stats, rate)
                     progress.postfix(loss_D=f"{stats[0]:.3f}", loss_G=f"{stats[1]:.3f}")
                 if self.step % c.sample_every == 0:
                     self.write_grid()
                 if self.step % c.checkpoint_every == 0:
                     self.save()
                 if self.watch is not None and self.watch.due(self.step, total):
-                    self._evaluate(log)
+                    self._evaluate()
                 if signalled or late:
                     break
         finally:
             progress.close()
-            if log is not None:
-                log.close()
 
     def _step(self, raw: torch.Tensor) -> torch.Tensor:
         """One step of paper §3's recipe on a uint8 batch; returns its statistics."""
@@ -383,16 +342,7 @@ class Trainer:
             c.real_label,
         )
 
-    def _open_outputs(self) -> tuple:
-        """TensorBoard writer and stats.jsonl, on rank 0 only (None, None elsewhere)."""
-        if not self.main:
-            return None, None
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.step)
-        return writer, (self.run_dir / "stats.jsonl").open("a")
-
-    def _log(self, log, stats: torch.Tensor, rate: float) -> None:
+    def _log(self, stats: torch.Tensor, rate: float) -> None:
         loss_d, loss_g, d_x, d_gz = stats.tolist()
         row = {
             "step": self.step,
@@ -404,34 +354,13 @@ class Trainer:
             "img_s": round(rate, 1),
             "time": round(self.elapsed, 2),
         }
-        _write_row_to(log, row)
-        for k in ("loss_D", "loss_G", "D_x", "D_G_z", "img_s"):
-            self.writer.add_scalar(f"train/{k}", row[k], self.step)
+        self.out.log(row, "train")
 
-    def _evaluate(self, log) -> None:
+    def _evaluate(self) -> None:
         """One in-training evaluation: a stats.jsonl row, TensorBoard scalars, maybe best.pt."""
         g = self.ema if self.ema is not None else self.g
         row = self.watch(g, self.step, self.step / self.order.steps_per_epoch, self.state)
-        _write_row_to(log, row)
-        for k, v in row.items():
-            if k not in ("step", "epoch", "eval", "best"):
-                self.writer.add_scalar(f"eval/{k}", v, self.step)
-
-
-def _write_row_to(log, row: dict) -> None:
-    try:
-        log.write(json.dumps(row) + "\n")
-        log.flush()
-    except OSError as e:  # a full disk: name the file (a bare write's error names none)
-        raise DcganError(f"cannot write {log.name} ({e.strerror or e})") from None
-
-
-def _logged_step(line: str) -> float:
-    """The step of a log line; a line cut short by a kill counts as never written."""
-    try:
-        return json.loads(line)["step"]
-    except (ValueError, KeyError, TypeError):
-        return math.inf
+        self.out.log(row, "eval")
 
 
 def _elapsed(ckpt: dict | None) -> float:

@@ -2,8 +2,8 @@
 
 `fidelity` (the metric math, by name: fid, kid, is, pr), `extractors` (Inception-v3, the
 shipped MNIST classifier, trained classifiers), `reference` (cached real statistics),
-`evaluate` (generator -> metrics, shared by `dcgan evaluate` and training), `watch`
-(evaluation during training, best.pt), `train_extractor` (a classifier for any labelled
+`evaluate` (generator -> metrics, shared by `dcgan evaluate` and training; the training
+hook is dcgan.training_eval), `train_extractor` (a classifier for any labelled
 data), `mnist_classifier` (the small CNN behind the offline extractors).
 """
 
