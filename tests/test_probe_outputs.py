@@ -4,6 +4,7 @@ the small messages (a one-point loss plot, the neighbours caveat)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -78,3 +79,50 @@ def test_every_atomic_write_refuses_a_special_file(tmp_path):
     with pytest.raises(DcganError, match="is a FIFO"):
         dcgan.io.atomic_write_text(fifo, "{}")
     assert fifo.is_fifo()
+
+
+# --- item 13: a failed write: no empty folder, a message naming the file ---------------------
+
+
+def _full_disk(monkeypatch) -> None:
+    def fsync(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(dcgan.io.os, "fsync", fsync)
+
+
+def test_a_failed_per_seed_sample_leaves_no_empty_folder(run, tmp_path, monkeypatch, capsys):
+    _full_disk(monkeypatch)
+    out = tmp_path / "new" / "seeds"
+    assert main(["sample", str(run), "--n", "3", "--out", f"{out}/"]) == 2
+    line = one_line_error(capsys)
+    assert str(out / "seed000000.png") in line and "No space left" in line
+    assert "previous" not in line  # there was none
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_grid_says_the_previous_one_is_kept_only_when_there_was_one(
+    run, tmp_path, monkeypatch, capsys
+):
+    grid = tmp_path / "grid.png"
+    assert main(["sample", str(run), "--n", "4", "--out", str(grid)]) == 0
+    before = grid.read_bytes()
+    _full_disk(monkeypatch)
+    assert main(["sample", str(run), "--n", "9", "--out", str(grid)]) == 2
+    line = one_line_error(capsys)
+    assert str(grid) in line and "No space left" in line and "previous one is kept" in line
+    assert grid.read_bytes() == before
+    new = tmp_path / "other.png"
+    assert main(["sample", str(run), "--n", "4", "--out", str(new)]) == 2
+    line = one_line_error(capsys)
+    assert str(new) in line and "No space left" in line and "previous" not in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.png"]
+
+
+def test_a_failed_export_names_its_file(run, tmp_path, monkeypatch, capsys):
+    _full_disk(monkeypatch)
+    out = tmp_path / "g.pt"
+    assert main(["export", str(run), "--format", "torchscript", "--out", str(out)]) == 2
+    line = one_line_error(capsys)
+    assert str(out) in line and "No space left" in line and "previous" not in line
+    assert list(tmp_path.iterdir()) == []

@@ -48,6 +48,25 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text), mode="w")
 
 
+def write_output(path: str | Path, write: Callable[[IO], object], mode: str = "wb") -> Path:
+    """`atomic_write` for a file the user asked for: a failed write (a full disk, say) is one
+    line naming the file, which says the previous one is kept only when there was one, and
+    the folders made for the file are removed again."""
+    path = Path(path)
+    existed = path.is_file()
+    made = [p for p in [path.parent, *path.parent.parents] if not p.exists()]
+    try:
+        return atomic_write(path, write, mode)
+    except BaseException as e:
+        for folder in made:  # innermost first; a folder that is not empty stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        if not isinstance(e, OSError):
+            raise
+        kept = "; the previous one is kept" if existed else ""
+        raise DcganError(f"cannot write {path} ({e.strerror or e}){kept}") from None
+
+
 SPECIAL = {
     stat.S_ISFIFO: "a FIFO",
     stat.S_ISCHR: "a device",

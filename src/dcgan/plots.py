@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dcgan.io import atomic_write
+from dcgan.io import write_output
 
 
 def read_stats(run_dir: str | Path) -> list[dict]:
@@ -41,6 +41,6 @@ def plot_training(run_dir: str | Path, out: str | Path | None = None) -> Path | 
         ax.legend()
         ax.grid(alpha=0.3)
     out = Path(out) if out else Path(run_dir) / "losses.png"
-    atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=100))
+    write_output(out, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
     return out

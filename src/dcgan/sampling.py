@@ -22,7 +22,7 @@ from torchvision.utils import make_grid
 from dcgan.checkpoint import checkpoint_config, load_checkpoint
 from dcgan.config import TrainConfig
 from dcgan.errors import DcganError, first_line
-from dcgan.io import atomic_write, check_overwrite
+from dcgan.io import check_overwrite, write_output
 from dcgan.models import Discriminator, Generator
 from dcgan.options import MAX_IMAGES, MAX_SEED
 
@@ -193,7 +193,8 @@ def grid_image(images: torch.Tensor, nrow: int | None = None, padding: int = 2) 
 
 
 def save_png(image: Image.Image, path: str | Path) -> Path:
-    return atomic_write(path, lambda f: image.save(f, format="PNG"))
+    """A PNG written atomically; a failed write is one line naming the file (`write_output`)."""
+    return write_output(path, lambda f: image.save(f, format="PNG"))
 
 
 def save_grid(
