@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import train_tiny
 
 import dcgan.io
@@ -79,6 +80,30 @@ def test_every_atomic_write_refuses_a_special_file(tmp_path):
     with pytest.raises(DcganError, match="is a FIFO"):
         dcgan.io.atomic_write_text(fifo, "{}")
     assert fifo.is_fifo()
+
+
+# --- item 11: a checkpoint of NaN weights ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nan_checkpoint(run, tmp_path_factory) -> Path:
+    ckpt = torch.load(run / "latest.pt", weights_only=True)
+    for key in ("G", "G_ema"):
+        if ckpt.get(key) is not None:
+            ckpt[key] = {k: v.float().fill_(float("nan")) for k, v in ckpt[key].items()}
+    path = tmp_path_factory.mktemp("nan") / "nan.pt"
+    torch.save(ckpt, path)
+    return path
+
+
+@pytest.mark.parametrize("verb", ["sample", "export", "sheet"])
+def test_nan_weights_are_refused_by_every_g_reading_verb(nan_checkpoint, tmp_path, capsys, verb):
+    out = tmp_path / ("g.pt" if verb == "export" else "x.png")
+    extra = {"sample": ["--n", "4"], "export": ["--format", "torchscript"], "sheet": ["--n", "4"]}
+    assert main([verb, str(nan_checkpoint), *extra[verb], "--out", str(out)]) == 2
+    line = one_line_error(capsys)
+    assert str(nan_checkpoint) in line and "not finite" in line
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- item 13: a failed write: no empty folder, a message naming the file ---------------------

@@ -30,7 +30,7 @@ from dcgan.errors import DcganError
 from dcgan.extras import require
 from dcgan.io import check_overwrite, write_output
 from dcgan.models import Generator
-from dcgan.sampling import Loaded, generate, load, with_bn_mode, z_from_seeds
+from dcgan.sampling import Loaded, check_finite, generate, load, with_bn_mode, z_from_seeds
 from dcgan.torch_examples import examples_g_state, examples_generator, infer_config, layers
 
 FORMATS = ("safetensors", "onnx", "torchscript", "pytorch-examples")
@@ -123,6 +123,7 @@ def load_safetensors(path: str | Path) -> tuple[Generator, dict[str, Any]]:
         raise DcganError(f"file not found: {path}") from None
     except (SafetensorError, OSError, KeyError, ValueError, TypeError) as e:
         raise DcganError(f"{path} is not a dcgan safetensors export ({e})") from None
+    check_finite(state, f"{path}: its")
     try:
         g = Generator(ModelConfig(**meta["model"]))
         g.load_state_dict(state)
