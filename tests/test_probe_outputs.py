@@ -5,14 +5,18 @@ the small messages (a one-point loss plot, the neighbours caveat)."""
 from __future__ import annotations
 
 import errno
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import train_tiny
+from PIL import Image
 
 import dcgan.io
 from dcgan.cli import main
@@ -44,6 +48,57 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         env={**os.environ, "PYTHONPATH": SRC},
         timeout=timeout,
     )
+
+
+# --- item 9: dedup and a file name that is not UTF-8 ------------------------------------------
+
+
+def _image_folder(root: Path) -> Path:
+    """12 small random images and a copy of the first under a name with byte 0xff."""
+    folder = root / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+            folder / f"a{i}.png"
+        )
+    shutil.copyfile(folder / "a0.png", folder / BAD_NAME)
+    return folder
+
+
+DEDUP = ["--hash", "paper", "--epochs", "1", "--workers", "1"]
+
+
+def test_dedup_writes_a_non_utf8_name_losslessly(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["dedup", str(_image_folder(tmp_path)), "--out", str(out), *DEDUP]) == 0
+    groups = json.loads((out / "groups.json").read_text(encoding="utf-8"))
+    names = {d["name"] for item in groups["items"] for d in [item["keep"], *item["duplicates"]]}
+    assert BAD_NAME in names and os.fsencode(BAD_NAME) == b"bad\xff.png"
+    assert b"bad\xff.png" in (out / "groups.csv").read_bytes()  # the name's own bytes
+    listed = [json.loads(line) for line in (out / "names.txt").read_text().splitlines()]
+    assert BAD_NAME in listed
+    assert sorted(p.name for p in out.iterdir()) == [
+        "groups.csv",
+        "groups.json",
+        "hash_model.pt",
+        "hashes.npy",
+        "names.txt",
+        "sheet.png",
+    ]
+
+
+def test_a_failed_dedup_leaves_no_half_written_outputs(tmp_path, monkeypatch, capsys):
+    import dcgan.experiments.dedup as dedup_module
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(dedup_module, "contact_sheet", full_disk)  # after the groups are known
+    out = tmp_path / "out"
+    assert main(["dedup", str(_image_folder(tmp_path)), "--out", str(out), *DEDUP]) == 2
+    assert "No space left" in one_line_error(capsys)
+    assert not out.exists() or list(out.iterdir()) == []
 
 
 # --- item 10: a FIFO or a device at --out -------------------------------------------------------
