@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import train_tiny
+from conftest import SHARED, train_tiny
 from PIL import Image
 
 import dcgan.io
@@ -206,3 +206,47 @@ def test_a_failed_export_names_its_file(run, tmp_path, monkeypatch, capsys):
     line = one_line_error(capsys)
     assert str(out) in line and "No space left" in line and "previous" not in line
     assert list(tmp_path.iterdir()) == []
+
+
+# --- item 15: evaluate refuses data its extractor does not fit -------------------------------
+
+
+def _npz(path: Path, images: np.ndarray) -> Path:
+    np.savez(path, x_train=images)
+    return path
+
+
+@pytest.fixture(scope="module")
+def real_data(tmp_path_factory) -> dict[str, Path]:
+    """200 real MNIST digits and 200 real CIFAR-10 photos, as small npz files."""
+    if not (SHARED / "mnist.npz").is_file() or not (SHARED / "cifar10_train20k.npz").is_file():
+        pytest.skip(f"real MNIST or CIFAR-10 arrays are absent from {SHARED}")
+    tmp = tmp_path_factory.mktemp("real")
+    with np.load(SHARED / "mnist.npz") as m, np.load(SHARED / "cifar10_train20k.npz") as c:
+        return {
+            "mnist": _npz(tmp / "mnist200.npz", m["x_train"][:200]),
+            "cifar": _npz(tmp / "cifar200.npz", c["x_train"][:200]),
+        }
+
+
+EVAL = ["--extractor", "mnist", "--metrics", "fid", "--n", "200"]
+
+
+def test_evaluate_refuses_colour_images_with_the_mnist_extractor(tmp_path, real_data, capsys):
+    from dcgan import ModelConfig
+
+    run3 = train_tiny(tmp_path, model=ModelConfig(size=16, channels=3, ngf=8, ndf=8))
+    args = ["evaluate", str(run3), *EVAL, "--data", str(real_data["cifar"])]
+    assert main([*args, "--cache", str(tmp_path / "eval-cache")]) == 2
+    line = one_line_error(capsys)
+    assert "1-channel" in line and "3-channel" in line and "inception" in line
+    assert not (tmp_path / "eval-cache").exists()  # refused before any data was prepared
+
+
+def test_evaluate_warns_when_the_real_data_are_not_digits(run, tmp_path, real_data, capsys):
+    cache = ["--cache", str(tmp_path / "cache")]
+    assert main(["evaluate", str(run), *EVAL, "--data", str(real_data["mnist"]), *cache]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main(["evaluate", str(run), *EVAL, "--data", str(real_data["cifar"]), *cache]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dcgan: warning:") and "not digits" in err[0]
