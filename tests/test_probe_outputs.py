@@ -250,3 +250,38 @@ def test_evaluate_warns_when_the_real_data_are_not_digits(run, tmp_path, real_da
     assert main(["evaluate", str(run), *EVAL, "--data", str(real_data["cifar"]), *cache]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("dcgan: warning:") and "not digits" in err[0]
+
+
+# --- item 16: small messages ----------------------------------------------------------------
+
+
+def test_a_one_row_loss_plot_is_not_empty(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    from dcgan.plots import plot_training
+
+    row = {"step": 50, "epoch": 0.6, "loss_D": 1.2, "loss_G": 0.9, "D_x": 0.6, "D_G_z": 0.4}
+    (tmp_path / "stats.jsonl").write_text(json.dumps(row) + "\n")
+    drawn = []
+    save = matplotlib.figure.Figure.savefig
+
+    def record(fig, *args, **kwargs):
+        drawn.extend(line for ax in fig.axes for line in ax.get_lines())
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
+    assert plot_training(tmp_path) == tmp_path / "losses.png"
+    assert len(drawn) == 4
+    for line in drawn:  # a single point shows only as a marker
+        assert len(line.get_xdata()) >= 2 or line.get_marker() not in (None, "", " ", "None")
+
+
+def test_neighbors_says_what_it_does_not_show(run, tmp_path, capsys):
+    args = ["neighbors", str(run), "--data", "digits", "--n", "2", "--k", "1", "--stats", "10"]
+    args += ["--held-out", "20", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    caveat = [line for line in out.splitlines() if "not proof" in line]
+    assert len(caveat) == 1 and "shifted" in caveat[0]
+    record = json.loads((tmp_path / "neighbors.json").read_text())
+    assert "not proof" in record["caveat"]
