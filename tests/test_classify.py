@@ -313,9 +313,10 @@ def test_cli_classify_prints_the_table(
     args = ["classify", str(brief_run), "--data", str(mnist_small), "--labels-per-class", "3"]
     args += ["--repeats", "1", "--no-cnn", "--no-random-d", "--c", "0.001,0.01"]
     args += ["--cache", str(mnist_small.parent / "cache"), "--no-progress"]
-    assert main([*args, "--out", str(tmp_path / "report")]) == 0
+    assert main([*args, "--out", f"{tmp_path / 'report'}/"]) == 0
     out = capsys.readouterr().out
     assert "| raw pixels + L2-SVM |" in out and "3 labels/class" in out
+    assert f"written to {tmp_path / 'report'}/\n" in out  # one slash after a trailing one
     assert "| raw pixels + L2-SVM |" in (tmp_path / "report" / "table.md").read_text()
     assert "768-d features" in out  # the feature dimension is printed
 

@@ -28,9 +28,9 @@ from dcgan.checkpoint import read_weights
 from dcgan.config import ModelConfig
 from dcgan.errors import DcganError
 from dcgan.extras import require
-from dcgan.io import atomic_write, check_overwrite
+from dcgan.io import check_overwrite, write_output
 from dcgan.models import Generator
-from dcgan.sampling import Loaded, generate, load, with_bn_mode, z_from_seeds
+from dcgan.sampling import Loaded, check_finite, generate, load, with_bn_mode, z_from_seeds
 from dcgan.torch_examples import examples_g_state, examples_generator, infer_config, layers
 
 FORMATS = ("safetensors", "onnx", "torchscript", "pytorch-examples")
@@ -107,7 +107,7 @@ def _write_safetensors(g: Generator, meta: dict, out: Path) -> None:
     save = require("export", "safetensors.torch").save
     state = {k: v.detach().contiguous() for k, v in g.state_dict().items()}
     data = save(state, metadata={META_KEY: json.dumps(meta)})
-    atomic_write(out, lambda f: f.write(data))
+    write_output(out, lambda f: f.write(data))
 
 
 def load_safetensors(path: str | Path) -> tuple[Generator, dict[str, Any]]:
@@ -123,6 +123,7 @@ def load_safetensors(path: str | Path) -> tuple[Generator, dict[str, Any]]:
         raise DcganError(f"file not found: {path}") from None
     except (SafetensorError, OSError, KeyError, ValueError, TypeError) as e:
         raise DcganError(f"{path} is not a dcgan safetensors export ({e})") from None
+    check_finite(state, f"{path}: its")
     try:
         g = Generator(ModelConfig(**meta["model"]))
         g.load_state_dict(state)
@@ -155,7 +156,7 @@ def _write_onnx(g: Generator, meta: dict, out: Path) -> None:
     model = program.model_proto
     entry = model.metadata_props.add()
     entry.key, entry.value = META_KEY, json.dumps(meta)
-    atomic_write(out, lambda f: f.write(model.SerializeToString()))
+    write_output(out, lambda f: f.write(model.SerializeToString()))
 
 
 def onnx_metadata(path: str | Path) -> dict[str, Any]:
@@ -177,7 +178,7 @@ def _write_torchscript(g: Generator, meta: dict, out: Path) -> None:
     with torch.no_grad(), _quiet_jit():
         traced = torch.jit.trace(g, torch.zeros(2, g.config.nz))
         torch.jit.save(traced, buffer, _extra_files={f"{META_KEY}.json": json.dumps(meta)})
-    atomic_write(out, lambda f: f.write(buffer.getvalue()))
+    write_output(out, lambda f: f.write(buffer.getvalue()))
 
 
 @contextlib.contextmanager
@@ -207,7 +208,9 @@ def _run_torchscript(path: Path, z: torch.Tensor) -> torch.Tensor:
 
 def _write_examples(g: Generator, meta: dict, out: Path) -> None:
     state = examples_g_state(g)  # refuses other layouts before anything is written
-    atomic_write(out, lambda f: torch.save(state, f))
+    buffer = io.BytesIO()  # serialised first: a failing disk then raises OSError, not torch's
+    torch.save(state, buffer)
+    write_output(out, lambda f: f.write(buffer.getvalue()))
 
 
 def _run_examples(path: Path, z: torch.Tensor) -> torch.Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from dcgan.errors import DcganError
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     """Open a temp file beside `path`; on success fsync it and `os.replace` it onto `path`."""
-    path = Path(path)
+    path = check_not_special(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -45,6 +46,54 @@ def atomic_write(path: str | Path, write: Callable[[IO], object], mode: str = "w
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text), mode="w")
+
+
+def write_output(path: str | Path, write: Callable[[IO], object], mode: str = "wb") -> Path:
+    """`atomic_write` for a file the user asked for: a failed write (a full disk, say) is one
+    line naming the file, which says the previous one is kept only when there was one, and
+    the folders made for the file are removed again."""
+    path = Path(path)
+    existed = path.is_file()
+    made = [p for p in [path.parent, *path.parent.parents] if not p.exists()]
+    try:
+        return atomic_write(path, write, mode)
+    except BaseException as e:
+        for folder in made:  # innermost first; a folder that is not empty stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        if not isinstance(e, OSError):
+            raise
+        kept = "; the previous one is kept" if existed else ""
+        raise DcganError(f"cannot write {path} ({e.strerror or e}){kept}") from None
+
+
+SPECIAL = {
+    stat.S_ISFIFO: "a FIFO",
+    stat.S_ISCHR: "a device",
+    stat.S_ISBLK: "a device",
+    stat.S_ISSOCK: "a socket",
+}
+
+
+def special_kind(path: str | Path) -> str | None:
+    """What `path` is (through any symlink) when it exists as neither a regular file nor a
+    folder: "a FIFO", "a device", ...; None otherwise."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return next((name for test, name in SPECIAL.items() if test(mode)), "a special file")
+
+
+def check_not_special(path: str | Path, want: str = "a regular file") -> Path:
+    """`path`, refused when it is a FIFO, a device or a socket: replacing one would break
+    the system (a device node) and reading one may block for ever (a FIFO)."""
+    kind = special_kind(path)
+    if kind is not None:
+        raise DcganError(f"{path} exists and is {kind}, not {want}: choose another output")
+    return Path(path)
 
 
 def default_mode(directory: bool = False) -> int:
@@ -101,7 +150,7 @@ def file_kind(path: Path) -> str:
 def check_overwrite(path: str | Path, kind: str, force: bool = False) -> Path:
     """`path` as an output of `kind` (see `file_kind`): an existing file of another kind (a
     checkpoint above all) is refused unless `force`; a folder is always refused."""
-    path = output_path(path)
+    path = check_not_special(output_path(path))
     if path.is_dir():
         raise DcganError(f"{path} is a folder: give a file path to --out")
     if path.exists() and not force:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dcgan.io import atomic_write
+from dcgan.io import write_output
 
 
 def read_stats(run_dir: str | Path) -> list[dict]:
@@ -20,7 +20,8 @@ def read_stats(run_dir: str | Path) -> list[dict]:
 
 
 def plot_training(run_dir: str | Path, out: str | Path | None = None) -> Path | None:
-    """Write `losses.png` (loss_D, loss_G and D(x), D(G(z)) against epochs); None if no stats."""
+    """Write `losses.png` (loss_D, loss_G and D(x), D(G(z)) against epochs); None if no stats
+    (no plot is written then: an empty one would say nothing)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,17 +31,20 @@ def plot_training(run_dir: str | Path, out: str | Path | None = None) -> Path | 
     if not rows:
         return None
     epoch = [r["epoch"] for r in rows]
+    # A short run logs a few rows (one, say, under --log-every): a line through one point
+    # draws nothing, so few points are also drawn as markers.
+    style = {"lw": 1, "marker": "o" if len(rows) < 20 else None, "ms": 4}
     fig, (ax_loss, ax_d) = plt.subplots(1, 2, figsize=(10, 3.5), constrained_layout=True)
-    ax_loss.plot(epoch, [r["loss_D"] for r in rows], label="loss D", lw=1)
-    ax_loss.plot(epoch, [r["loss_G"] for r in rows], label="loss G", lw=1)
+    ax_loss.plot(epoch, [r["loss_D"] for r in rows], label="loss D", **style)
+    ax_loss.plot(epoch, [r["loss_G"] for r in rows], label="loss G", **style)
     ax_loss.set(xlabel="epoch", ylabel="BCE", title="losses")
-    ax_d.plot(epoch, [r["D_x"] for r in rows], label="D(x)", lw=1)
-    ax_d.plot(epoch, [r["D_G_z"] for r in rows], label="D(G(z))", lw=1)
+    ax_d.plot(epoch, [r["D_x"] for r in rows], label="D(x)", **style)
+    ax_d.plot(epoch, [r["D_G_z"] for r in rows], label="D(G(z))", **style)
     ax_d.set(xlabel="epoch", ylabel="mean sigmoid", title="discriminator outputs", ylim=(0, 1))
     for ax in (ax_loss, ax_d):
         ax.legend()
         ax.grid(alpha=0.3)
     out = Path(out) if out else Path(run_dir) / "losses.png"
-    atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=100))
+    write_output(out, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
     return out

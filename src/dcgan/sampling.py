@@ -19,10 +19,10 @@ from PIL import Image
 from torch import nn
 from torchvision.utils import make_grid
 
-from dcgan.checkpoint import checkpoint_config, load_checkpoint
+from dcgan.checkpoint import checkpoint_config, find_checkpoint, load_checkpoint
 from dcgan.config import TrainConfig
 from dcgan.errors import DcganError, first_line
-from dcgan.io import atomic_write, check_overwrite
+from dcgan.io import check_overwrite, write_output
 from dcgan.models import Discriminator, Generator
 from dcgan.options import MAX_IMAGES, MAX_SEED
 
@@ -52,7 +52,8 @@ class Loaded:
 
 
 def load(path: str | Path, ema: bool = True, device: str | torch.device = "cpu") -> Loaded:
-    """Load a checkpoint file or run directory for sampling and analysis (eval mode)."""
+    """Load a checkpoint file or run directory for sampling and analysis (eval mode);
+    weights that are not finite are refused."""
     ckpt = load_checkpoint(path, map_location=device)
     config = checkpoint_config(ckpt["config"], path)
     try:
@@ -67,10 +68,25 @@ def load(path: str | Path, ema: bool = True, device: str | torch.device = "cpu")
         raise DcganError(
             f"{path}: checkpoint does not match its architecture ({first_line(e)})"
         ) from None
+    where = find_checkpoint(path)
+    check_finite(g.state_dict(), f"{where}: its {key}")
+    if d is not None:
+        check_finite(d.state_dict(), f"{where}: its D")
     g.to(device).eval()
     if d is not None:
         d.to(device).eval()
     return Loaded(g, d, config, int(ckpt.get("step", 0)), Path(path), key == "G_ema")
+
+
+def check_finite(state: dict[str, torch.Tensor], what: str) -> None:
+    """Refuse weights holding NaN or inf (`what` names them): they give images of garbage,
+    the same file for every verb that reads a generator (sample, export, evaluate, ...)."""
+    for name, value in state.items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise DcganError(
+                f"{what} weights are not finite (NaN or inf in {name}): the file is damaged or"
+                " its run diverged; use an earlier checkpoint"
+            )
 
 
 def sample_z(n: int, nz: int, dist: str = "uniform", generator: torch.Generator | None = None):
@@ -193,7 +209,8 @@ def grid_image(images: torch.Tensor, nrow: int | None = None, padding: int = 2) 
 
 
 def save_png(image: Image.Image, path: str | Path) -> Path:
-    return atomic_write(path, lambda f: image.save(f, format="PNG"))
+    """A PNG written atomically; a failed write is one line naming the file (`write_output`)."""
+    return write_output(path, lambda f: image.save(f, format="PNG"))
 
 
 def save_grid(

@@ -31,6 +31,7 @@ from dcgan.config import ModelConfig, TrainConfig
 from dcgan.errors import DcganError
 from dcgan.io import atomic_write
 from dcgan.models import Discriminator, Generator
+from dcgan.sampling import check_finite
 
 KEY = re.compile(r"^(?:module\.)*(?:(?P<seq>[A-Za-z_]\w*)\.)?(?P<index>\d+)\.(?P<param>\w+)$")
 TUTORIAL_KEYS = ("netG_state_dict", "netD_state_dict")
@@ -203,10 +204,12 @@ def read_examples(path: str | Path, d_path: str | Path | None = None) -> Importe
     config = TrainConfig(data=NAME, model=model, z_dist="normal")
     g = Generator(model)
     _load_into(g, g_state(g_layers, g.base_channels), str(path))
+    check_finite(g.state_dict(), f"{path}: its G")
     d = None
     if d_layers is not None:
         d = Discriminator(model)
         _load_into(d, d_state(d_layers), str(d_path or path))
+        check_finite(d.state_dict(), f"{d_path or path}: its D")
         d.eval()
     files = [p for p in (path, d_path) if p is not None]
     source = {

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dcgan.errors import DcganError
+from dcgan.io import check_not_special
 from dcgan.options import choices, opt
 
 
@@ -173,8 +174,10 @@ def png_out(out: str, grid: bool = False) -> Path:
         raise DcganError("the output path (--out) is empty: name a file or folder to write")
     path = Path(out)
     if out.endswith(("/", "\\")) or path.is_dir() or not path.suffix:
+        if check_not_special(path, "a folder").is_file():
+            raise DcganError(f"{path} exists and is a file, not a folder: choose another output")
         return path
     if path.suffix.lower() != ".png":
         what = "a grid .png or a directory/" if grid else "a .png file or a directory"
         raise DcganError(f"--out {out}: this verb writes PNG images; name {what}")
-    return path
+    return check_not_special(path)

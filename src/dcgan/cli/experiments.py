@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 
 from dcgan.cli.args import add_verb
 from dcgan.config import ClassifyConfig
@@ -22,7 +23,7 @@ def cmd_classify(a: ClassifyArgs) -> None:
     print(f"{caption(result)}\n\n{table(result)}", end="")
     if a.config.out:
         write_classify_report(result, a.config.out)
-        print(f"table, JSON and plot written to {a.config.out}/")
+        print(f"table, JSON and plot written to {Path(a.config.out)}/")  # no '//' after a '/'
 
 
 def register(verbs: argparse._SubParsersAction) -> None:

@@ -189,7 +189,7 @@ def cmd_turn(a: TurnArgs) -> None:
 
 
 def cmd_neighbors(a: NeighborsArgs) -> None:
-    from dcgan.experiments.neighbors import neighbors
+    from dcgan.experiments.neighbors import CAVEAT, neighbors
     from dcgan.sampling import load
 
     png_out(a.out)
@@ -200,6 +200,7 @@ def cmd_neighbors(a: NeighborsArgs) -> None:
         f"NN-distance ratio (samples / held-out real): pixel {result.ratio('pixel'):.3f}, "
         f"D feature {result.ratio('feature'):.3f}; written to {paths}"
     )
+    print(f"caveat: {CAVEAT}")
 
 
 def cmd_forget(a: ForgetArgs) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from typing import Literal
 
@@ -82,6 +83,8 @@ def cmd_evaluate(a: EvaluateArgs) -> None:
         device=a.device,
     )
     print(format_table(result))
+    if "warning" in result:
+        print(f"dcgan: warning: {result['warning']}", file=sys.stderr)
     if a.json:
         atomic_write_text(a.json, json.dumps(result, indent=2) + "\n")
         print(f"\nJSON written to {a.json}")

@@ -14,10 +14,12 @@ disk, so millions of images are bounded by disk, not memory.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -149,6 +151,8 @@ def _write_groups(
     ]
     removed = sum(int((g[1:] >= first_new).sum()) for g in groups)
     summary = {"groups": len(groups), "removed": removed, "indexed_before": first_new}
+    # JSON escapes a name that is not UTF-8 as \udcXX (Python's surrogateescape: os.fsencode
+    # gives the file name's bytes back); the CSV holds the name's own bytes, as `ls` shows.
     atomic_write_text(out / GROUPS_JSON, json.dumps({**summary, "items": rows}, indent=2) + "\n")
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -156,7 +160,8 @@ def _write_groups(
     for row in rows:
         for m, kept in [(row["keep"], 1)] + [(d, 0) for d in row["duplicates"]]:
             writer.writerow([row["group"], m["index"], m["name"], kept, row["hash"]])
-    atomic_write_text(out / GROUPS_CSV, buf.getvalue())
+    data = buf.getvalue().encode("utf-8", "surrogateescape")
+    atomic_write(out / GROUPS_CSV, lambda f: f.write(data))
 
 
 def contact_sheet(images: np.ndarray, groups: list[np.ndarray], path: Path, width: int = 8):
@@ -200,8 +205,14 @@ def dedup(
     hash_model = load_model(model) if model is not None else None
     index = Path(model) if model is not None and (Path(model) / HASHES).is_file() else None
     old = np.load(index / HASHES) if index else np.zeros((0, config.bits // 8), np.uint8)
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".dedup.", dir=out))
+    # Every output is written into `staged` first and moved into `out` once all are complete:
+    # a failure (a full disk, a bad name) leaves `out` as it was, never half of a result.
+    staged = work / "out"
+    staged.mkdir()
+    published = False
     try:
         t0 = time.perf_counter()
         if index:
@@ -220,7 +231,7 @@ def dedup(
         t1 = time.perf_counter()
         if hash_model is None:
             hash_model = train_hash(images, config)
-        save_model(hash_model, out / MODEL)
+        save_model(hash_model, staged / MODEL)
         t2 = time.perf_counter()
         k = len(old)
         codes = np.concatenate([old, *map(hash_model.hash, read_batches(thumbs / IMAGES))])
@@ -229,11 +240,14 @@ def dedup(
         groups = [g for g in groups if g[-1] >= k]  # only groups with a new image
         t3 = time.perf_counter()
         wanted = {int(i) for g in groups for i in g}
-        _write_groups(out, groups, _read_lines(work / NAMES, wanted), codes, k)
+        _write_groups(staged, groups, _read_lines(work / NAMES, wanted), codes, k)
         shown = [g[g >= k] - k for g in groups[: config.sheet_groups]]  # new images only
-        contact_sheet(images, shown, out / SHEET)
-        atomic_write(out / HASHES, lambda f: np.save(f, codes))
-        shutil.copyfile(work / NAMES, out / NAMES)
+        contact_sheet(images, shown, staged / SHEET)
+        atomic_write(staged / HASHES, lambda f: np.save(f, codes))
+        shutil.copyfile(work / NAMES, staged / NAMES)
+        for name in (MODEL, HASHES, NAMES, GROUPS_CSV, SHEET, GROUPS_JSON):
+            os.replace(staged / name, out / name)  # a rename on one filesystem needs no space
+        published = True
         clean = None
         if clean_size is not None:
             dropped = set(
@@ -242,6 +256,9 @@ def dedup(
             clean = _clean(source, out / CLEAN, clean_size, dropped, workers, progress)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if made and not published:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # the folder this call made, unless something else is in it now
     removed = sum(int((g[1:] >= k).sum()) for g in groups)
     listed = [[int(i) for i in g] for g in groups]
     return DedupResult(out, len(codes) - k, listed, removed, t1 - t0, t2 - t1, t3 - t2, clean)

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from dcgan.io import atomic_write, atomic_write_text
+from dcgan.io import write_output
 from dcgan.sampling import grid_image
 
 LABEL_H = 12
@@ -27,13 +27,14 @@ def floats(z: torch.Tensor) -> list:
 
 
 def save_json(path: str | Path, record: dict) -> Path:
-    return atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+    text = json.dumps(record, indent=1) + "\n"
+    return write_output(path, lambda f: f.write(text), mode="w")
 
 
 def save_gif(frames: list[Image.Image], path: str | Path, ms: int = 100) -> Path:
     """An animated GIF that loops forever, written atomically."""
     first, *rest = [f.convert("RGB") for f in frames]
-    return atomic_write(
+    return write_output(
         path,
         lambda f: first.save(
             f, format="GIF", save_all=True, append_images=rest, duration=ms, loop=0

@@ -23,6 +23,11 @@ from dcgan.options import CACHE
 from dcgan.sampling import Loaded, generate, grid_image, save_png, z_from_seeds
 
 SPACES = ("pixel", "feature")
+CAVEAT = (
+    "the nearest training images of each sample: a near one is evidence of memorisation, none"
+    " near is not proof of none (pixel distance misses shifted, flipped or recoloured copies;"
+    " D features see only what D learned to tell apart)"
+)
 TITLES = {"pixel": "pixels", "feature": "D features (last conv layer)"}
 
 
@@ -43,7 +48,7 @@ class Neighbours:
 
     def record(self) -> dict:
         ratios = {s: round(self.ratio(s), 4) for s in SPACES}
-        return {**self.record_, "distance": self.distance, "ratio": ratios}
+        return {**self.record_, "distance": self.distance, "ratio": ratios, "caveat": CAVEAT}
 
     def figure(self) -> Image.Image:
         """One row per sample: the sample, its nearest in pixels, its nearest in D features."""

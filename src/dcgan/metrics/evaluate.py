@@ -56,6 +56,7 @@ class Evaluator:
         cache: str | Path | None = CACHE,
     ) -> None:
         self.metrics = parse_metrics(metrics)
+        extractor.check_channels(dataset.channels, f"data {dataset.path}")
         self.extractor, self.n = extractor, n
         self.real = reference(dataset, extractor, n, cache)
 
@@ -82,7 +83,8 @@ def evaluate(
     """Evaluate a checkpoint (file or run dir) against real data (default: its training data).
 
     Returns a JSON-ready dict: what was compared, and `metrics` (fid, kid_mean, kid_std,
-    is_mean, is_std, precision, recall, f_score, as asked).
+    is_mean, is_std, precision, recall, f_score, as asked). Images of other channels than the
+    extractor's are refused; `warning` says when the real images look foreign to it.
     """
     require("metrics", "torch_fidelity")  # before any work: the metric math is torch-fidelity's
     t0 = time.monotonic()
@@ -91,6 +93,7 @@ def evaluate(
     model = load(checkpoint, ema=ema, device=device)
     cfg = model.config
     ext = get_extractor(extractor, inception_weights, device)  # before any data is prepared
+    ext.check_channels(cfg.model.channels, f"the generator of {model.path}")
     dataset = resolve_data(
         data or cfg.data,
         cfg.model.size,
@@ -99,7 +102,9 @@ def evaluate(
         cache,
         progress=False,
     )
-    values = Evaluator(dataset, ext, names, n, cache)(model.generator, cfg.z_dist, bn, seed)
+    evaluator = Evaluator(dataset, ext, names, n, cache)
+    values = evaluator(model.generator, cfg.z_dist, bn, seed)
+    warning = ext.domain_warning(evaluator.real.features)
     return {
         "checkpoint": str(model.path),
         "step": model.step,
@@ -113,6 +118,7 @@ def evaluate(
         "seed": seed,
         "metrics": values,
         "seconds": round(time.monotonic() - t0, 2),
+        **({"warning": warning} if warning else {}),
     }
 
 
