@@ -60,12 +60,17 @@ class Progress:
             return
         self._next_estimate = now + 1.0
         per_step = (now - self.start_time) / (step - self.start_step)
-        end = self.expected_end(step, per_step)
-        if self.time_limit_s and end != self.bar.total:
-            self.bar.total = end
-            self.bar.refresh()
+        if self.time_limit_s:
+            # tqdm's ETA divides by its smoothed rate: the total must come from the same rate
+            # or the ETA overshoots the limit when the machine slows down.
+            rate = None if self.bar.disable else self.bar.format_dict.get("rate")
+            end = self.expected_end(step, 1 / rate if rate else per_step)
+            if end != self.bar.total:
+                self.bar.total = end
+                self.bar.refresh()
         if self.announce and now - self.start_time >= ESTIMATE_AFTER_S:
             self.announce = False
+            end = self.expected_end(step, per_step)
             left = (end - step) * per_step
             if self.elapsed() + left > LONG_RUN_S:
                 self.note(
@@ -89,4 +94,6 @@ class Progress:
         self.bar.write(line, file=sys.stderr)
 
     def close(self) -> None:
+        if self.out_of_time() and self.bar.total is not None:
+            self.bar.total = self.bar.n  # stopped by the limit: here is the end
         self.bar.close()
