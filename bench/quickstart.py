@@ -60,6 +60,8 @@ def main() -> None:
         "img_s": round(last["step"] * batch / last["time"], 1),
         "wall_seconds": {"prepare": walls[0], "train": walls[1], "sample": walls[2]},
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        # A time-limited run trains as far as the CPU lets it: other load shows here.
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "grid": "docs/quickstart.png",
     }
     out = ROOT / "bench" / "results" / "quickstart.json"

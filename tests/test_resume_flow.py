@@ -149,7 +149,7 @@ def test_api_refuses_what_the_cli_refuses_on_resume(tmp_path: Path) -> None:
     [
         ({"out": ""}, "out is empty"),
         ({"out": "  "}, "out is empty"),
-        ({"data": ""}, "data is empty"),
+        ({"data": ""}, "the data source is empty"),
         ({"data": None}, "data must be text"),
         ({"data": 123}, "data must be text"),
     ],

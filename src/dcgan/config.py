@@ -131,7 +131,6 @@ class ModelConfig:
                 )
 
 
-PATH_NAMES = {"data": "data source (a path or a dataset name)", "out": "folder for the runs"}
 
 
 @dataclass
@@ -208,9 +207,11 @@ class TrainConfig:
         if isinstance(self.model, dict):
             self.model = ModelConfig(**self.model)
         validate(self)
-        for name in ("data", "out"):  # an empty path would mean the current folder
-            if not getattr(self, name).strip():
-                raise DcganError(f"{name} is empty: name a {PATH_NAMES[name]}")
+        # An empty path would mean the current folder (dcgan.data.sources says it alike).
+        if not self.data.strip():
+            raise DcganError("the data source is empty: name a folder, a file or a dataset")
+        if not self.out.strip():
+            raise DcganError("out is empty: name the folder for the runs")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
