@@ -131,8 +131,6 @@ class ModelConfig:
                 )
 
 
-
-
 @dataclass
 class TrainConfig:
     """Everything a training run needs; saved as `config.json` in the run directory."""
@@ -185,7 +183,13 @@ class TrainConfig:
     # bf16 is slower on CPUs without AMX, so both stay opt-in.
     channels_last: bool = opt(True, "use channels-last memory")
     compile: bool = opt(False, "torch.compile G and D (kernels cached under --cache)")
-    amp: bool = opt(False, "bf16 autocast (for GPUs; slower on CPU)")
+    precision: Literal["auto", "fp32", "bf16"] = opt(
+        "auto",
+        "math precision; auto: bf16 autocast on CUDA GPUs with bf16, fp32 elsewhere. bf16 is"
+        " also faster on CPUs with AVX512-BF16 or AMX, but its effect on GAN training is not"
+        " yet measured there, so auto keeps CPUs in fp32. A run keeps its precision on resume",
+    )
+    amp: bool = opt(False, "deprecated: the same as --precision bf16")
     # Multi-process training (torchrun; dcgan.distributed).
     batch_per_rank: bool = opt(
         False, "batch size per process, not global (torchrun: global = N x batch)"
@@ -207,6 +211,8 @@ class TrainConfig:
         if isinstance(self.model, dict):
             self.model = ModelConfig(**self.model)
         validate(self)
+        if self.amp:  # the old switch, kept for one release
+            self.precision = "bf16"
         # An empty path would mean the current folder (dcgan.data.sources says it alike).
         if not self.data.strip():
             raise DcganError("the data source is empty: name a folder, a file or a dataset")

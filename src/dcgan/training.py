@@ -26,7 +26,7 @@ from dcgan.checkpoint import (
 from dcgan.config import DEFAULT_EPOCHS, TrainConfig
 from dcgan.data.loader import BatchOrder, batches
 from dcgan.data.packed import PackedDataset, resolve_data, to_unit_range
-from dcgan.devices import pick_device
+from dcgan.devices import pick_device, resolve_precision
 from dcgan.errors import DcganError, first_line
 from dcgan.extras import require
 from dcgan.interrupts import StopSignal, exit_code
@@ -96,6 +96,8 @@ class Trainer:
         self.main = self.job.is_main  # only rank 0 writes
         given = resuming.set_fields(config) if given is None else given
         config, ckpt, run_dir = self._resume(config, resume, given)
+        # Decided once, where the run starts and saved with it: a resumed run keeps it.
+        config.precision = resolve_precision(config.precision, self.device)
         self.config = config
         self.elapsed = _elapsed(ckpt)
         if config.eval_every:  # FID & co. are the `metrics` extra: say so before any work
@@ -204,10 +206,9 @@ class Trainer:
         self.g_step = torch.compile(g_net) if c.compile else g_net
         self.d_step = torch.compile(d_net) if c.compile else d_net
         self.d_frozen = torch.compile(d_bare) if c.compile and d_bare else d_bare
-        amp = c.amp and self.device.type in ("cuda", "cpu")
         self.autocast = (
             torch.autocast(self.device.type, dtype=torch.bfloat16)
-            if amp
+            if c.precision == "bf16"
             else contextlib.nullcontext()
         )
         self.fixed_z = sample_z(64, c.model.nz, c.z_dist, torch.Generator().manual_seed(GRID_SEED))
@@ -259,6 +260,7 @@ class Trainer:
         progress = Progress(
             self.step, total, time_limit, self.elapsed, c.progress and self.main, self.main
         )
+        progress.bar.set_description(c.precision)  # which math this run does, on the bar
         # The stop flag stays armed through the final save: a second Ctrl-C or a SIGTERM
         # while it is written is noted, never a cut-short checkpoint.
         on_stop = (
