@@ -15,8 +15,7 @@ from dcgan import ModelConfig, TrainConfig, train
 from dcgan.cli import main
 from dcgan.data.packed import resolve_data
 from dcgan.errors import DcganError
-from dcgan.experiments.classify import ClassifyConfig, classify
-from dcgan.experiments.features import (
+from dcgan.experiments.classify.features import (
     FeatureExtractor,
     d_features,
     feature_dim,
@@ -24,9 +23,10 @@ from dcgan.experiments.features import (
     shift_images,
     shift_offsets,
 )
-from dcgan.experiments.linear import L2SVM, fit_select_c
-from dcgan.experiments.report import write_classify_report
-from dcgan.experiments.splits import draw_labelled, has_test_split
+from dcgan.experiments.classify.linear import L2SVM, fit_select_c
+from dcgan.experiments.classify.pipeline import ClassifyConfig, classify
+from dcgan.experiments.classify.report import write_classify_report
+from dcgan.experiments.classify.splits import draw_labelled, has_test_split
 from dcgan.models import Discriminator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -257,8 +257,8 @@ def test_d_features_beat_chance_widely_and_baselines_run(
 def test_shifted_copies_reach_every_method(
     brief_run: Path, mnist_small: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    import dcgan.experiments.classify as classify_module
-    from dcgan.experiments.features import prepare_bn
+    import dcgan.experiments.classify.pipeline as classify_module
+    from dcgan.experiments.classify.features import prepare_bn
     from dcgan.sampling import load
 
     cache = mnist_small.parent / "cache"
@@ -302,7 +302,7 @@ def test_shifted_copies_reach_every_method(
     assert sizes["cnn"] and set(sizes["cnn"]) == {50 * 5}
     assert result.results["dcgan"][5].mean > 0.3
 
-    from dcgan.experiments.report import caption
+    from dcgan.experiments.classify.report import caption
 
     assert "4 copies" in caption(result)
 
