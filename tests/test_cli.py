@@ -82,11 +82,11 @@ def test_interpolate_writes_strip(run_dir: Path, tmp_path: Path) -> None:
                 str(run_dir),
                 "--seeds",
                 "1,2,3",
-                "--steps",
+                "--segment-steps",
                 "4",
                 "--out",
                 str(out),
-                "--slerp",
+                "--spherical",
             ]
         )
         == 0
@@ -195,7 +195,7 @@ def test_train_intervals_are_checked_before_any_run_dir(
         (["turn", "RUN", "--pool", "0"], "--pool must be in 2.."),
         (["visualize", "RUN", "--data", "digits", "--seed", "99999999999999999999"], "--seed"),
         (["arithmetic", "RUN", "--A", "1", "--B", "2", "--C", "3", "--noise", "-1"], "--noise"),
-        (["arithmetic", "RUN", "--A", "1", "--B", "2", "--C", "3", "--neighbours", "0"], "--nei"),
+        (["arithmetic", "RUN", "--A", "1", "--B", "2", "--C", "3", "--neighbors", "0"], "--nei"),
         (["sample", "RUN", "--seeds", "5-2"], "runs backwards"),
         (["sample", "RUN", "--seeds", "0-99999999999"], "at most"),
         (["sample", "RUN", "--out", "x.jpg"], "writes PNG"),
@@ -346,6 +346,13 @@ def test_neighbors_of_copied_images_is_one_line(run_dir: Path, tmp_path: Path, c
     """Held-out images with exact copies in the rest made the distance ratio 0 / 0
     (ZeroDivisionError), found by the fuzz below."""
     np.savez(tmp_path / "flat.npz", x=np.zeros((30, 16, 16), np.uint8))
-    args = ["neighbors", str(run_dir), "--data", str(tmp_path / "flat.npz"), "--stats", "10"]
+    args = [
+        "neighbors",
+        str(run_dir),
+        "--data",
+        str(tmp_path / "flat.npz"),
+        "--ratio-samples",
+        "10",
+    ]
     args += ["--held-out", "10", "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "n.png")]
     one_line_error(*run_cli(capsys, *args), "exact copies")

@@ -32,9 +32,6 @@ DEFAULT_EPOCHS = 5  # a training run given no limit stops after this many epochs
 # The SVM's C candidates of paper §5 (dcgan.experiments.classify.linear).
 DEFAULT_C = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 SIZE = Check(lambda v: v in ALLOWED_SIZES, "a power of two in 16, 32, 64, 128, 256")
-# Vector arithmetic (paper §6.3.2, Fig. 7): Y's neighbours are Y + U[-0.25, 0.25]^nz, 8 of them.
-ARITHMETIC_NOISE = 0.25
-ARITHMETIC_NEIGHBOURS = 8
 
 
 def check_size(size: int) -> int:
