@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +26,8 @@ from dcgan.config import TrainConfig
 from dcgan.errors import DcganError, first_line
 from dcgan.io import check_overwrite, write_output
 from dcgan.models import Discriminator, Generator
-from dcgan.options import MAX_IMAGES, MAX_SEED
+from dcgan.options import MAX_IMAGES, MAX_SEED, configure
+from dcgan.options_tools import SampleConfig
 
 BN_MODES = ("batch", "running")
 REFERENCE_SEED = 2**31 - 1
@@ -161,13 +164,16 @@ def generate(
 
 def sample(
     model: Loaded | nn.Module,
-    n: int = 64,
-    seeds: list[int] | None = None,
+    seeds: Iterable[int] | None = None,
+    config: SampleConfig | None = None,
     bn: str = "batch",
     z_dist: str | None = None,
-    compile: bool = False,
+    **options: Any,
 ) -> torch.Tensor:
-    """Images for `seeds` (default 0..n-1), in [-1, 1], shape (len(seeds), C, S, S)."""
+    """Images for `seeds` (default 0..n-1), in [-1, 1], shape (len(seeds), C, S, S);
+    `options` are SampleConfig's fields (n, compile)."""
+    c = configure(SampleConfig, config, options)
+    n, compile = c.n, c.compile
     if isinstance(model, Loaded):
         g, z_dist = model.generator, z_dist or model.config.z_dist
     else:
