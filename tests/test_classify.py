@@ -323,7 +323,16 @@ def test_cli_classify_prints_the_table(
 
 def test_cli_classify_with_inferred_statistics(brief_run: Path, mnist_small: Path, capsys) -> None:
     args = ["classify", str(brief_run), "--data", str(mnist_small), "--labels-per-class", "3"]
-    args += ["--repeats", "1", "--no-cnn", "--no-pixels", "--c", "0.001", "--bn", "inferred"]
+    args += [
+        "--repeats",
+        "1",
+        "--no-cnn",
+        "--no-pixels",
+        "--c",
+        "0.001",
+        "--feature-bn",
+        "inferred",
+    ]
     args += ["--bn-images", "500", "--cache", str(mnist_small.parent / "cache"), "--no-progress"]
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -363,7 +372,7 @@ def test_too_many_labels_is_one_line(brief_run: Path, mnist_small: Path, capsys)
         (["--labels-per-class", "ten"], "expected numbers"),
         (["--layers", "9"], "layers must be"),
         (["--val", "x", "--val-size", "5"], "not both"),
-        (["--bn", "average"], "invalid choice: 'average'"),
+        (["--feature-bn", "average"], "invalid choice: 'average'"),
         (["--bn-images", "0"], "--bn-images must be in 1.."),
         (["--shift", "-1"], "--shift must be in 0.."),
         (["--shift", "8"], "below half the image side (16 px)"),

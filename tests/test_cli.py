@@ -200,7 +200,7 @@ def test_train_intervals_are_checked_before_any_run_dir(
         (["sample", "RUN", "--seeds", "0-99999999999"], "at most"),
         (["sample", "RUN", "--out", "x.jpg"], "writes PNG"),
         (["sheet", "RUN", "--out", "x.jpeg"], "writes PNG"),
-        (["export", "RUN", "--format", "onnx", "--out", "g.safetensors"], "does not match"),
+        (["export", "RUN", "--out-format", "onnx", "--out", "g.safetensors"], "does not match"),
         (["export", "RUN", "--out", "g.bin"], "cannot tell the format"),
         (["train", "--lr", "inf"], "--lr must be non-negative, got inf"),
         (["train", "--beta1", "nan"], "--beta1 must be in [0, 1)"),

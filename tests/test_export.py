@@ -72,7 +72,9 @@ def test_torchscript_round_trip_no_ema(tiny: Path, tmp_path: Path) -> None:
 
 
 def test_cli_export_prints_diff(tiny: Path, tmp_path: Path, capsys) -> None:
-    assert main(["export", str(tiny), "--format", "onnx", "--out", str(tmp_path / "g.onnx")]) == 0
+    assert (
+        main(["export", str(tiny), "--out-format", "onnx", "--out", str(tmp_path / "g.onnx")]) == 0
+    )
     assert "max abs diff vs PyTorch" in capsys.readouterr().out
 
 
@@ -92,7 +94,7 @@ def test_cli_export_errors_one_line_exit_2(case: str, tiny: Path, tmp_path: Path
     else:
         fmt = "tflite"
     with pytest.raises(SystemExit) if case == "format" else _nothing() as e:
-        code = main(["export", ckpt, "--format", fmt, "--out", out])
+        code = main(["export", ckpt, "--out-format", fmt, "--out", out])
     code = e.value.code if case == "format" else code
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err

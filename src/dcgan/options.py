@@ -94,7 +94,7 @@ def opt(
     """A field with its help text and check; `cli` holds how the command line shows it:
     positional=True, flag="--c" (another flag name), metavar="SEEDS", and old=("name",):
     former names of the field, still accepted for one release with a deprecation warning
-    (as `--name` on the command line and `name=` in the API)."""
+    (as `--name` on the command line and `name=` in the API; "--name": the flag only)."""
     meta = {"help": help, "check": check, **cli}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=meta)
@@ -160,8 +160,14 @@ class Options:
 
 
 def renamed(cls: type) -> dict[str, str]:
-    """{old name: field name} of the fields of `cls` that were renamed (their `old`)."""
-    return {old: f.name for f in dataclasses.fields(cls) for old in f.metadata.get("old", ())}
+    """{old name: field name} of the fields of `cls` that were renamed (their `old`; an old
+    name written as a flag, "--bn", was the flag's name only)."""
+    return {
+        old: f.name
+        for f in dataclasses.fields(cls)
+        for old in f.metadata.get("old", ())
+        if not old.startswith("--")
+    }
 
 
 T = typing.TypeVar("T")

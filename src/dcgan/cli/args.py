@@ -141,9 +141,10 @@ def old_flags(cls: type) -> dict[str, str]:
     out = {}
     for f, kind in fields(cls):
         for old in f.metadata.get("old", ()):
-            out["--" + old.replace("_", "-")] = flag(f)
+            name = old.removeprefix("--").replace("_", "-")
+            out["--" + name] = flag(f)
             if kind is bool:
-                out["--no-" + old.replace("_", "-")] = "--no-" + f.name.replace("_", "-")
+                out["--no-" + name] = "--no-" + f.name.replace("_", "-")
     return out
 
 

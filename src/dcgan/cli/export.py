@@ -31,7 +31,10 @@ class ExportArgs:
         required=True,
     )
     format: Literal["safetensors", "onnx", "torchscript", "pytorch-examples"] | None = opt(
-        None, "file format (default: from the --out extension)"
+        None,
+        "file format of --out (default: from its extension)",
+        flag="--out-format",
+        old=("--format",),
     )
     force: bool = opt(False, "replace an --out of another kind (a checkpoint, say)")
 
@@ -59,12 +62,12 @@ def export_format(out: str, format: str | None) -> str:
         if not named:
             raise DcganError(
                 f"--out {out}: cannot tell the format from its extension; name a .safetensors,"
-                " .onnx or .pt file, or give --format"
+                " .onnx or .pt file, or give --out-format"
             )
         return named[0]
     if format not in named:
         raise DcganError(
-            f"--out {out} does not match --format {format}: name a {EXTENSIONS[format][0]} file"
+            f"--out {out} does not match --out-format {format}: name a {EXTENSIONS[format][0]} file"
         )
     return format
 
