@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from dcgan.checkpoint import find_checkpoint
+from dcgan.conventions import z_from_seeds
 from dcgan.errors import DcganError
 from dcgan.io import atomic_write, atomic_write_text
 from dcgan.metrics.fidelity import METRICS
 from dcgan.options import configure
 from dcgan.options_tools import ReportConfig
 from dcgan.plots import plot_training, read_stats
-from dcgan.sampling import generate, load, sample, save_grid, walk, z_from_seeds
+from dcgan.sampling import generate, load, sample, save_grid, walk
 
 STRIP_MAX = 10
 WALK_STEPS = 10

@@ -57,7 +57,9 @@ class ConvertArgs:
     epoch: int | None = opt(
         None, "which saved epoch, when the folder holds several", check=count(10**6, low=0)
     )
-    d: str | None = opt(None, "with a pytorch/examples G: its D's state dict (netD.pth)")
+    d: str | None = opt(
+        None, "with a pytorch/examples G (.pth): the state dict of its D (netD.pth)"
+    )
 
 
 def cmd_prepare(a: PrepareArgs) -> None:
@@ -112,7 +114,8 @@ def cmd_train(a: TrainArgs) -> int:
 
 
 def cmd_sample(a: SampleArgs) -> None:
-    from dcgan.sampling import load, parse_seeds, sample, save_each, save_grid
+    from dcgan.conventions import parse_seeds
+    from dcgan.sampling import load, sample, save_each, save_grid
 
     out = png_out(a.out, grid=True)
     seeds = parse_seeds(a.seeds) if a.seeds else list(range(a.config.n))

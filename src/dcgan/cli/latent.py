@@ -91,8 +91,9 @@ class NeighborsArgs:
 
 
 def cmd_interpolate(a: InterpolateArgs) -> None:
+    from dcgan.conventions import parse_seeds
     from dcgan.experiments.latent import interpolate
-    from dcgan.sampling import load, parse_seeds
+    from dcgan.sampling import load
 
     png_out(a.out)
     seeds = parse_seeds(a.seeds) if a.seeds else None
@@ -102,9 +103,10 @@ def cmd_interpolate(a: InterpolateArgs) -> None:
 
 
 def cmd_sheet(a: SheetArgs) -> None:
+    from dcgan.conventions import parse_seeds
     from dcgan.experiments.figures import png_path
     from dcgan.experiments.latent import sheet
-    from dcgan.sampling import load, parse_seeds, save_png
+    from dcgan.sampling import load, save_png
 
     png_out(a.out)
     seeds = parse_seeds(a.seeds) if a.seeds else list(range(a.config.n))
@@ -114,9 +116,10 @@ def cmd_sheet(a: SheetArgs) -> None:
 
 
 def cmd_arithmetic(a: ArithmeticArgs) -> None:
+    from dcgan.conventions import parse_seeds
     from dcgan.experiments import latent
     from dcgan.experiments.figures import png_path, save_json
-    from dcgan.sampling import load, parse_seeds
+    from dcgan.sampling import load
 
     png_out(a.out)
     concepts = {c: parse_seeds(getattr(a, c)) for c in CONCEPTS if getattr(a, c)}

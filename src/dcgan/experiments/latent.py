@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from dcgan.conventions import sample_z, z_from_seeds
 from dcgan.errors import DcganError
 from dcgan.experiments.figures import (
     floats,
@@ -33,7 +34,7 @@ from dcgan.experiments.options import (
     TurnConfig,
 )
 from dcgan.options import configure
-from dcgan.sampling import Loaded, generate, grid_image, save_png, walk, z_from_seeds
+from dcgan.sampling import Loaded, generate, grid_image, save_png, walk
 
 NOISE, NEIGHBORS = ARITHMETIC_NOISE, ARITHMETIC_NEIGHBORS
 
@@ -175,7 +176,7 @@ def _centred(images: torch.Tensor) -> torch.Tensor:
 
 def neighbors(y: torch.Tensor, n: int = NEIGHBORS, noise: float = NOISE, seed: int = 0):
     """y (nz,) followed by n copies of y + U[-noise, noise]^nz: (1 + n, nz)."""
-    u = torch.rand(n, y.numel(), generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    u = sample_z(n, y.numel(), "uniform", torch.Generator().manual_seed(seed))
     return torch.cat([y[None], y[None] + noise * u])
 
 

@@ -17,12 +17,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from dcgan.conventions import to_unit_range, z_from_seeds
 from dcgan.data.packed import resolve_data
 from dcgan.errors import DcganError
 from dcgan.experiments.figures import labelled, png_path, save_json, stack
 from dcgan.experiments.options import NeighborsConfig
 from dcgan.options import configure
-from dcgan.sampling import Loaded, generate, grid_image, save_png, z_from_seeds
+from dcgan.sampling import Loaded, generate, grid_image, save_png
 
 SPACES = ("pixel", "feature")
 CAVEAT = (
@@ -54,7 +55,7 @@ class Neighbors:
 
     def figure(self) -> Image.Image:
         """One row per sample: the sample, its nearest in pixels, its nearest in D features."""
-        ref = self.reference.float() / 127.5 - 1
+        ref = to_unit_range(self.reference)
         k = self.index["pixel"].shape[1]
         columns = [labelled(grid_image(self.samples, 1), "sample")]
         for space in SPACES:
@@ -86,10 +87,6 @@ def _nearest(queries: torch.Tensor, ref: torch.Tensor, k: int) -> tuple[torch.Te
     return torch.cat(best_d), torch.cat(best_i)
 
 
-def _as_float(images: torch.Tensor) -> torch.Tensor:
-    return images.float() / 127.5 - 1
-
-
 def neighbors(
     model: Loaded,
     data: str | Path,
@@ -108,10 +105,10 @@ def neighbors(
     if len(images) < held_out + k:
         raise DcganError(f"{data} has {len(images)} images: too few to hold out {held_out}")
     reference = torch.from_numpy(np.array(images[: len(images) - held_out]))
-    real = _as_float(torch.from_numpy(np.array(images[len(images) - held_out :])))
+    real = to_unit_range(torch.from_numpy(np.array(images[len(images) - held_out :])))
     seeds = list(range(n_stats))
     fake = generate(model.generator, z_from_seeds(seeds, m.nz, model.config.z_dist), bn)
-    ref = _as_float(reference)
+    ref = to_unit_range(reference)
     spaces = {
         "pixel": (fake.flatten(1), real.flatten(1), ref.flatten(1)),
         "feature": (_features(model, fake), _features(model, real), _features(model, ref)),

@@ -17,7 +17,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from dcgan.data.packed import resolve_data, to_unit_range
+from dcgan.conventions import to_unit_range
+from dcgan.data.packed import resolve_data
 from dcgan.errors import DcganError
 from dcgan.experiments.figures import labelled, png_path, save_json, stack
 from dcgan.experiments.options import VisualizeConfig

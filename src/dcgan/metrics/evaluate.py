@@ -16,15 +16,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from dcgan.conventions import quantize, z_from_seeds
 from dcgan.data.packed import PackedDataset, resolve_data
 from dcgan.devices import pick_device
 from dcgan.extras import require
-from dcgan.metrics.extractors import Extractor, get_extractor, quantize
+from dcgan.metrics.extractors import Extractor, get_extractor
 from dcgan.metrics.fidelity import Features, compute, parse_metrics
 from dcgan.metrics.reference import reference
 from dcgan.options import CACHE, configure
 from dcgan.options_tools import EvaluateConfig
-from dcgan.sampling import load, with_bn_mode, z_from_seeds
+from dcgan.sampling import load, with_bn_mode
 
 GEN_BATCH = 250
 
