@@ -227,7 +227,7 @@ def test_export_format_follows_the_extension(run_dir: Path, tmp_path: Path, caps
 
 
 def test_export_extensions_cover_every_format() -> None:
-    from dcgan.cli.export import EXTENSIONS
+    from dcgan.options_tools import EXTENSIONS
     from dcgan.export import FORMATS
 
     assert tuple(EXTENSIONS) == FORMATS
@@ -284,7 +284,7 @@ def test_help_shows_choices_and_one_default(capsys) -> None:
         assert choices in train
     assert "--eval-metric {fid,kid,is,pr}" in train
     assert "(default: None)" not in train and train.count("(default: lr)") == 2
-    assert "--bn {inferred,running,batch}" in help_of("classify")
+    assert "--feature-bn {inferred,running,batch}" in help_of("classify")
     classify = help_of("classify")
     assert "(default: 100)" in classify and "(100,)" not in classify
     assert "(default: 1e-05,0.0001,0.001,0.01,0.1)" in classify

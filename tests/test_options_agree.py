@@ -54,7 +54,7 @@ API: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "report": (("dcgan.report:write_report",), ("run_dir",)),
     "classify": (("dcgan.experiments.classify:classify",), ()),
-    "export": (("dcgan.export:export",), (*CHECKPOINT, "out", "format")),
+    "export": (("dcgan.export:export",), (*CHECKPOINT, "out")),
     "explore": (
         ("dcgan.explore.engine:Engine", "dcgan.explore.server:make_server"),
         (*CHECKPOINT, "direction"),
@@ -63,7 +63,7 @@ API: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # Verbs whose API is a function with keyword arguments of its own rather than a verb
 # dataclass: their defaults are compared, but the API's refusals are its own (prepare lives in
 # dcgan.data, whose owner keeps its checks).
-KEYWORD_APIS = {"prepare", "convert", "export", "explore"}
+KEYWORD_APIS = {"prepare", "convert", "explore"}
 
 
 def verbs() -> dict[str, argparse.ArgumentParser]:

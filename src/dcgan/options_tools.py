@@ -1,12 +1,16 @@
 """The options of the verbs around a trained generator, one dataclass per verb: sample,
-evaluate and report. The `dcgan` verbs generate their flags from them and the Python
-functions (dcgan.sampling.sample, dcgan.metrics.evaluate, dcgan.report.write_report) take
-them, or their fields as keyword arguments. Free of torch, so `dcgan --help` is quick."""
+evaluate, report and export. The `dcgan` verbs generate their flags from them and the Python
+functions (dcgan.sampling.sample, dcgan.metrics.evaluate, dcgan.report.write_report,
+dcgan.export.export) take them, or their fields as keyword arguments. Free of torch, so
+`dcgan --help` is quick."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
+from dcgan.errors import DcganError
 from dcgan.options import CACHE, MAX_IMAGES, MAX_SHOWN, SEED, Options, count, opt
 
 
@@ -50,3 +54,46 @@ class ReportConfig(Options):
     """The HTML report of a run directory."""
 
     n: int = opt(64, "final samples shown", check=count(MAX_SHOWN))
+
+
+# The file name extensions of each export format; the first is the one to suggest.
+EXTENSIONS = {
+    "safetensors": (".safetensors",),
+    "onnx": (".onnx",),
+    "torchscript": (".pt", ".ts", ".torchscript"),
+    "pytorch-examples": (".pth", ".pt"),  # .pt alone means TorchScript: the first match
+}
+
+
+@dataclass
+class ExportConfig(Options):
+    """The generator written as safetensors, ONNX, TorchScript or a pytorch/examples .pth."""
+
+    format: Literal["safetensors", "onnx", "torchscript", "pytorch-examples"] | None = opt(
+        None,
+        "file format of --out (default: from its extension)",
+        flag="--out-format",
+        old=("--format",),
+    )
+    force: bool = opt(False, "replace an --out of another kind (a checkpoint, say)")
+
+
+def export_format(out: str, format: str | None) -> str:
+    """The format of `out`: the one given, which its extension must match, or the one its
+    extension names."""
+    if not str(out).strip():
+        raise DcganError("the output path (--out) is empty: name a file to write")
+    suffix = Path(out).suffix.lower()
+    named = [f for f, exts in EXTENSIONS.items() if suffix in exts]
+    if format is None:
+        if not named:
+            raise DcganError(
+                f"--out {out}: cannot tell the format from its extension; name a .safetensors,"
+                " .onnx or .pt file, or give --out-format"
+            )
+        return named[0]
+    if format not in named:
+        raise DcganError(
+            f"--out {out} does not match --out-format {format}: name a {EXTENSIONS[format][0]} file"
+        )
+    return format
