@@ -227,8 +227,8 @@ def test_export_format_follows_the_extension(run_dir: Path, tmp_path: Path, caps
 
 
 def test_export_extensions_cover_every_format() -> None:
-    from dcgan.options_tools import EXTENSIONS
     from dcgan.export import FORMATS
+    from dcgan.options_tools import EXTENSIONS
 
     assert tuple(EXTENSIONS) == FORMATS
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 from dcgan.cli.args import Checkpoint, add_verb, png_out
 from dcgan.errors import DcganError
-from dcgan.experiments.options import ForgetConfig, VisualizeConfig
+from dcgan.experiments.options import HIT_RATE_N, ForgetConfig, VisualizeConfig
 from dcgan.options import MAX_IMAGES, count, opt
 
 
@@ -26,7 +26,9 @@ class ForgetArgs:
         None, "detector of the hit-rate test (default: the --auto one)"
     )
     test_n: int = opt(
-        1000, "new samples of the hit-rate test, 0 for none", check=count(MAX_IMAGES, low=0)
+        HIT_RATE_N,
+        "new samples of the hit-rate test, 0 for none",
+        check=count(MAX_IMAGES, low=0),
     )
     out: str = opt("forget.png", "PNG (a .json goes beside it) or directory")
 

@@ -9,6 +9,7 @@ from typing import Literal
 
 from dcgan.cli.args import Checkpoint, add_verb, png_out
 from dcgan.experiments.options import (
+    SMILE_TEST_N,
     ArithmeticConfig,
     InterpolateConfig,
     NeighborsConfig,
@@ -63,7 +64,7 @@ class ArithmeticArgs:
         None, "pick concepts with OpenCV: A smiling, B and C neutral faces, and test the vector"
     )
     test_n: int = opt(
-        200,
+        SMILE_TEST_N,
         "with --auto: neutral faces the smile vector is tested on",
         check=count(MAX_IMAGES, low=0),
     )

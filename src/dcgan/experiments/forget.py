@@ -27,7 +27,7 @@ from torch import nn
 from dcgan.errors import DcganError
 from dcgan.experiments.figures import labelled, png_path, save_json, stack
 from dcgan.experiments.latent import latents
-from dcgan.experiments.options import ForgetConfig
+from dcgan.experiments.options import HIT_RATE_N, ForgetConfig
 from dcgan.options import configure
 from dcgan.sampling import Loaded, generate, grid_image, save_png, with_bn_mode
 
@@ -268,7 +268,7 @@ def hit_rates(
     model: Loaded,
     result: Forgetting,
     detector: Detector,
-    n: int = 1000,
+    n: int = HIT_RATE_N,
     controls: int = 3,
     first_seed: int = 100_000,
     bn: str = "batch",

@@ -28,6 +28,7 @@ from dcgan.experiments.figures import (
 from dcgan.experiments.options import (
     ARITHMETIC_NEIGHBORS,
     ARITHMETIC_NOISE,
+    SMILE_TEST_N,
     ArithmeticConfig,
     InterpolateConfig,
     SheetConfig,
@@ -235,7 +236,11 @@ def smile_concepts(model: Loaded, seeds: list[int], bn: str = "batch"):
 
 
 def smile_test(
-    model: Loaded, pool: int = 400, n: int = 200, first_test_seed: int = 100_000, bn: str = "batch"
+    model: Loaded,
+    pool: int = 400,
+    n: int = SMILE_TEST_N,
+    first_test_seed: int = 100_000,
+    bn: str = "batch",
 ) -> dict:
     """The smile vector (mean z of smiling minus neutral faces among seeds 0..pool-1) added to
     `n` other neutral faces, against a random vector of the same norm: smile-detection rates."""

@@ -12,6 +12,10 @@ from dcgan.options import CACHE, MAX_IMAGES, MAX_SHOWN, NON_NEGATIVE, SEED, Opti
 # Vector arithmetic (paper §6.3.2, Fig. 7): Y's neighbors are Y + U[-0.25, 0.25]^nz, 8 of them.
 ARITHMETIC_NOISE = 0.25
 ARITHMETIC_NEIGHBORS = 8
+# Samples of the tests that follow a figure: arithmetic --auto's smile test (neutral faces)
+# and forget's hit-rate test; the CLI's --test-n and the API's n share them.
+SMILE_TEST_N = 200
+HIT_RATE_N = 1000
 
 
 @dataclass
