@@ -43,8 +43,8 @@ from dcgan.data.packed import PackedDataset
 from dcgan.data.prepare import is_packed, prepare
 from dcgan.data.sources import array_source
 from dcgan.experiments.classify import ClassifyConfig, ClassifyResult, classify
-from dcgan.experiments.report import METHOD_NAMES, caption, to_dict
-from dcgan.experiments.splits import open_splits
+from dcgan.experiments.classify.report import METHOD_NAMES, caption, to_dict
+from dcgan.experiments.classify.splits import open_splits
 from dcgan.io import atomic_write, atomic_write_text
 from dcgan.sampling import load
 

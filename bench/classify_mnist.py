@@ -33,7 +33,7 @@ import torch
 
 from dcgan import ModelConfig, TrainConfig, train
 from dcgan.experiments.classify import ClassifyConfig, ClassifyResult, classify
-from dcgan.experiments.report import caption, plot, table, to_dict
+from dcgan.experiments.classify.report import caption, plot, table, to_dict
 from dcgan.io import atomic_write, atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,10 +24,11 @@ from pathlib import Path
 import torch
 
 from dcgan import ModelConfig, TrainConfig, train
+from dcgan.conventions import quantize
 from dcgan.data.packed import PackedDataset, is_packed
 from dcgan.data.prepare import prepare
 from dcgan.metrics.evaluate import Evaluator
-from dcgan.metrics.extractors import get_extractor, quantize
+from dcgan.metrics.extractors import get_extractor
 from dcgan.metrics.fidelity import Features, Reference, compute
 from dcgan.metrics.reference import dataset_features, reference
 from dcgan.sampling import load

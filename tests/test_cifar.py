@@ -13,7 +13,7 @@ import pytest
 from dcgan.data.packed import PackedDataset, resolve_data
 from dcgan.data.prepare import prepare
 from dcgan.data.sources import detect_format, open_source
-from dcgan.experiments.splits import has_test_split, open_splits
+from dcgan.experiments.classify.splits import has_test_split, open_splits
 
 NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 

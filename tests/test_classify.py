@@ -15,8 +15,7 @@ from dcgan import ModelConfig, TrainConfig, train
 from dcgan.cli import main
 from dcgan.data.packed import resolve_data
 from dcgan.errors import DcganError
-from dcgan.experiments.classify import ClassifyConfig, classify
-from dcgan.experiments.features import (
+from dcgan.experiments.classify.features import (
     FeatureExtractor,
     d_features,
     feature_dim,
@@ -24,9 +23,10 @@ from dcgan.experiments.features import (
     shift_images,
     shift_offsets,
 )
-from dcgan.experiments.linear import L2SVM, fit_select_c
-from dcgan.experiments.report import write_classify_report
-from dcgan.experiments.splits import draw_labelled, has_test_split
+from dcgan.experiments.classify.linear import L2SVM, fit_select_c
+from dcgan.experiments.classify.pipeline import ClassifyConfig, classify
+from dcgan.experiments.classify.report import write_classify_report
+from dcgan.experiments.classify.splits import draw_labelled, has_test_split
 from dcgan.models import Discriminator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -257,8 +257,8 @@ def test_d_features_beat_chance_widely_and_baselines_run(
 def test_shifted_copies_reach_every_method(
     brief_run: Path, mnist_small: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    import dcgan.experiments.classify as classify_module
-    from dcgan.experiments.features import prepare_bn
+    import dcgan.experiments.classify.pipeline as classify_module
+    from dcgan.experiments.classify.features import prepare_bn
     from dcgan.sampling import load
 
     cache = mnist_small.parent / "cache"
@@ -302,7 +302,7 @@ def test_shifted_copies_reach_every_method(
     assert sizes["cnn"] and set(sizes["cnn"]) == {50 * 5}
     assert result.results["dcgan"][5].mean > 0.3
 
-    from dcgan.experiments.report import caption
+    from dcgan.experiments.classify.report import caption
 
     assert "4 copies" in caption(result)
 
@@ -323,7 +323,16 @@ def test_cli_classify_prints_the_table(
 
 def test_cli_classify_with_inferred_statistics(brief_run: Path, mnist_small: Path, capsys) -> None:
     args = ["classify", str(brief_run), "--data", str(mnist_small), "--labels-per-class", "3"]
-    args += ["--repeats", "1", "--no-cnn", "--no-pixels", "--c", "0.001", "--bn", "inferred"]
+    args += [
+        "--repeats",
+        "1",
+        "--no-cnn",
+        "--no-pixels",
+        "--c",
+        "0.001",
+        "--feature-bn",
+        "inferred",
+    ]
     args += ["--bn-images", "500", "--cache", str(mnist_small.parent / "cache"), "--no-progress"]
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -363,7 +372,7 @@ def test_too_many_labels_is_one_line(brief_run: Path, mnist_small: Path, capsys)
         (["--labels-per-class", "ten"], "expected numbers"),
         (["--layers", "9"], "layers must be"),
         (["--val", "x", "--val-size", "5"], "not both"),
-        (["--bn", "average"], "invalid choice: 'average'"),
+        (["--feature-bn", "average"], "invalid choice: 'average'"),
         (["--bn-images", "0"], "--bn-images must be in 1.."),
         (["--shift", "-1"], "--shift must be in 0.."),
         (["--shift", "8"], "below half the image side (16 px)"),

@@ -13,7 +13,7 @@ import torch
 from conftest import SHARED
 
 from dcgan import DcganError, ModelConfig
-from dcgan.experiments.features import (
+from dcgan.experiments.classify.features import (
     FeatureExtractor,
     d_features,
     feature_dim,

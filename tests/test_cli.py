@@ -82,11 +82,11 @@ def test_interpolate_writes_strip(run_dir: Path, tmp_path: Path) -> None:
                 str(run_dir),
                 "--seeds",
                 "1,2,3",
-                "--steps",
+                "--segment-steps",
                 "4",
                 "--out",
                 str(out),
-                "--slerp",
+                "--spherical",
             ]
         )
         == 0
@@ -195,12 +195,12 @@ def test_train_intervals_are_checked_before_any_run_dir(
         (["turn", "RUN", "--pool", "0"], "--pool must be in 2.."),
         (["visualize", "RUN", "--data", "digits", "--seed", "99999999999999999999"], "--seed"),
         (["arithmetic", "RUN", "--A", "1", "--B", "2", "--C", "3", "--noise", "-1"], "--noise"),
-        (["arithmetic", "RUN", "--A", "1", "--B", "2", "--C", "3", "--neighbours", "0"], "--nei"),
+        (["arithmetic", "RUN", "--A", "1", "--B", "2", "--C", "3", "--neighbors", "0"], "--nei"),
         (["sample", "RUN", "--seeds", "5-2"], "runs backwards"),
         (["sample", "RUN", "--seeds", "0-99999999999"], "at most"),
         (["sample", "RUN", "--out", "x.jpg"], "writes PNG"),
         (["sheet", "RUN", "--out", "x.jpeg"], "writes PNG"),
-        (["export", "RUN", "--format", "onnx", "--out", "g.safetensors"], "does not match"),
+        (["export", "RUN", "--out-format", "onnx", "--out", "g.safetensors"], "does not match"),
         (["export", "RUN", "--out", "g.bin"], "cannot tell the format"),
         (["train", "--lr", "inf"], "--lr must be non-negative, got inf"),
         (["train", "--beta1", "nan"], "--beta1 must be in [0, 1)"),
@@ -227,8 +227,8 @@ def test_export_format_follows_the_extension(run_dir: Path, tmp_path: Path, caps
 
 
 def test_export_extensions_cover_every_format() -> None:
-    from dcgan.cli.export import EXTENSIONS
     from dcgan.export import FORMATS
+    from dcgan.options_tools import EXTENSIONS
 
     assert tuple(EXTENSIONS) == FORMATS
 
@@ -284,7 +284,7 @@ def test_help_shows_choices_and_one_default(capsys) -> None:
         assert choices in train
     assert "--eval-metric {fid,kid,is,pr}" in train
     assert "(default: None)" not in train and train.count("(default: lr)") == 2
-    assert "--bn {inferred,running,batch}" in help_of("classify")
+    assert "--feature-bn {inferred,running,batch}" in help_of("classify")
     classify = help_of("classify")
     assert "(default: 100)" in classify and "(100,)" not in classify
     assert "(default: 1e-05,0.0001,0.001,0.01,0.1)" in classify
@@ -346,6 +346,13 @@ def test_neighbors_of_copied_images_is_one_line(run_dir: Path, tmp_path: Path, c
     """Held-out images with exact copies in the rest made the distance ratio 0 / 0
     (ZeroDivisionError), found by the fuzz below."""
     np.savez(tmp_path / "flat.npz", x=np.zeros((30, 16, 16), np.uint8))
-    args = ["neighbors", str(run_dir), "--data", str(tmp_path / "flat.npz"), "--stats", "10"]
+    args = [
+        "neighbors",
+        str(run_dir),
+        "--data",
+        str(tmp_path / "flat.npz"),
+        "--ratio-samples",
+        "10",
+    ]
     args += ["--held-out", "10", "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "n.png")]
     one_line_error(*run_cli(capsys, *args), "exact copies")

@@ -95,7 +95,7 @@ def argv_for(rng: random.Random, verb: str, spec: type, world: dict) -> list[str
         else:
             argv += [flag(f), value(rng, f.name, kind, world)]
     if verb == "neighbors":  # keep the real runs small where the flag is not fuzzed
-        argv += ["--stats", "20", "--held-out", "20"]
+        argv += ["--ratio-samples", "20", "--held-out", "20"]
     return argv
 
 

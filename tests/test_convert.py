@@ -197,7 +197,7 @@ def test_convert_verb_and_every_sampling_verb(tmp_path: Path, capsys) -> None:
                 str(ckpt),
                 "--seeds",
                 "1,2",
-                "--steps",
+                "--segment-steps",
                 "3",
                 "--out",
                 str(tmp_path / "w.png"),

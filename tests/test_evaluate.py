@@ -133,7 +133,7 @@ def test_evaluate_inception_cli_with_given_weights(
     # FID's 2048 x 2048 eigenvalues take seconds here; the FID path is checked above.
     args = ["evaluate", str(run_dir), "--n", "12", "--cache", str(run_dir.parents[1] / "cache")]
     args += ["--metrics", "kid,is,pr"]
-    args += ["--inception-weights", str(inception_weights), "--json", str(tmp_path / "r.json")]
+    args += ["--inception-weights", str(inception_weights), "--out", str(tmp_path / "r.json")]
     assert main(args) == 0
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["extractor"].startswith("inception-") and result["generator"] == "ema"
@@ -146,7 +146,7 @@ def test_evaluate_mnist_cli_and_cached_real_stats(
 ) -> None:
     cache = run_dir.parents[1] / "cache"  # the run's: its data is prepared there already
     args = ["evaluate", str(run_dir), "--extractor", "mnist", "--n", "64", "--cache", str(cache)]
-    assert main([*args, "--json", str(tmp_path / "a.json")]) == 0
+    assert main([*args, "--out", str(tmp_path / "a.json")]) == 0
     out = capsys.readouterr().out
     assert "FID" in out and "not comparable to Inception FID" in out
     first = json.loads((tmp_path / "a.json").read_text())
@@ -157,10 +157,10 @@ def test_evaluate_mnist_cli_and_cached_real_stats(
         raise AssertionError("the real images were read again")
 
     monkeypatch.setattr(PackedDataset, "get_batch", no_reading)
-    assert main([*args, "--json", str(tmp_path / "b.json")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b.json")]) == 0
     second = json.loads((tmp_path / "b.json").read_text())
     assert second["metrics"] == first["metrics"]
-    assert main([*args, "--no-ema", "--json", str(tmp_path / "c.json")]) == 0
+    assert main([*args, "--no-ema", "--out", str(tmp_path / "c.json")]) == 0
     assert json.loads((tmp_path / "c.json").read_text())["generator"] == "G"
 
 
@@ -178,7 +178,7 @@ def test_train_extractor_then_evaluate_with_it(run_dir: Path, tmp_path: Path, ca
     args = ["evaluate", str(run_dir), "--train-extractor", "--data", "digits"]
     args += ["--extractor-out", str(out), "--extractor-epochs", "2", "--n", "16"]
     args += ["--cache", str(run_dir.parents[1] / "cache"), "--metrics", "fid"]
-    args += ["--json", str(tmp_path / "r.json")]
+    args += ["--out", str(tmp_path / "r.json")]
     assert main(args) == 0
     assert "held-out accuracy" in capsys.readouterr().out
     ext = get_extractor(out)

@@ -26,7 +26,7 @@ SEEDS = [0, 5, 7]
 
 
 def test_safetensors_loads_back_without_pickle(tiny: Path, tmp_path: Path, monkeypatch) -> None:
-    result = export(tiny, "safetensors", tmp_path / "g.safetensors")
+    result = export(tiny, tmp_path / "g.safetensors", format="safetensors")
     assert result.max_abs_diff == 0.0
     assert result.metadata["model"]["size"] == 16 and result.metadata["ema"] is True
 
@@ -48,7 +48,7 @@ def test_safetensors_loads_back_without_pickle(tiny: Path, tmp_path: Path, monke
 def test_onnx_dynamic_batch_one_seed_one_image(tiny: Path, tmp_path: Path) -> None:
     import onnxruntime
 
-    result = export(tiny, "onnx", tmp_path / "g.onnx")
+    result = export(tiny, tmp_path / "g.onnx", format="onnx")
     assert result.max_abs_diff < 1e-4
     assert onnx_metadata(tmp_path / "g.onnx")["model"]["nz"] == 100
     session = onnxruntime.InferenceSession(str(tmp_path / "g.onnx"))
@@ -61,7 +61,7 @@ def test_onnx_dynamic_batch_one_seed_one_image(tiny: Path, tmp_path: Path) -> No
 
 
 def test_torchscript_round_trip_no_ema(tiny: Path, tmp_path: Path) -> None:
-    result = export(tiny, "torchscript", tmp_path / "g.pt", bn="running", ema=False)
+    result = export(tiny, tmp_path / "g.pt", format="torchscript", bn="running", ema=False)
     assert result.max_abs_diff == 0.0
     module, meta = load_torchscript(tmp_path / "g.pt")
     assert meta["ema"] is False and meta["bn"] == "running"
@@ -72,7 +72,9 @@ def test_torchscript_round_trip_no_ema(tiny: Path, tmp_path: Path) -> None:
 
 
 def test_cli_export_prints_diff(tiny: Path, tmp_path: Path, capsys) -> None:
-    assert main(["export", str(tiny), "--format", "onnx", "--out", str(tmp_path / "g.onnx")]) == 0
+    assert (
+        main(["export", str(tiny), "--out-format", "onnx", "--out", str(tmp_path / "g.onnx")]) == 0
+    )
     assert "max abs diff vs PyTorch" in capsys.readouterr().out
 
 
@@ -92,7 +94,7 @@ def test_cli_export_errors_one_line_exit_2(case: str, tiny: Path, tmp_path: Path
     else:
         fmt = "tflite"
     with pytest.raises(SystemExit) if case == "format" else _nothing() as e:
-        code = main(["export", ckpt, "--format", fmt, "--out", out])
+        code = main(["export", ckpt, "--out-format", fmt, "--out", out])
     code = e.value.code if case == "format" else code
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -102,8 +104,8 @@ def test_bad_safetensors_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "x.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage")
     with pytest.raises(DcganError, match="not a dcgan safetensors"):
         load_safetensors(tmp_path / "x.safetensors")
-    with pytest.raises(DcganError, match="unknown export format"):
-        export(tmp_path, "tflite", tmp_path / "x")
+    with pytest.raises(DcganError, match="format must be one of"):
+        export(tmp_path, tmp_path / "x", format="tflite")
 
 
 class _nothing:
@@ -119,5 +121,5 @@ def test_failed_check_removes_the_file(tiny: Path, tmp_path: Path, monkeypatch) 
 
     monkeypatch.setitem(ex.RUNNERS, "safetensors", lambda path, z: torch.zeros(len(z), 1, 16, 16))
     with pytest.raises(DcganError, match="differ from PyTorch"):
-        export(tiny, "safetensors", tmp_path / "g.safetensors")
+        export(tiny, tmp_path / "g.safetensors", format="safetensors")
     assert not (tmp_path / "g.safetensors").exists()

@@ -77,12 +77,12 @@ def test_require_broken_module_says_why(monkeypatch, tmp_path: Path) -> None:
         ("cv2", ["faces", "digits", "--out", "{tmp}/faces"], "faces"),
         (
             "onnx",
-            ["export", "{tmp}/x.pt", "--format", "onnx", "--out", "{tmp}/g.onnx"],
+            ["export", "{tmp}/x.pt", "--out-format", "onnx", "--out", "{tmp}/g.onnx"],
             "export",
         ),
         (
             "safetensors",
-            ["export", "{tmp}/x.pt", "--format", "safetensors", "--out", "{tmp}/g.safetensors"],
+            ["export", "{tmp}/x.pt", "--out-format", "safetensors", "--out", "{tmp}/g.safetensors"],
             "export",
         ),
         ("torch_fidelity", ["evaluate", "{tmp}/x.pt"], "metrics"),
@@ -115,8 +115,8 @@ def test_core_install_trains_and_samples(tmp_path: Path) -> None:
     train = ["train", "--data", "digits", "--out", str(runs), *tiny, "--steps", "3"]
     train += ["--cache", str(cache), "--no-progress"]
     sample = ["sample", "{run}", "--n", "4", "--out", str(tmp_path / "grid.png")]
-    script = ["export", "{run}", "--format", "torchscript", "--out", str(tmp_path / "g.pt")]
-    onnx = ["export", "{run}", "--format", "onnx", "--out", str(tmp_path / "g.onnx")]
+    script = ["export", "{run}", "--out-format", "torchscript", "--out", str(tmp_path / "g.pt")]
+    onnx = ["export", "{run}", "--out-format", "onnx", "--out", str(tmp_path / "g.onnx")]
     verbs = json.dumps([train, sample, script, onnx])
     done = subprocess.run(
         [sys.executable, "-c", CORE_ONLY, verbs, str(runs)],

@@ -94,7 +94,7 @@ def test_renormalise_re_estimates_batchnorm_without_the_maps(tiny32: Path) -> No
     torch.testing.assert_close(*below)  # the dropped layer's own BatchNorm comes before the hook
     above = (fixed.blocks[1][1].running_mean, renorm.blocks[1][1].running_mean)
     assert (above[0] - above[1]).abs().max() > 1e-4
-    r = fg.forget(model, BOXES, show=2, renormalise=True)
+    r = fg.forget(model, BOXES, show=2, renormalize=True)
     assert r.renormalise and r.record()["renormalise"]
     z = z_from_seeds(r.shown, 100)
     torch.testing.assert_close(

@@ -16,8 +16,7 @@ from dcgan.cli import main
 from dcgan.data.packed import PackedDataset
 from dcgan.data.prepare import prepare
 from dcgan.errors import DcganError
-from dcgan.experiments.classify import ClassifyConfig, classify
-from dcgan.experiments.kmeans import (
+from dcgan.experiments.classify.kmeans import (
     PATCH,
     KMeansFeatures,
     normalize_patches,
@@ -25,6 +24,7 @@ from dcgan.experiments.kmeans import (
     triangle,
     zca_whitener,
 )
+from dcgan.experiments.classify.pipeline import ClassifyConfig, classify
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

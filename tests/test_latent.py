@@ -40,7 +40,7 @@ def test_slerp_keeps_norm_and_lerp_shrinks_it() -> None:
 
 
 def test_interpolate_rows_gif_json(tiny: Path, tmp_path: Path) -> None:
-    w = interpolate(load(tiny), [4, 5, 6], steps=3, spherical=True)
+    w = interpolate(load(tiny), [4, 5, 6], segment_steps=3, spherical=True)
     assert w.images.shape == (7, 1, 16, 16)
     rows = w.rows()
     assert rows.shape == (8, 1, 16, 16)  # 2 segments x 4 frames, the middle point twice
@@ -107,7 +107,18 @@ def test_bad_input_one_line_exit_2(tiny: Path, tmp_path: Path, capsys, args, nee
 
 def test_cli_writes_outputs(tiny: Path, tmp_path: Path) -> None:
     assert (
-        main(["interpolate", str(tiny), "--points", "3", "--steps", "2", "--out", str(tmp_path)])
+        main(
+            [
+                "interpolate",
+                str(tiny),
+                "--points",
+                "3",
+                "--segment-steps",
+                "2",
+                "--out",
+                str(tmp_path),
+            ]
+        )
         == 0
     )
     assert {p.name for p in tmp_path.iterdir()} == {"walk.png", "walk.gif", "walk.json"}
@@ -121,7 +132,7 @@ def test_cli_writes_outputs(tiny: Path, tmp_path: Path) -> None:
 def test_neighbors_sheet_and_ratio(tiny: Path, tmp_path: Path) -> None:
     from dcgan.experiments.neighbors import neighbors
 
-    r = neighbors(load(tiny), "digits", n=3, k=2, n_stats=20, held_out=40, cache=tmp_path)
+    r = neighbors(load(tiny), "digits", n=3, k=2, ratio_samples=20, held_out=40, cache=tmp_path)
     assert r.index["pixel"].shape == (3, 2) and r.index["feature"].shape == (3, 2)
     assert set(r.distance) == {"pixel", "feature"}
     assert all(r.ratio(s) > 0 for s in r.distance)
@@ -138,7 +149,9 @@ def test_neighbors_exact_copies_have_ratio_zero(tiny: Path, tmp_path: Path, monk
     data = resolve_data("digits", 16, 1, cache=tmp_path, progress=False).images
     copies = torch.from_numpy(data[:20].copy()).float() / 127.5 - 1
     monkeypatch.setattr(nn_module, "generate", lambda *a, **k: copies)
-    r = nn_module.neighbors(load(tiny), "digits", n=2, k=1, n_stats=20, held_out=40, cache=tmp_path)
+    r = nn_module.neighbors(
+        load(tiny), "digits", n=2, k=1, ratio_samples=20, held_out=40, cache=tmp_path
+    )
     assert r.ratio("pixel") < 1e-2  # cdist rounds a little
     assert r.index["pixel"][:, 0].tolist() == [0, 1]
 

@@ -10,7 +10,8 @@ import torch
 from conftest import SHARED
 
 from dcgan import DcganError
-from dcgan.metrics.extractors import get_extractor, quantize
+from dcgan.conventions import quantize
+from dcgan.metrics.extractors import get_extractor
 from dcgan.metrics.fidelity import (
     Features,
     Reference,

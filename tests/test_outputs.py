@@ -53,18 +53,18 @@ def test_export_refuses_to_overwrite_a_checkpoint(run, tmp_path, capsys):
     latest = tmp_path / "latest.pt"
     shutil.copy(run / "latest.pt", latest)
     before = latest.read_bytes()
-    assert main(["export", str(run), "--format", "safetensors", "--out", str(latest)]) == 2
-    assert "does not match --format safetensors" in one_line_error(capsys)
-    assert main(["export", str(run), "--format", "torchscript", "--out", str(latest)]) == 2
+    assert main(["export", str(run), "--out-format", "safetensors", "--out", str(latest)]) == 2
+    assert "does not match --out-format safetensors" in one_line_error(capsys)
+    assert main(["export", str(run), "--out-format", "torchscript", "--out", str(latest)]) == 2
     assert "is a PyTorch checkpoint" in one_line_error(capsys)
     assert latest.read_bytes() == before
     script = tmp_path / "g.pt"
     for _ in range(2):  # a TorchScript file is replaced by a new one
-        assert main(["export", str(run), "--format", "torchscript", "--out", str(script)]) == 0
+        assert main(["export", str(run), "--out-format", "torchscript", "--out", str(script)]) == 0
     assert file_kind(script) == "torchscript"
     out = str(tmp_path / "g.safetensors")
-    assert main(["export", str(run), "--format", "safetensors", "--out", out]) == 0
-    assert main(["export", str(run), "--format", "safetensors", "--out", out]) == 0
+    assert main(["export", str(run), "--out-format", "safetensors", "--out", out]) == 0
+    assert main(["export", str(run), "--out-format", "safetensors", "--out", out]) == 0
     script_named = tmp_path / "weights.pt"  # safetensors bytes under a TorchScript name
     shutil.copy(out, script_named)
     assert main(["export", str(run), "--out", str(script_named)]) == 2
@@ -74,7 +74,7 @@ def test_export_refuses_to_overwrite_a_checkpoint(run, tmp_path, capsys):
 @pytest.mark.parametrize("verb", ["sample", "export"])
 def test_an_empty_out_is_refused(run, tmp_path, monkeypatch, capsys, verb):
     monkeypatch.chdir(tmp_path)
-    extra = ["--format", "safetensors"] if verb == "export" else ["--n", "2"]
+    extra = ["--out-format", "safetensors"] if verb == "export" else ["--n", "2"]
     assert main([verb, str(run), *extra, "--out", ""]) == 2
     assert "empty" in one_line_error(capsys)
     assert list(tmp_path.iterdir()) == []

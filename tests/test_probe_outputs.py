@@ -111,7 +111,7 @@ def test_a_failed_dedup_leaves_no_half_written_outputs(tmp_path, monkeypatch, ca
 def test_a_fifo_at_out_is_refused_without_blocking(run, tmp_path, verb, name):
     fifo = tmp_path / name
     os.mkfifo(fifo)
-    extra = ["--n", "4"] if verb == "sample" else ["--format", "torchscript"]
+    extra = ["--n", "4"] if verb == "sample" else ["--out-format", "torchscript"]
     proc = cli(verb, str(run), *extra, "--out", str(fifo), timeout=90)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -123,7 +123,7 @@ def test_a_fifo_at_out_is_refused_without_blocking(run, tmp_path, verb, name):
 def test_a_link_to_a_device_at_out_is_refused(run, tmp_path, capsys, verb):
     link = tmp_path / ("grid.png" if verb == "sample" else "g.pt")
     link.symlink_to("/dev/null")
-    extra = ["--n", "4"] if verb == "sample" else ["--format", "torchscript"]
+    extra = ["--n", "4"] if verb == "sample" else ["--out-format", "torchscript"]
     assert main([verb, str(run), *extra, "--out", str(link)]) == 2
     assert "is a device, not a regular file" in one_line_error(capsys)
     assert link.is_symlink() and os.readlink(link) == "/dev/null"
@@ -154,7 +154,11 @@ def nan_checkpoint(run, tmp_path_factory) -> Path:
 @pytest.mark.parametrize("verb", ["sample", "export", "sheet"])
 def test_nan_weights_are_refused_by_every_g_reading_verb(nan_checkpoint, tmp_path, capsys, verb):
     out = tmp_path / ("g.pt" if verb == "export" else "x.png")
-    extra = {"sample": ["--n", "4"], "export": ["--format", "torchscript"], "sheet": ["--n", "4"]}
+    extra = {
+        "sample": ["--n", "4"],
+        "export": ["--out-format", "torchscript"],
+        "sheet": ["--n", "4"],
+    }
     assert main([verb, str(nan_checkpoint), *extra[verb], "--out", str(out)]) == 2
     line = one_line_error(capsys)
     assert str(nan_checkpoint) in line and "not finite" in line
@@ -202,7 +206,7 @@ def test_a_failed_grid_says_the_previous_one_is_kept_only_when_there_was_one(
 def test_a_failed_export_names_its_file(run, tmp_path, monkeypatch, capsys):
     _full_disk(monkeypatch)
     out = tmp_path / "g.pt"
-    assert main(["export", str(run), "--format", "torchscript", "--out", str(out)]) == 2
+    assert main(["export", str(run), "--out-format", "torchscript", "--out", str(out)]) == 2
     line = one_line_error(capsys)
     assert str(out) in line and "No space left" in line and "previous" not in line
     assert list(tmp_path.iterdir()) == []
@@ -277,7 +281,18 @@ def test_a_one_row_loss_plot_is_not_empty(tmp_path, monkeypatch):
 
 
 def test_neighbors_says_what_it_does_not_show(run, tmp_path, capsys):
-    args = ["neighbors", str(run), "--data", "digits", "--n", "2", "--k", "1", "--stats", "10"]
+    args = [
+        "neighbors",
+        str(run),
+        "--data",
+        "digits",
+        "--n",
+        "2",
+        "--k",
+        "1",
+        "--ratio-samples",
+        "10",
+    ]
     args += ["--held-out", "20", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path)]
     assert main(args) == 0
     out = capsys.readouterr().out

@@ -199,7 +199,8 @@ def g_only(tmp_path_factory) -> Path:
     run = train_tiny(tmp, 32, steps=2)
     (tmp / "run.txt").write_text(str(run))
     assert (
-        main(["export", str(run), "--format", "pytorch-examples", "--out", str(tmp / "g.pth")]) == 0
+        main(["export", str(run), "--out-format", "pytorch-examples", "--out", str(tmp / "g.pth")])
+        == 0
     )
     assert main(["convert", str(tmp / "g.pth"), "--out", str(tmp / "g.pt")]) == 0
     return tmp / "g.pt"
@@ -208,7 +209,7 @@ def g_only(tmp_path_factory) -> Path:
 def test_export_loads_into_the_tutorial_generator(g_only, tmp_path):
     run = (g_only.parent / "run.txt").read_text()
     out = tmp_path / "netG.pth"
-    assert main(["export", str(run), "--format", "pytorch-examples", "--out", str(out)]) == 0
+    assert main(["export", str(run), "--out-format", "pytorch-examples", "--out", str(out)]) == 0
     net = ExamplesGenerator(100, 8, 1, 3)
     net.load_state_dict(torch.load(out, weights_only=True))  # strict keys
     seeds = list(range(8))
@@ -235,7 +236,16 @@ def test_export_refuses_other_layouts(tmp_path, capsys):
         model=ModelConfig(size=16, channels=1, ngf=8, ndf=8, kernel=5, padding=2),
     )
     assert (
-        main(["export", str(run), "--format", "pytorch-examples", "--out", str(tmp_path / "g.pth")])
+        main(
+            [
+                "export",
+                str(run),
+                "--out-format",
+                "pytorch-examples",
+                "--out",
+                str(tmp_path / "g.pth"),
+            ]
+        )
         == 2
     )
     assert "pytorch/examples layout" in capsys.readouterr().err
@@ -249,7 +259,16 @@ def test_g_only_model_runs_every_g_verb_and_d_verbs_say_why_not(g_only, tmp_path
     boxes.write_text(json.dumps({str(s): [[8, 8, 20, 20]] for s in range(6)}))
     ok = [
         ["sample", ck, "--n", "4", "--out", str(tmp_path / "s.png")],
-        ["interpolate", ck, "--points", "3", "--steps", "2", "--out", str(tmp_path / "i.png")],
+        [
+            "interpolate",
+            ck,
+            "--points",
+            "3",
+            "--segment-steps",
+            "2",
+            "--out",
+            str(tmp_path / "i.png"),
+        ],
         ["sheet", ck, "--n", "6", "--out", str(tmp_path / "sh.png")],
         [
             "arithmetic",
@@ -276,7 +295,7 @@ def test_g_only_model_runs_every_g_verb_and_d_verbs_say_why_not(g_only, tmp_path
             "--out",
             str(tmp_path / "f.png"),
         ],
-        ["export", ck, "--format", "safetensors", "--out", str(tmp_path / "g.safetensors")],
+        ["export", ck, "--out-format", "safetensors", "--out", str(tmp_path / "g.safetensors")],
         [
             "evaluate",
             ck,

@@ -116,7 +116,7 @@ def test_random_discriminator_is_seeded_and_normalised(tiny: Path) -> None:
 
 
 def test_visualize_writes_figure_and_json(tiny: Path, tmp_path: Path) -> None:
-    v = visualize(load(tiny), "digits", n=3, k=2, cache=tmp_path)
+    v = visualize(load(tiny), "digits", images=3, top_channels=2, cache=tmp_path)
     assert set(v.grads) == {"trained", "random"}
     assert all(g.shape == (3, 2, 1, 16, 16) for g in v.grads.values())
     png, record = v.save(tmp_path / "v")
@@ -129,13 +129,16 @@ def test_visualize_writes_figure_and_json(tiny: Path, tmp_path: Path) -> None:
 def test_visualize_chosen_channels_and_bad_input(tiny: Path, tmp_path: Path, capsys) -> None:
     model = load(tiny)
     width = model.discriminator.blocks[-1][0].out_channels
-    v = visualize(model, "digits", n=2, channels=[0, 5], cache=tmp_path)
+    v = visualize(model, "digits", images=2, d_channels=[0, 5], cache=tmp_path)
     assert v.channels == {"trained": [0, 5], "random": [0, 5]}
     with pytest.raises(DcganError, match=f"channels 0..{width - 1}"):
-        visualize(model, "digits", n=2, channels=[width], cache=tmp_path)
+        visualize(model, "digits", images=2, d_channels=[width], cache=tmp_path)
     args = ["visualize", str(tiny), "--data", "digits", "--cache", str(tmp_path)]
-    assert main([*args, "--n", "100000", "--out", str(tmp_path / "x.png")]) == 2
+    assert main([*args, "--images", "100000", "--out", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "--n must be in 1..1024" in err
-    assert main([*args, "--n", "2", "--k", "1", "--out", str(tmp_path / "ok.png")]) == 0
+    assert len(err.strip().splitlines()) == 1 and "--images must be in 1..1024" in err
+    assert (
+        main([*args, "--images", "2", "--top-channels", "1", "--out", str(tmp_path / "ok.png")])
+        == 0
+    )
     assert (tmp_path / "ok.png").exists() and (tmp_path / "ok.json").exists()

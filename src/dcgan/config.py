@@ -29,12 +29,9 @@ from dcgan.options import (
 
 ALLOWED_SIZES = (16, 32, 64, 128, 256)
 DEFAULT_EPOCHS = 5  # a training run given no limit stops after this many epochs
-# The SVM's C candidates of paper §5 (dcgan.experiments.linear).
+# The SVM's C candidates of paper §5 (dcgan.experiments.classify.linear).
 DEFAULT_C = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 SIZE = Check(lambda v: v in ALLOWED_SIZES, "a power of two in 16, 32, 64, 128, 256")
-# Vector arithmetic (paper §6.3.2, Fig. 7): Y's neighbours are Y + U[-0.25, 0.25]^nz, 8 of them.
-ARITHMETIC_NOISE = 0.25
-ARITHMETIC_NEIGHBOURS = 8
 
 
 def check_size(size: int) -> int:
@@ -77,7 +74,9 @@ class ModelConfig:
         check=count(1024),
     )
     proj_norm: Literal["channel", "unit"] = opt(
-        "channel", "BatchNorm of G's projection: per 4x4 map (channel) or per unit"
+        "channel",
+        "BatchNorm after G's projection of z to 4x4 maps: statistics per map (channel, as in"
+        " Figure 1) or per unit, each pixel of each map apart (unit)",
     )
     bn_eps: float = opt(1e-5, "BatchNorm epsilon", check=POSITIVE)
 
@@ -192,7 +191,9 @@ class TrainConfig:
     amp: bool = opt(False, "deprecated: the same as --precision bf16")
     # Multi-process training (torchrun; dcgan.distributed).
     batch_per_rank: bool = opt(
-        False, "batch size per process, not global (torchrun: global = N x batch)"
+        False,
+        "--batch-size is each process's batch, not the global one"
+        " (torchrun with N processes: the global batch is N x --batch-size)",
     )
     sync_bn: bool = opt(False, "torchrun on GPUs: BatchNorm over the global batch (SyncBatchNorm)")
     cache: str = opt(CACHE, "where raw sources are prepared once")
@@ -240,7 +241,13 @@ class DedupConfig:
     epochs: int = opt(20, "autoencoder training epochs", check=count(1_000_000))
     batch_size: int = opt(128, "autoencoder batch size", check=count(1_000_000))
     lr: float = opt(1e-3, "Adam learning rate", check=POSITIVE)
-    noise: float = opt(0.1, "std of the input corruption (paper hash)", check=NON_NEGATIVE)
+    noise: float = opt(
+        0.1,
+        "std of the Gaussian corruption of the autoencoder's input (paper hash)",
+        check=NON_NEGATIVE,
+        flag="--input-noise",
+        old=("--noise",),
+    )
     dropout: float = opt(
         0.2, "dropout on the code while training", check=between(0, 1, open_hi=True)
     )
@@ -317,6 +324,8 @@ class ClassifyConfig:
         "inferred",
         "BatchNorm statistics of D's features: inferred over training images (the authors'"
         " protocol), running (of GAN training) or batch",
+        flag="--feature-bn",
+        old=("--bn",),
     )
     bn_images: int = opt(
         10_000, "training images the inferred statistics are over", check=count(10**8)
@@ -331,11 +340,20 @@ class ClassifyConfig:
         check=count(1024, low=0),
     )
     c_values: tuple[float, ...] = opt(
-        DEFAULT_C, "the SVM's C candidates", check=POSITIVE, flag="--c"
+        DEFAULT_C,
+        "candidates for the SVM's regularization constant C, chosen by validation",
+        check=POSITIVE,
+        flag="--c",
     )
-    standardize: bool = opt(False, "standardise each feature before the SVM")
-    c_once: bool = opt(False, "choose C on the first draw only, keep it (faster)")
-    c_carry: bool = opt(False, "with --c-once, keep that C for the larger label counts too")
+    standardize: bool = opt(False, "standardize each feature before the SVM")
+    c_once: bool = opt(
+        False,
+        "choose the SVM's C on the first random draw only and reuse it for the other draws"
+        " of that label count (faster)",
+    )
+    c_carry: bool = opt(
+        False, "with --c-once: reuse that C for the larger label counts too (fastest)"
+    )
     folds: int = opt(5, "cross-validation folds without a val split", check=count(1000))
     cnn_trials: int = opt(8, "random-search trials of the CNN", check=count(10_000))
     cnn_steps: int = opt(500, "training steps of the CNN", check=count(10**9))

@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 from dcgan.config import ModelConfig, TrainConfig
+from dcgan.conventions import z_from_seeds
 from dcgan.report import write_report
-from dcgan.sampling import generate, load, sample, save_grid, walk, z_from_seeds
+from dcgan.sampling import generate, load, sample, save_grid, walk
 from dcgan.training import train
 
 

@@ -26,11 +26,14 @@ import torch
 
 from dcgan.checkpoint import read_weights
 from dcgan.config import ModelConfig
+from dcgan.conventions import z_from_seeds
 from dcgan.errors import DcganError
 from dcgan.extras import require
 from dcgan.io import check_overwrite, write_output
 from dcgan.models import Generator
-from dcgan.sampling import Loaded, check_finite, generate, load, with_bn_mode, z_from_seeds
+from dcgan.options import configure
+from dcgan.options_tools import ExportConfig, export_format
+from dcgan.sampling import Loaded, check_finite, generate, load, with_bn_mode
 from dcgan.torch_examples import examples_g_state, examples_generator, infer_config, layers
 
 FORMATS = ("safetensors", "onnx", "torchscript", "pytorch-examples")
@@ -74,18 +77,19 @@ def frozen_generator(checkpoint: str | Path, bn: str = "batch", ema: bool = True
 
 def export(
     checkpoint: str | Path,
-    format: str,
     out: str | Path,
+    config: ExportConfig | None = None,
     bn: str = "batch",
     ema: bool = True,
-    force: bool = False,
+    **options: Any,
 ) -> Exported:
-    """Write G of `checkpoint` as `format` to `out`, then load the file back and compare its
-    images with PyTorch's on a few seeds. An existing `out` of another kind (a checkpoint
-    above all) is replaced only with `force`."""
-    if format not in FORMATS:
-        raise DcganError(f"unknown export format {format!r}: use one of {', '.join(FORMATS)}")
-    out = check_overwrite(out, format, force)
+    """Write G of `checkpoint` to `out` in `format` (default: from out's extension), then
+    load the file back and compare its images with PyTorch's on a few seeds. An existing
+    `out` of another kind (a checkpoint above all) is replaced only with `force`. `options`
+    are ExportConfig's fields."""
+    c = configure(ExportConfig, config, options)
+    format = export_format(str(out), c.format)
+    out = check_overwrite(out, format, c.force)
     for module in NEEDS.get(format, ()):  # the `export` extra (TorchScript needs only torch)
         require("export", module)
     g, meta = frozen_generator(checkpoint, bn, ema)

@@ -14,6 +14,7 @@ import math
 import numbers
 import os
 import typing
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,9 @@ def opt(
     **cli: Any,
 ) -> Any:
     """A field with its help text and check; `cli` holds how the command line shows it:
-    positional=True, flag="--c" (another flag name), metavar="SEEDS"."""
+    positional=True, flag="--c" (another flag name), metavar="SEEDS", and old=("name",):
+    former names of the field, still accepted for one release with a deprecation warning
+    (as `--name` on the command line and `name=` in the API; "--name": the flag only)."""
     meta = {"help": help, "check": check, **cli}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=meta)
@@ -146,3 +149,42 @@ def validate(obj: Any) -> None:
         check = f.metadata.get("check")
         if check is not None:
             check(f.name, value)
+
+
+@dataclasses.dataclass
+class Options:
+    """Base of a verb's options: its fields are checked when it is built (or replaced)."""
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+def renamed(cls: type) -> dict[str, str]:
+    """{old name: field name} of the fields of `cls` that were renamed (their `old`; an old
+    name written as a flag, "--bn", was the flag's name only)."""
+    return {
+        old: f.name
+        for f in dataclasses.fields(cls)
+        for old in f.metadata.get("old", ())
+        if not old.startswith("--")
+    }
+
+
+T = typing.TypeVar("T")
+
+
+def configure(cls: type[T], config: T | None, options: dict[str, Any]) -> T:
+    """The options of an API call: `config` (or the defaults) with `options` replacing its
+    fields, built and so checked by `cls` itself: the one validation path of the CLI and the
+    API. A former field name is accepted with a DeprecationWarning."""
+    fixed = {}
+    for name, value in options.items():
+        new = renamed(cls).get(name)
+        if new is not None:
+            warnings.warn(f"{name}= is deprecated, use {new}=", DeprecationWarning, stacklevel=3)
+        fixed[new or name] = value
+    unknown = set(fixed) - {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    if unknown:
+        raise TypeError(f"unknown option(s) of {cls.__name__}: {', '.join(sorted(unknown))}")
+    base = config if config is not None else cls()
+    return dataclasses.replace(base, **fixed) if fixed else base  # type: ignore[type-var]

@@ -11,13 +11,17 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
+from typing import Any
 
 from dcgan.checkpoint import find_checkpoint
+from dcgan.conventions import z_from_seeds
 from dcgan.errors import DcganError
 from dcgan.io import atomic_write, atomic_write_text
 from dcgan.metrics.fidelity import METRICS
+from dcgan.options import configure
+from dcgan.options_tools import ReportConfig
 from dcgan.plots import plot_training, read_stats
-from dcgan.sampling import generate, load, sample, save_grid, walk, z_from_seeds
+from dcgan.sampling import generate, load, sample, save_grid, walk
 
 STRIP_MAX = 10
 WALK_STEPS = 10
@@ -98,8 +102,10 @@ def _img(src: Path, run_dir: Path, caption: str) -> str:
     )
 
 
-def write_report(run_dir: str | Path, n: int = 64) -> Path:
-    """Write `report.html` (and its PNGs under `report/`) for a run directory."""
+def write_report(run_dir: str | Path, config: ReportConfig | None = None, **options: Any) -> Path:
+    """Write `report.html` (and its PNGs under `report/`) for a run directory; `options` are
+    ReportConfig's fields."""
+    n = configure(ReportConfig, config, options).n
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise DcganError(f"{run_dir} is not a run directory (no config.json)")

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,10 +23,12 @@ from torchvision.utils import make_grid
 
 from dcgan.checkpoint import checkpoint_config, find_checkpoint, load_checkpoint
 from dcgan.config import TrainConfig
+from dcgan.conventions import quantize, sample_z, z_from_seeds
 from dcgan.errors import DcganError, first_line
 from dcgan.io import check_overwrite, write_output
 from dcgan.models import Discriminator, Generator
-from dcgan.options import MAX_IMAGES, MAX_SEED
+from dcgan.options import configure
+from dcgan.options_tools import SampleConfig
 
 BN_MODES = ("batch", "running")
 REFERENCE_SEED = 2**31 - 1
@@ -89,38 +93,6 @@ def check_finite(state: dict[str, torch.Tensor], what: str) -> None:
             )
 
 
-def sample_z(n: int, nz: int, dist: str = "uniform", generator: torch.Generator | None = None):
-    """n latents from the prior: U[-1, 1]^nz (the paper) or N(0, I)."""
-    if dist == "uniform":
-        return torch.rand(n, nz, generator=generator) * 2 - 1
-    if dist == "normal":
-        return torch.randn(n, nz, generator=generator)
-    raise DcganError(f"unknown z distribution {dist!r}: use uniform or normal")
-
-
-def z_from_seeds(seeds: list[int], nz: int, dist: str = "uniform") -> torch.Tensor:
-    """One latent per seed; the same seed always gives the same z."""
-    return torch.cat([sample_z(1, nz, dist, torch.Generator().manual_seed(s)) for s in seeds])
-
-
-def parse_seeds(text: str) -> list[int]:
-    """'0-7,12,40' -> [0, 1, ..., 7, 12, 40]."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        a, dash, b = part.strip().partition("-")
-        if not (a.isascii() and a.isdigit() and (not dash or (b.isascii() and b.isdigit()))):
-            raise DcganError(f"bad seeds {text!r}: use non-negative integers like 0-63 or 1,5,9")
-        first, last = int(a), int(b) if dash else int(a)
-        if last < first:
-            raise DcganError(f"bad seeds {text!r}: the range {part.strip()} runs backwards")
-        if last > MAX_SEED or len(seeds) + last - first >= MAX_IMAGES:
-            raise DcganError(
-                f"bad seeds {text!r}: at most {MAX_IMAGES} seeds, each at most {MAX_SEED}"
-            )
-        seeds.extend(range(first, last + 1))
-    return seeds
-
-
 def with_bn_mode(g: nn.Module, bn: str, z_dist: str = "uniform") -> nn.Module:
     """A copy of G in eval mode whose BatchNorm uses the chosen statistics (G is untouched)."""
     if bn not in BN_MODES:
@@ -161,13 +133,16 @@ def generate(
 
 def sample(
     model: Loaded | nn.Module,
-    n: int = 64,
-    seeds: list[int] | None = None,
+    seeds: Iterable[int] | None = None,
+    config: SampleConfig | None = None,
     bn: str = "batch",
     z_dist: str | None = None,
-    compile: bool = False,
+    **options: Any,
 ) -> torch.Tensor:
-    """Images for `seeds` (default 0..n-1), in [-1, 1], shape (len(seeds), C, S, S)."""
+    """Images for `seeds` (default 0..n-1), in [-1, 1], shape (len(seeds), C, S, S);
+    `options` are SampleConfig's fields (n, compile)."""
+    c = configure(SampleConfig, config, options)
+    n, compile = c.n, c.compile
     if isinstance(model, Loaded):
         g, z_dist = model.generator, z_dist or model.config.z_dist
     else:
@@ -196,9 +171,8 @@ def walk(points: torch.Tensor, steps: int, spherical: bool = False) -> torch.Ten
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[-1, 1] (N, C, H, W) -> uint8 (N, H, W, C)."""
-    x = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).numpy()
+    """[-1, 1] (N, C, H, W) -> uint8 (N, H, W, C), the layout of PIL and OpenCV."""
+    return quantize(images).permute(0, 2, 3, 1).numpy()
 
 
 def grid_image(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> Image.Image:

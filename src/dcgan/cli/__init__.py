@@ -9,12 +9,12 @@ import argparse
 import sys
 import typing
 
-from dcgan.cli import core, datatools, experiments, export, latent, quality
-from dcgan.cli.args import add_dataclass_args, build_dataclass
+from dcgan.cli import core, datatools, experiments, export, internals, latent, quality
+from dcgan.cli.args import add_dataclass_args, build_dataclass, rename_old_flags
 from dcgan.errors import DcganError
 
 __all__ = ["add_dataclass_args", "build_dataclass", "main", "parser"]
-AREAS = (core, latent, datatools, quality, experiments, export)
+AREAS = (core, latent, internals, datatools, quality, experiments, export)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,9 +39,22 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _spec(top: argparse.ArgumentParser, argv: list[str]) -> type | None:
+    """The dataclass of the verb `argv` names first, if it names one."""
+    verbs = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    verb = verbs.choices.get(argv[0]) if argv else None
+    return verb.get_default("spec") if verb is not None else None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser().parse_args(argv)
+    top = parser()
+    spec = _spec(top, argv)
+    if spec is not None:
+        argv, warnings = rename_old_flags(spec, argv)
+        for warning in warnings:
+            print(f"dcgan: warning: {warning}", file=sys.stderr)
+    args = top.parse_args(argv)
     try:
         return args.func(build_dataclass(args.spec, args, argv=tuple(argv))) or 0
     except DcganError as e:

@@ -136,6 +136,31 @@ def given_flags(cls: type, argv: tuple[str, ...]) -> set[str]:
     return found
 
 
+def old_flags(cls: type) -> dict[str, str]:
+    """{deprecated flag: its new name} of the fields of `cls` that were renamed."""
+    out = {}
+    for f, kind in fields(cls):
+        for old in f.metadata.get("old", ()):
+            name = old.removeprefix("--").replace("_", "-")
+            out["--" + name] = flag(f)
+            if kind is bool:
+                out["--no-" + name] = "--no-" + f.name.replace("_", "-")
+    return out
+
+
+def rename_old_flags(cls: type, argv: list[str]) -> tuple[list[str], list[str]]:
+    """`argv` with each deprecated flag of `cls` replaced by its new name, and a warning for
+    each (they stay accepted for one release)."""
+    renames, out, warnings = old_flags(cls), [], []
+    for arg in argv:
+        name, eq, value = arg.partition("=")
+        if name in renames:
+            warnings.append(f"{name} is deprecated, use {renames[name]}")
+            arg = renames[name] + eq + value
+        out.append(arg)
+    return out, warnings
+
+
 def add_verb(
     verbs: argparse._SubParsersAction, name: str, cls: type, func: Callable, help: str
 ) -> argparse.ArgumentParser:

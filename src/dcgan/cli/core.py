@@ -10,7 +10,8 @@ from typing import Literal
 from dcgan.cli.args import Checkpoint, add_verb, given_flags, png_out
 from dcgan.config import SIZE, TrainConfig
 from dcgan.errors import DcganError
-from dcgan.options import MAX_IMAGES, count, opt
+from dcgan.options import count, opt
+from dcgan.options_tools import SampleConfig
 
 
 @dataclass
@@ -38,9 +39,8 @@ class TrainArgs:
 @dataclass
 class SampleArgs:
     model: Checkpoint
-    n: int = opt(64, "number of samples", check=count(MAX_IMAGES))
+    config: SampleConfig
     seeds: str | None = opt(None, "seeds such as 0-63 or 3,17,42 (default: 0..n-1)")
-    compile: bool = opt(False, "torch.compile G (for many samples)")
     out: str = opt("samples.png", "grid .png, or a directory/ for one PNG per seed")
     force: bool = opt(False, "replace an --out of another kind (a checkpoint, say)")
 
@@ -57,7 +57,9 @@ class ConvertArgs:
     epoch: int | None = opt(
         None, "which saved epoch, when the folder holds several", check=count(10**6, low=0)
     )
-    d: str | None = opt(None, "with a pytorch/examples G: its D's state dict (netD.pth)")
+    d: str | None = opt(
+        None, "with a pytorch/examples G (.pth): the state dict of its D (netD.pth)"
+    )
 
 
 def cmd_prepare(a: PrepareArgs) -> None:
@@ -112,12 +114,13 @@ def cmd_train(a: TrainArgs) -> int:
 
 
 def cmd_sample(a: SampleArgs) -> None:
-    from dcgan.sampling import load, parse_seeds, sample, save_each, save_grid
+    from dcgan.conventions import parse_seeds
+    from dcgan.sampling import load, sample, save_each, save_grid
 
     out = png_out(a.out, grid=True)
-    seeds = parse_seeds(a.seeds) if a.seeds else list(range(a.n))
+    seeds = parse_seeds(a.seeds) if a.seeds else list(range(a.config.n))
     model = load(a.model.checkpoint, ema=not a.model.no_ema)
-    images = sample(model, seeds=seeds, bn=a.model.bn, compile=a.compile)
+    images = sample(model, seeds, a.config, a.model.bn)
     if out.suffix.lower() == ".png":
         print(f"grid of {len(seeds)} samples written to {save_grid(images, out, force=a.force)}")
     else:

@@ -16,8 +16,8 @@ class ClassifyArgs:
 
 
 def cmd_classify(a: ClassifyArgs) -> None:
-    from dcgan.experiments.classify import classify
-    from dcgan.experiments.report import caption, table, write_classify_report
+    from dcgan.experiments.classify.pipeline import classify
+    from dcgan.experiments.classify.report import caption, table, write_classify_report
 
     result = classify(a.config)
     print(f"{caption(result)}\n\n{table(result)}", end="")

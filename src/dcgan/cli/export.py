@@ -5,35 +5,21 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
 
 from dcgan.cli.args import Checkpoint, add_verb
-from dcgan.errors import DcganError
 from dcgan.options import count, opt
-
-# The file name extensions of each export format (dcgan.export.FORMATS); the first is the
-# one to suggest.
-EXTENSIONS = {
-    "safetensors": (".safetensors",),
-    "onnx": (".onnx",),
-    "torchscript": (".pt", ".ts", ".torchscript"),
-    "pytorch-examples": (".pth", ".pt"),  # .pt alone means TorchScript: the first match
-}
+from dcgan.options_tools import ExportConfig, export_format
 
 
 @dataclass
 class ExportArgs:
     model: Checkpoint
+    config: ExportConfig
     out: str = opt(
         "",
         "output file: .safetensors, .onnx, .pt (TorchScript) or .pth (pytorch-examples)",
         required=True,
     )
-    format: Literal["safetensors", "onnx", "torchscript", "pytorch-examples"] | None = opt(
-        None, "file format (default: from the --out extension)"
-    )
-    force: bool = opt(False, "replace an --out of another kind (a checkpoint, say)")
 
 
 @dataclass
@@ -48,33 +34,12 @@ class ExploreArgs:
     )
 
 
-def export_format(out: str, format: str | None) -> str:
-    """The format of `--out`: the one given, which its extension must match, or the one its
-    extension names."""
-    if not out.strip():
-        raise DcganError("the output path (--out) is empty: name a file to write")
-    suffix = Path(out).suffix.lower()
-    named = [f for f, exts in EXTENSIONS.items() if suffix in exts]
-    if format is None:
-        if not named:
-            raise DcganError(
-                f"--out {out}: cannot tell the format from its extension; name a .safetensors,"
-                " .onnx or .pt file, or give --format"
-            )
-        return named[0]
-    if format not in named:
-        raise DcganError(
-            f"--out {out} does not match --format {format}: name a {EXTENSIONS[format][0]} file"
-        )
-    return format
-
-
 def cmd_export(a: ExportArgs) -> None:
-    format = export_format(a.out, a.format)
+    export_format(a.out, a.config.format)  # a bad --out is refused before torch loads
     from dcgan.export import CHECK_SEEDS, TOLERANCE, export
 
     m = a.model
-    result = export(m.checkpoint, format, a.out, bn=m.bn, ema=not m.no_ema, force=a.force)
+    result = export(m.checkpoint, a.out, a.config, bn=m.bn, ema=not m.no_ema)
     meta = result.metadata["model"]
     print(
         f"{result.format} generator ({meta['size']} px, nz {meta['nz']}, BatchNorm frozen at "

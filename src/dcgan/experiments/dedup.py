@@ -33,6 +33,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from dcgan.config import DedupConfig
+from dcgan.conventions import to_unit_range
 from dcgan.data.prepare import IMAGES, prepare
 from dcgan.data.sources import Item, Source, open_source
 from dcgan.errors import DcganError
@@ -169,7 +170,7 @@ def contact_sheet(images: np.ndarray, groups: list[np.ndarray], path: Path, widt
     blank = np.full((3, SIDE, SIDE), 255, np.uint8)
     rows = [[images[i] for i in g[:width]] for g in groups] or [[blank]]
     tiles = np.stack([t for row in rows for t in row + [blank] * (width - len(row))])
-    tensor = torch.from_numpy(tiles).float() / 127.5 - 1
+    tensor = to_unit_range(torch.from_numpy(tiles))
     return save_png(grid_image(tensor, nrow=width if groups else 1), path)
 
 

@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -26,6 +27,8 @@ from torch import nn
 from dcgan.errors import DcganError
 from dcgan.experiments.figures import labelled, png_path, save_json, stack
 from dcgan.experiments.latent import latents
+from dcgan.experiments.options import HIT_RATE_N, ForgetConfig
+from dcgan.options import configure
 from dcgan.sampling import Loaded, generate, grid_image, save_png, with_bn_mode
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in image pixels, x1 and y1 excluded
@@ -217,17 +220,17 @@ def fit_weights(
 def forget(
     model: Loaded,
     boxes: dict[int, list[Box]],
-    layer: int = 2,
-    show: int = 8,
+    config: ForgetConfig | None = None,
     negatives: float = 1.0,
     seed: int = 0,
     bn: str = "batch",
-    renormalise: bool = False,
+    **options: Any,
 ) -> Forgetting:
     """Fig. 6: fit the classifier on the samples of `boxes` ({seed: boxes}), drop the maps of
-    weight > 0 and draw the first `show` boxed seeds with and without them."""
-    if show < 1:
-        raise DcganError(f"show must be positive, got {show}")
+    weight > 0 and draw the first `show` boxed seeds with and without them; `options` are
+    ForgetConfig's fields."""
+    c = configure(ForgetConfig, config, options)
+    layer, show, renormalise = c.layer, c.show, c.renormalize
     size = model.generator.config.size
     boxes = check_boxes(boxes, size)
     seeds = list(boxes)
@@ -265,7 +268,7 @@ def hit_rates(
     model: Loaded,
     result: Forgetting,
     detector: Detector,
-    n: int = 1000,
+    n: int = HIT_RATE_N,
     controls: int = 3,
     first_seed: int = 100_000,
     bn: str = "batch",

@@ -8,11 +8,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
 
-from dcgan.config import ARITHMETIC_NEIGHBOURS, ARITHMETIC_NOISE
+from dcgan.conventions import sample_z, z_from_seeds
 from dcgan.errors import DcganError
 from dcgan.experiments.figures import (
     floats,
@@ -24,9 +25,19 @@ from dcgan.experiments.figures import (
     save_json,
     stack,
 )
-from dcgan.sampling import Loaded, generate, grid_image, save_png, walk, z_from_seeds
+from dcgan.experiments.options import (
+    ARITHMETIC_NEIGHBORS,
+    ARITHMETIC_NOISE,
+    SMILE_TEST_N,
+    ArithmeticConfig,
+    InterpolateConfig,
+    SheetConfig,
+    TurnConfig,
+)
+from dcgan.options import configure
+from dcgan.sampling import Loaded, generate, grid_image, save_png, walk
 
-NOISE, NEIGHBOURS = ARITHMETIC_NOISE, ARITHMETIC_NEIGHBOURS
+NOISE, NEIGHBORS = ARITHMETIC_NOISE, ARITHMETIC_NEIGHBORS
 
 
 def latents(model: Loaded, seeds: Iterable[int]) -> torch.Tensor:
@@ -69,21 +80,32 @@ class Walk:
 def interpolate(
     model: Loaded,
     seeds: list[int] | None = None,
-    points: int = 9,
-    steps: int = 8,
-    spherical: bool = False,
+    config: InterpolateConfig | None = None,
     bn: str = "batch",
+    **options: Any,
 ) -> Walk:
-    """Fig. 4: walk through the latents of `seeds` (default 0..points-1), lerp or slerp."""
-    seeds = list(range(points)) if seeds is None else list(seeds)
-    if len(seeds) < 2 or steps < 1:
-        raise DcganError("a walk needs at least two seeds and one step per segment")
-    z = walk(latents(model, seeds), steps, spherical)
-    return Walk(seeds, steps, spherical, z, _images(model, z, bn))
+    """Fig. 4: walk through the latents of `seeds` (default 0..points-1), lerp or slerp;
+    `options` are InterpolateConfig's fields."""
+    c = configure(InterpolateConfig, config, options)
+    seeds = list(range(c.points)) if seeds is None else list(seeds)
+    if len(seeds) < 2:
+        raise DcganError("a walk needs at least two seeds")
+    z = walk(latents(model, seeds), c.segment_steps, c.spherical)
+    return Walk(seeds, c.segment_steps, c.spherical, z, _images(model, z, bn))
 
 
-def sheet(model: Loaded, seeds: list[int], bn: str = "batch", nrow: int = 10) -> Image.Image:
-    """A contact sheet of samples, each numbered with its seed, for picking exemplars."""
+def sheet(
+    model: Loaded,
+    seeds: list[int] | None = None,
+    config: SheetConfig | None = None,
+    bn: str = "batch",
+    nrow: int = 10,
+    **options: Any,
+) -> Image.Image:
+    """A contact sheet of samples (seeds, default 0..n-1), each numbered with its seed, for
+    picking exemplars; `options` are SheetConfig's fields."""
+    c = configure(SheetConfig, config, options)
+    seeds = list(range(c.n)) if seeds is None else list(seeds)
     images = _images(model, latents(model, seeds), bn)
     return numbered_grid(images, [str(s) for s in seeds], nrow)
 
@@ -98,17 +120,17 @@ def parse_expression(text: str) -> list[tuple[int, str]]:
 
 @dataclass
 class Arithmetic:
-    """Everything one arithmetic produced: exemplars, means, Y and its noisy neighbours."""
+    """Everything one arithmetic produced: exemplars, means, Y and its noisy neighbors."""
 
     terms: list[tuple[int, str]]
     concepts: dict[str, list[int]]
     exemplars: dict[str, torch.Tensor]  # images of each concept's seeds
     means: dict[str, torch.Tensor]  # image of each concept's mean z
     z_means: dict[str, torch.Tensor]
-    y: torch.Tensor  # (1 + neighbours, nz): Y, then Y + U[-noise, noise]
+    y: torch.Tensor  # (1 + neighbors, nz): Y, then Y + U[-noise, noise]
     y_images: torch.Tensor
     pixel: torch.Tensor  # the same arithmetic on the exemplars' pixels (the paper's baseline)
-    single: torch.Tensor  # Y from the first exemplar of each concept, and its neighbours
+    single: torch.Tensor  # Y from the first exemplar of each concept, and its neighbors
     single_images: torch.Tensor
     noise: float
     noise_seed: int
@@ -127,7 +149,7 @@ class Arithmetic:
         }
 
     def figure(self) -> Image.Image:
-        """Concepts (exemplars | mean) on top; Y with its neighbours, the pixel-space
+        """Concepts (exemplars | mean) on top; Y with its neighbors, the pixel-space
         result and the single-exemplar result below."""
         top = [
             labelled(
@@ -149,13 +171,13 @@ class Arithmetic:
 
 
 def _centred(images: torch.Tensor) -> torch.Tensor:
-    """Y first, then 8 neighbours -> a 3x3 order with Y in the middle."""
+    """Y first, then 8 neighbors -> a 3x3 order with Y in the middle."""
     return torch.cat([images[1:5], images[:1], images[5:]]) if len(images) == 9 else images
 
 
-def neighbours(y: torch.Tensor, n: int = NEIGHBOURS, noise: float = NOISE, seed: int = 0):
+def neighbors(y: torch.Tensor, n: int = NEIGHBORS, noise: float = NOISE, seed: int = 0):
     """y (nz,) followed by n copies of y + U[-noise, noise]^nz: (1 + n, nz)."""
-    u = torch.rand(n, y.numel(), generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    u = sample_z(n, y.numel(), "uniform", torch.Generator().manual_seed(seed))
     return torch.cat([y[None], y[None] + noise * u])
 
 
@@ -163,12 +185,14 @@ def arithmetic(
     model: Loaded,
     expression: str,
     concepts: dict[str, list[int]],
-    noise: float = NOISE,
-    n_neighbours: int = NEIGHBOURS,
-    noise_seed: int = 0,
+    config: ArithmeticConfig | None = None,
     bn: str = "batch",
+    **options: Any,
 ) -> Arithmetic:
-    """Fig. 7: Y = sum of +-mean(z of each concept's exemplar seeds), with neighbours."""
+    """Fig. 7: Y = sum of +-mean(z of each concept's exemplar seeds), with neighbors;
+    `options` are ArithmeticConfig's fields."""
+    c = configure(ArithmeticConfig, config, options)
+    noise, noise_seed = c.noise, c.noise_seed
     terms = parse_expression(expression)
     missing = [c for _, c in terms if not concepts.get(c)]
     if missing:
@@ -176,8 +200,8 @@ def arithmetic(
     used = {c: list(concepts[c]) for _, c in terms}
     z = {c: latents(model, s) for c, s in used.items()}
     z_means = {c: v.mean(0) for c, v in z.items()}
-    y = neighbours(sum(s * z_means[c] for s, c in terms), n_neighbours, noise, noise_seed)
-    single = neighbours(sum(s * z[c][0] for s, c in terms), n_neighbours, noise, noise_seed)
+    y = neighbors(sum(s * z_means[t] for s, t in terms), c.neighbors, noise, noise_seed)
+    single = neighbors(sum(s * z[t][0] for s, t in terms), c.neighbors, noise, noise_seed)
     # One pass through G for everything (the BatchNorm reference batch is set up once).
     parts = [*z.values(), torch.stack(list(z_means.values())), y, single]
     out = _images(model, torch.cat(parts), bn).split([len(p) for p in parts])
@@ -212,7 +236,11 @@ def smile_concepts(model: Loaded, seeds: list[int], bn: str = "batch"):
 
 
 def smile_test(
-    model: Loaded, pool: int = 400, n: int = 200, first_test_seed: int = 100_000, bn: str = "batch"
+    model: Loaded,
+    pool: int = 400,
+    n: int = SMILE_TEST_N,
+    first_test_seed: int = 100_000,
+    bn: str = "batch",
 ) -> dict:
     """The smile vector (mean z of smiling minus neutral faces among seeds 0..pool-1) added to
     `n` other neutral faces, against a random vector of the same norm: smile-detection rates."""
@@ -256,18 +284,19 @@ def auto_smile_concepts(model: Loaded, pool: int = 200, bn: str = "batch") -> di
 
 def turn(
     model: Loaded,
-    pool: int = 400,
-    rows: int = 8,
-    frames: int = 7,
-    scale: float = 2.0,
+    config: TurnConfig | None = None,
     first_row_seed: int = 100_000,
     bn: str = "batch",
+    **options: Any,
 ) -> tuple[torch.Tensor, dict]:
     """Fig. 8: turn vector = mean z of right- minus left-facing faces among seeds 0..pool-1
     (profile cascade on each image and its mirror); `rows` faces moved from z - scale*v to
     z + scale*v. Returns the rows' images and a record with the fraction of rows whose ends
-    face opposite ways."""
+    face opposite ways. `options` are TurnConfig's fields."""
     from dcgan.experiments.detect import facing
+
+    c = configure(TurnConfig, config, options)
+    pool, rows, frames, scale = c.pool, c.rows, c.frames, c.scale
 
     seeds = list(range(pool))
     pose = facing(_images(model, latents(model, seeds), bn))

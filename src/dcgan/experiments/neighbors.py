@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
+from dcgan.conventions import to_unit_range, z_from_seeds
 from dcgan.data.packed import resolve_data
 from dcgan.errors import DcganError
 from dcgan.experiments.figures import labelled, png_path, save_json, stack
-from dcgan.options import CACHE
-from dcgan.sampling import Loaded, generate, grid_image, save_png, z_from_seeds
+from dcgan.experiments.options import NeighborsConfig
+from dcgan.options import configure
+from dcgan.sampling import Loaded, generate, grid_image, save_png
 
 SPACES = ("pixel", "feature")
 CAVEAT = (
@@ -32,7 +35,7 @@ TITLES = {"pixel": "pixels", "feature": "D features (last conv layer)"}
 
 
 @dataclass
-class Neighbours:
+class Neighbors:
     """Nearest reference images of samples; distances of samples and held-out images."""
 
     samples: torch.Tensor  # (n, C, S, S) the samples shown on the sheet
@@ -52,7 +55,7 @@ class Neighbours:
 
     def figure(self) -> Image.Image:
         """One row per sample: the sample, its nearest in pixels, its nearest in D features."""
-        ref = self.reference.float() / 127.5 - 1
+        ref = to_unit_range(self.reference)
         k = self.index["pixel"].shape[1]
         columns = [labelled(grid_image(self.samples, 1), "sample")]
         for space in SPACES:
@@ -84,34 +87,28 @@ def _nearest(queries: torch.Tensor, ref: torch.Tensor, k: int) -> tuple[torch.Te
     return torch.cat(best_d), torch.cat(best_i)
 
 
-def _as_float(images: torch.Tensor) -> torch.Tensor:
-    return images.float() / 127.5 - 1
-
-
 def neighbors(
     model: Loaded,
     data: str | Path,
-    n: int = 8,
-    k: int = 5,
-    n_stats: int = 500,
-    held_out: int = 500,
+    config: NeighborsConfig | None = None,
     bn: str = "batch",
-    cache: str | Path = CACHE,
-) -> Neighbours:
-    """Nearest neighbours of samples 0..n-1 on a sheet; distance statistics over n_stats
-    samples and the data's last `held_out` images against the rest of the data."""
+    **options: Any,
+) -> Neighbors:
+    """Nearest neighbors of samples 0..n-1 on a sheet; distance statistics over
+    `ratio_samples` samples and the data's last `held_out` images against the rest of the
+    data. `options` are NeighborsConfig's fields."""
+    c = configure(NeighborsConfig, config, options)
+    n, k, n_stats, held_out, cache = c.n, c.k, c.ratio_samples, c.held_out, c.cache
     model.needs_d("neighbors")  # its feature space is D's
     m = model.generator.config
     images = resolve_data(data, m.size, m.channels, cache=cache, progress=False).images
-    if len(images) < held_out + k or held_out < 1:
+    if len(images) < held_out + k:
         raise DcganError(f"{data} has {len(images)} images: too few to hold out {held_out}")
-    if not 1 <= n <= n_stats:
-        raise DcganError(f"show 1..n_stats samples, got n={n}, n_stats={n_stats}")
     reference = torch.from_numpy(np.array(images[: len(images) - held_out]))
-    real = _as_float(torch.from_numpy(np.array(images[len(images) - held_out :])))
+    real = to_unit_range(torch.from_numpy(np.array(images[len(images) - held_out :])))
     seeds = list(range(n_stats))
     fake = generate(model.generator, z_from_seeds(seeds, m.nz, model.config.z_dist), bn)
-    ref = _as_float(reference)
+    ref = to_unit_range(reference)
     spaces = {
         "pixel": (fake.flatten(1), real.flatten(1), ref.flatten(1)),
         "feature": (_features(model, fake), _features(model, real), _features(model, ref)),
@@ -131,4 +128,4 @@ def neighbors(
         "held_out": f"images {len(reference)}..{len(images) - 1}",
         "nearest_shown": {s: index[s].tolist() for s in SPACES},
     }
-    return Neighbours(fake[:n], reference, index, distance, record)
+    return Neighbors(fake[:n], reference, index, distance, record)

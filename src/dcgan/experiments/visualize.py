@@ -10,17 +10,20 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
-from dcgan.data.packed import resolve_data, to_unit_range
+from dcgan.conventions import to_unit_range
+from dcgan.data.packed import resolve_data
 from dcgan.errors import DcganError
 from dcgan.experiments.figures import labelled, png_path, save_json, stack
+from dcgan.experiments.options import VisualizeConfig
 from dcgan.models import Discriminator
-from dcgan.options import CACHE
+from dcgan.options import configure
 from dcgan.sampling import Loaded, grid_image, save_png
 
 RECTIFIERS = (nn.ReLU, nn.LeakyReLU)
@@ -148,20 +151,17 @@ class Visualization:
 
 
 def visualize(
-    model: Loaded,
-    data: str | Path,
-    n: int = 6,
-    k: int = 4,
-    channels: list[int] | None = None,
-    first: int = 0,
-    seed: int = 0,
-    cache: str | Path = CACHE,
+    model: Loaded, data: str | Path, config: VisualizeConfig | None = None, **options: Any
 ) -> Visualization:
-    """Fig. 5: guided backprop of D's top-k last-layer channels (or `channels`, the same for
-    both Ds) on images first..first+n-1 of `data`, for the trained D and a random one."""
+    """Fig. 5: guided backprop of D's most active last-layer channels (or `d_channels`, the
+    same for both Ds) on images first..first+images-1 of `data`, for the trained D and a
+    random one; `options` are VisualizeConfig's fields."""
+    c = configure(VisualizeConfig, config, options)
+    n, k, first, seed, cache = c.images, c.top_channels, c.first, c.seed, c.cache
+    channels = list(c.d_channels) if c.d_channels is not None else None
     m = model.needs_d("visualize").config
     data_images = resolve_data(data, m.size, m.channels, cache=cache, progress=False).images
-    if n < 1 or k < 1 or first < 0 or first + n > len(data_images):
+    if first + n > len(data_images):
         raise DcganError(f"{data} has {len(data_images)} images: cannot show {n} from {first}")
     raw = torch.from_numpy(np.array(data_images[first : first + n]))
     images = to_unit_range(raw)

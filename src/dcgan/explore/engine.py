@@ -20,11 +20,12 @@ from typing import Any
 import torch
 from PIL import Image
 
+from dcgan.conventions import z_from_seeds
 from dcgan.errors import DcganError
 from dcgan.experiments.latent import arithmetic
 from dcgan.explore import requests as rq
 from dcgan.explore.directions import direction_from_record, load_direction
-from dcgan.sampling import Loaded, load, to_uint8, walk, with_bn_mode, z_from_seeds
+from dcgan.sampling import Loaded, load, to_uint8, walk, with_bn_mode
 
 CONCEPTS = ("A", "B", "C")  # the explorer's arithmetic is the paper's A - B + C
 WALK_MODES = ("lerp", "slerp")

@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
+from dcgan.conventions import quantize, z_from_seeds
 from dcgan.data.packed import PackedDataset, resolve_data
 from dcgan.devices import pick_device
 from dcgan.extras import require
-from dcgan.metrics.extractors import Extractor, get_extractor, quantize
+from dcgan.metrics.extractors import Extractor, get_extractor
 from dcgan.metrics.fidelity import Features, compute, parse_metrics
 from dcgan.metrics.reference import reference
-from dcgan.options import CACHE
-from dcgan.sampling import load, with_bn_mode, z_from_seeds
+from dcgan.options import CACHE, configure
+from dcgan.options_tools import EvaluateConfig
+from dcgan.sampling import load, with_bn_mode
 
 GEN_BATCH = 250
 
@@ -69,23 +72,21 @@ class Evaluator:
 
 def evaluate(
     checkpoint: str | Path,
-    data: str | Path | None = None,
-    metrics: str | list[str] = "fid,kid,is,pr",
-    n: int = 10000,
-    extractor: str | Path = "mnist",
-    inception_weights: str | Path | None = None,
+    config: EvaluateConfig | None = None,
     ema: bool = True,
     bn: str = "batch",
-    seed: int = 0,
-    cache: str | Path = CACHE,
-    device: str = "auto",
+    **options: Any,
 ) -> dict:
-    """Evaluate a checkpoint (file or run dir) against real data (default: its training data).
+    """Evaluate a checkpoint (file or run dir) against real data (default: its training data);
+    `options` are EvaluateConfig's fields.
 
     Returns a JSON-ready dict: what was compared, and `metrics` (fid, kid_mean, kid_std,
     is_mean, is_std, precision, recall, f_score, as asked). Images of other channels than the
     extractor's are refused; `warning` says when the real images look foreign to it.
     """
+    c = configure(EvaluateConfig, config, options)
+    data, metrics, n, extractor, cache = c.data, c.metrics, c.n, c.extractor, c.cache
+    inception_weights, seed, device = c.inception_weights, c.first_seed, c.device
     require("metrics", "torch_fidelity")  # before any work: the metric math is torch-fidelity's
     t0 = time.monotonic()
     names = parse_metrics(metrics)

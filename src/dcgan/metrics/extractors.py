@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from dcgan.conventions import to_unit_range
 from dcgan.errors import DcganError
 from dcgan.extras import require
 from dcgan.metrics.fidelity import Features
@@ -35,16 +36,6 @@ INCEPTION_URL = (
 def file_digest(path: Path) -> str:
     with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()[:16]
-
-
-def to_unit(images: torch.Tensor) -> torch.Tensor:
-    """uint8 0..255 -> float [-1, 1]."""
-    return images.float() / 127.5 - 1.0
-
-
-def quantize(images: torch.Tensor) -> torch.Tensor:
-    """Float images in [-1, 1] -> uint8 0..255, exactly the pixels `dcgan sample` saves."""
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 class Extractor:
@@ -89,7 +80,7 @@ class ClassifierExtractor(Extractor):
         self.name = f"{'mnist' if self.mnist else 'classifier'}-{file_digest(path)}"
 
     def batch(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f = self.net.features(to_unit(images))
+        f = self.net.features(to_unit_range(images))
         return f, self.net.head(f)
 
     def check_channels(self, channels: int, what: str) -> None:

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dcgan.data.packed import resolve_data, to_unit_range
+from dcgan.conventions import to_unit_range
+from dcgan.data.packed import resolve_data
 from dcgan.errors import DcganError
 from dcgan.io import atomic_write
 from dcgan.metrics.mnist_classifier import MnistClassifier

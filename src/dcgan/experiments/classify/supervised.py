@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dcgan.config import ModelConfig
-from dcgan.data.packed import to_unit_range
+from dcgan.conventions import to_unit_range
 from dcgan.models import Discriminator, init_weights, num_stages
 
 

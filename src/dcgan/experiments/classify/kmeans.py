@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from dcgan.data.packed import PackedDataset
 from dcgan.errors import DcganError
-from dcgan.experiments.features import shift_images
+from dcgan.experiments.classify.features import shift_images
 
 PATCH = 6
 NORM_EPS = 10.0  # brightness/contrast normalisation, for pixels in 0..255 (Coates et al.)

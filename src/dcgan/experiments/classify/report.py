@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dcgan.experiments.splits import in_order
+from dcgan.experiments.classify.splits import in_order
 from dcgan.io import atomic_write, atomic_write_text
 
 if TYPE_CHECKING:
-    from dcgan.experiments.classify import ClassifyResult
+    from dcgan.experiments.classify.pipeline import ClassifyResult
 
 METHOD_NAMES = {
     "dcgan": "DCGAN D features + L2-SVM",

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from dcgan.config import ModelConfig
-from dcgan.data.packed import PackedDataset, to_unit_range
+from dcgan.conventions import to_unit_range
+from dcgan.data.packed import PackedDataset
 from dcgan.errors import DcganError
 from dcgan.io import atomic_write
 from dcgan.models import Discriminator

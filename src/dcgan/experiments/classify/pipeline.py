@@ -32,16 +32,22 @@ from tqdm import tqdm
 
 from dcgan.config import ClassifyConfig
 from dcgan.errors import DcganError
-from dcgan.experiments.features import (
+from dcgan.experiments.classify.features import (
     FeatureExtractor,
     augment_with_shifts,
     prepare_bn,
     shift_offsets,
 )
-from dcgan.experiments.kmeans import KMeansFeatures
-from dcgan.experiments.linear import fit_select_c
-from dcgan.experiments.splits import Splits, count_label, draw_labelled, in_order, open_splits
-from dcgan.experiments.supervised import accuracy, random_search, train_cnn
+from dcgan.experiments.classify.kmeans import KMeansFeatures
+from dcgan.experiments.classify.linear import fit_select_c
+from dcgan.experiments.classify.splits import (
+    Splits,
+    count_label,
+    draw_labelled,
+    in_order,
+    open_splits,
+)
+from dcgan.experiments.classify.supervised import accuracy, random_search, train_cnn
 from dcgan.models import Discriminator
 from dcgan.sampling import Loaded, load
 
@@ -226,7 +232,7 @@ def _cnn_method(
 
 def classify(config: ClassifyConfig) -> ClassifyResult:
     """Run the few-label protocol for every chosen method. Nothing is written: the table,
-    JSON and plot are `dcgan.experiments.report.write_classify_report`'s job."""
+    JSON and plot are `dcgan.experiments.classify.report.write_classify_report`'s job."""
     threads = torch.get_num_threads()
     try:
         if config.threads:

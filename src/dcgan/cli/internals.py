@@ -1,0 +1,103 @@
+"""Verbs that look inside the networks: visualize (D's features, paper §6.2) and forget
+(G's object maps, paper §6.3.1). Their options are dcgan.experiments.options'."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Literal
+
+from dcgan.cli.args import Checkpoint, add_verb, png_out
+from dcgan.errors import DcganError
+from dcgan.experiments.options import HIT_RATE_N, ForgetConfig, VisualizeConfig
+from dcgan.options import MAX_IMAGES, count, opt
+
+
+@dataclass
+class ForgetArgs:
+    model: Checkpoint
+    config: ForgetConfig
+    boxes: str | None = opt(
+        None, 'JSON {"seed": [[x0, y0, x1, y1], ...], ...} in image pixels (or --auto)'
+    )
+    auto: Literal["eyes"] | None = opt(None, "boxes from a detector on seeds 0..n-1 (or --boxes)")
+    n: int = opt(150, "with --auto: samples the detector looks at", check=count(MAX_IMAGES))
+    detect: Literal["eyes"] | None = opt(
+        None, "detector of the hit-rate test (default: the --auto one)"
+    )
+    test_n: int = opt(
+        HIT_RATE_N,
+        "new samples of the hit-rate test, 0 for none",
+        check=count(MAX_IMAGES, low=0),
+    )
+    out: str = opt("forget.png", "PNG (a .json goes beside it) or directory")
+
+
+@dataclass
+class VisualizeArgs:
+    model: Checkpoint
+    config: VisualizeConfig
+    data: str = opt("", "real images (any source prepare reads)", required=True)
+    out: str = opt("visualize.png", "PNG (a .json goes beside it) or directory")
+
+
+def cmd_forget(a: ForgetArgs) -> None:
+    from dcgan.experiments import detect, forget
+    from dcgan.sampling import load
+
+    if (a.boxes is None) == (a.auto is None):
+        raise DcganError("forget needs one of --boxes FILE and --auto DETECTOR")
+    png_out(a.out)
+    model = load(a.model.checkpoint, ema=not a.model.no_ema)
+    bn = a.model.bn
+    if a.boxes:
+        boxes = forget.load_boxes(a.boxes, model.generator.config.size)
+    else:
+        boxes = forget.detected_boxes(model, list(range(a.n)), getattr(detect, a.auto), bn)
+    result = forget.forget(model, boxes, a.config, bn=bn)
+    print(
+        f"dropped {len(result.dropped)} of {result.maps} maps (weight > 0; classifier accuracy "
+        f"{result.accuracy:.3f} on {result.counts['positives']} boxed and "
+        f"{result.counts['negatives']} other positions)"
+    )
+    name = a.detect or a.auto
+    if name and a.test_n:
+        r = forget.hit_rates(model, result, getattr(detect, name), a.test_n, bn=bn)
+        print(
+            f"{name} hit rate on {a.test_n} samples: {r['before']['rate']:.3f} intact, "
+            f"{r['after']['rate']:.3f} without the maps, {r['random']['rate']:.3f} without as "
+            "many random maps"
+        )
+    print(f"written to {', '.join(map(str, result.save(a.out)))}")
+
+
+def cmd_visualize(a: VisualizeArgs) -> None:
+    from dcgan.experiments.visualize import visualize
+    from dcgan.sampling import load
+
+    png_out(a.out)
+    model = load(a.model.checkpoint, ema=not a.model.no_ema)
+    v = visualize(model, a.data, a.config)
+    focus = v.record()["focus_top10"]
+    print(
+        f"channels {v.channels}; gradient mass in the top 10% pixels: trained D "
+        f"{focus['trained']:.3f}, random D {focus['random']:.3f}; "
+        f"written to {', '.join(map(str, v.save(a.out)))}"
+    )
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    add_verb(
+        verbs,
+        "forget",
+        ForgetArgs,
+        cmd_forget,
+        "make G forget an object: drop its maps (paper §6.3.1)",
+    )
+    add_verb(
+        verbs,
+        "visualize",
+        VisualizeArgs,
+        cmd_visualize,
+        "guided backprop of D's last-layer features (paper §6.2)",
+    )

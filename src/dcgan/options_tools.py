@@ -1,0 +1,99 @@
+"""The options of the verbs around a trained generator, one dataclass per verb: sample,
+evaluate, report and export. The `dcgan` verbs generate their flags from them and the Python
+functions (dcgan.sampling.sample, dcgan.metrics.evaluate, dcgan.report.write_report,
+dcgan.export.export) take them, or their fields as keyword arguments. Free of torch, so
+`dcgan --help` is quick."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from dcgan.errors import DcganError
+from dcgan.options import CACHE, MAX_IMAGES, MAX_SHOWN, SEED, Options, count, opt
+
+
+@dataclass
+class SampleConfig(Options):
+    """Samples of G for seeds 0..n-1 (or the seeds given)."""
+
+    n: int = opt(64, "number of samples (seeds 0..n-1)", check=count(MAX_IMAGES))
+    compile: bool = opt(False, "torch.compile G (for many samples)")
+
+
+@dataclass
+class EvaluateConfig(Options):
+    """Sample-quality metrics of a generator against real images."""
+
+    data: str | None = opt(None, "real images, any source (default: the run's training data)")
+    metrics: str = opt("fid,kid,is,pr", "comma list of fid, kid, is, pr")
+    n: int = opt(10000, "samples, and as many real images", check=count(10**7, low=2))
+    extractor: str = opt(
+        "inception",
+        "inception (torch-fidelity's Inception-v3), mnist (the shipped MNIST classifier)"
+        " or a classifier .pt from --train-extractor",
+    )
+    inception_weights: str | None = opt(
+        None, "Inception-v3 weights file (default: torch's hub cache)"
+    )
+    first_seed: int = opt(
+        0, "seed of the first sample: samples are seeds S..S+n-1", check=SEED, old=("seed",)
+    )
+    cache: str = opt(CACHE, "prepared data and real statistics")
+    device: str = opt("auto", "auto, cpu, cuda, ...")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.metrics, list | tuple):
+            self.metrics = ",".join(self.metrics)
+        super().__post_init__()
+
+
+@dataclass
+class ReportConfig(Options):
+    """The HTML report of a run directory."""
+
+    n: int = opt(64, "final samples shown", check=count(MAX_SHOWN))
+
+
+# The file name extensions of each export format; the first is the one to suggest.
+EXTENSIONS = {
+    "safetensors": (".safetensors",),
+    "onnx": (".onnx",),
+    "torchscript": (".pt", ".ts", ".torchscript"),
+    "pytorch-examples": (".pth", ".pt"),  # .pt alone means TorchScript: the first match
+}
+
+
+@dataclass
+class ExportConfig(Options):
+    """The generator written as safetensors, ONNX, TorchScript or a pytorch/examples .pth."""
+
+    format: Literal["safetensors", "onnx", "torchscript", "pytorch-examples"] | None = opt(
+        None,
+        "file format of --out (default: from its extension)",
+        flag="--out-format",
+        old=("--format",),
+    )
+    force: bool = opt(False, "replace an --out of another kind (a checkpoint, say)")
+
+
+def export_format(out: str, format: str | None) -> str:
+    """The format of `out`: the one given, which its extension must match, or the one its
+    extension names."""
+    if not str(out).strip():
+        raise DcganError("the output path (--out) is empty: name a file to write")
+    suffix = Path(out).suffix.lower()
+    named = [f for f, exts in EXTENSIONS.items() if suffix in exts]
+    if format is None:
+        if not named:
+            raise DcganError(
+                f"--out {out}: cannot tell the format from its extension; name a .safetensors,"
+                " .onnx or .pt file, or give --out-format"
+            )
+        return named[0]
+    if format not in named:
+        raise DcganError(
+            f"--out {out} does not match --out-format {format}: name a {EXTENSIONS[format][0]} file"
+        )
+    return format
