@@ -204,7 +204,7 @@ def test_the_license_pyproject_names_is_there() -> None:
 
 
 # Modules of other owners that still hold their own copy (see dcgan.conventions).
-SHARED_RULE_EXCEPTIONS = {"data/packed.py", "data/arrays.py"}
+SHARED_RULE_EXCEPTIONS = {"data/arrays.py"}
 
 
 def test_small_shared_rules_are_written_once() -> None:

@@ -24,8 +24,9 @@ from dcgan.checkpoint import (
     set_rng_state,
 )
 from dcgan.config import DEFAULT_EPOCHS, TrainConfig
+from dcgan.conventions import to_unit_range
 from dcgan.data.loader import BatchOrder, batches
-from dcgan.data.packed import PackedDataset, resolve_data, to_unit_range
+from dcgan.data.packed import PackedDataset, resolve_data
 from dcgan.devices import pick_device, resolve_precision
 from dcgan.errors import DcganError, first_line
 from dcgan.extras import require

@@ -13,17 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from dcgan.conventions import to_unit_range  # re-exported: the data's pixel rule
 from dcgan.data.prepare import IMAGES, LABELS, META, is_packed, prepare
 from dcgan.data.sources import Source, check_spec, open_source
 from dcgan.errors import DcganError
 from dcgan.options import CACHE
 
 __all__ = ["PackedDataset", "is_packed", "resolve_data", "to_unit_range"]
-
-
-def to_unit_range(x: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels 0..255 to floats in [-1, 1] (the range of G's Tanh output)."""
-    return x.float().div_(127.5).sub_(1.0)
 
 
 class PackedDataset:
