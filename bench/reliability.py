@@ -12,7 +12,12 @@ crafted or malformed file can do (run code? give a traceback?).
 
 Tiny models on scikit-learn's digits; a few minutes on a 2-core CPU:
 
-    python bench/reliability.py [--kills 20] [--signals 6] [--seed 0]
+    python bench/reliability.py [--kills 20] [--signals 6] [--seed 0] [--probe-trials 4]
+    python bench/reliability.py --probe-only    # the probe's cases (issue 24) alone
+
+The probe's cases (bench/reliability_probe.py, under "probe" in the JSON) add a full-width
+64 px run (a 284 MB checkpoint) killed mid-write and interrupted by Ctrl-C, FIFOs and
+devices, archive bombs, non-UTF-8 names through dedup and misuse of the Python API.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import random
 import signal
 import sys
@@ -27,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from perf_common import cpu_model, print_table, write_results
+from perf_common import ROOT, cpu_model, print_table, write_results
 from reliability_corpus import (
     build_checkpoint_corpus,
     build_malicious_data,
@@ -44,6 +50,7 @@ from reliability_crash import (
     run_dir,
     signal_trial,
 )
+from reliability_probe import probe, report_rows
 
 from dcgan.cli import main as dcgan_main
 
@@ -125,7 +132,16 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--signals", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--probe-trials", type=int, default=4,
+                        help="kills mid-write and Ctrl-Cs of a full-width run")  # fmt: skip
+    parser.add_argument(
+        "--probe-only",
+        action="store_true",
+        help="run only the probe's cases; keep the others' saved results",
+    )
     args = parser.parse_args()
+    if args.probe_only:
+        return probe_only(args)
     rng = random.Random(args.seed)
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="dcgan-reliability-") as tmp:
@@ -145,6 +161,7 @@ def main() -> None:
         disk = disk_full(root, cache)
         crafted = malicious(root, cache)
         bad = malformed(root, run_dir(root / "reference") / "latest.pt")
+        new = probe(root, cache, run_dir(root / "reference"), rng, args.probe_trials)
     result = {
         "hardware": cpu_model(),
         "command": "python bench/reliability.py " + " ".join(sys.argv[1:]),
@@ -180,7 +197,25 @@ def main() -> None:
             "rows": crafted,
         },
         "malformed_checkpoints": bad,
+        "probe": new,
     }
+    write_results("reliability", result)
+    report(result)
+
+
+def probe_only(args: argparse.Namespace) -> None:
+    """The probe's cases alone, merged into the saved results of the others."""
+    t0 = time.monotonic()
+    saved = json.loads((ROOT / "bench" / "results" / "reliability.json").read_text())
+    with tempfile.TemporaryDirectory(prefix="dcgan-reliability-") as tmp:
+        root, cache = Path(tmp), Path(tmp) / "cache"
+        reference(root, cache)
+        new = probe(root, cache, run_dir(root / "reference"), random.Random(args.seed),
+                    args.probe_trials)  # fmt: skip
+    new["hardware"] = cpu_model()
+    new["command"] = "python bench/reliability.py " + " ".join(sys.argv[1:])
+    new["seconds"] = round(time.monotonic() - t0)
+    result = {**saved, "probe": new}
     write_results("reliability", result)
     report(result)
 
@@ -214,6 +249,8 @@ def report(r: dict) -> None:
         ["malformed checkpoints: tracebacks", f"{b['tracebacks']} in {b['runs']} runs"],
         ["malformed checkpoints: one line, exit 2", f"{b['exit_2_one_line']}/{b['runs']}"],
     ]
+    if "probe" in r:
+        rows += report_rows(r["probe"])
     print_table(["check", "result"], rows)
     print(f"{r['hardware']}; {r['seconds']} s; {r['command']}")
 
