@@ -22,7 +22,6 @@ devices, archive bombs, non-UTF-8 names through dedup and misuse of the Python A
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -31,9 +30,10 @@ import signal
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from perf_common import ROOT, cpu_model, print_table, write_results
+from harness import cpu_model, machine, parse_args, print_table, results_path, write_results
 from reliability_corpus import (
     build_checkpoint_corpus,
     build_malicious_data,
@@ -53,6 +53,7 @@ from reliability_crash import (
 from reliability_probe import probe, report_rows
 
 from dcgan.cli import main as dcgan_main
+from dcgan.options import opt
 
 # --- crafted and malformed files ----------------------------------------------------------
 
@@ -127,19 +128,19 @@ def malformed(root: Path, good: Path) -> dict:
     }
 
 
+@dataclass
+class Args:
+    """The command line of reliability.py."""
+
+    kills: int = opt(20)
+    signals: int = opt(6)
+    seed: int = opt(0)
+    probe_trials: int = opt(4, "kills mid-write and Ctrl-Cs of a full-width run")
+    probe_only: bool = opt(False, "run only the probe's cases; keep the others' saved results")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--signals", type=int, default=6)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--probe-trials", type=int, default=4,
-                        help="kills mid-write and Ctrl-Cs of a full-width run")  # fmt: skip
-    parser.add_argument(
-        "--probe-only",
-        action="store_true",
-        help="run only the probe's cases; keep the others' saved results",
-    )
-    args = parser.parse_args()
+    args = parse_args(Args, __doc__)
     if args.probe_only:
         return probe_only(args)
     rng = random.Random(args.seed)
@@ -203,19 +204,21 @@ def main() -> None:
     report(result)
 
 
-def probe_only(args: argparse.Namespace) -> None:
+def probe_only(args: Args) -> None:
     """The probe's cases alone, merged into the saved results of the others."""
     t0 = time.monotonic()
-    saved = json.loads((ROOT / "bench" / "results" / "reliability.json").read_text())
+    saved = json.loads((results_path("reliability")).read_text())
     with tempfile.TemporaryDirectory(prefix="dcgan-reliability-") as tmp:
         root, cache = Path(tmp), Path(tmp) / "cache"
         reference(root, cache)
         new = probe(root, cache, run_dir(root / "reference"), random.Random(args.seed),
                     args.probe_trials)  # fmt: skip
     new["hardware"] = cpu_model()
+    new["machine"] = machine()
     new["command"] = "python bench/reliability.py " + " ".join(sys.argv[1:])
     new["seconds"] = round(time.monotonic() - t0)
-    result = {**saved, "probe": new}
+    # the other cases' figures were measured elsewhere: their machine is their "hardware"
+    result = {"machine": {"cpu": saved["hardware"]}, **saved, "probe": new}
     write_results("reliability", result)
     report(result)
 

@@ -42,24 +42,31 @@ def wide_args(out: Path, cache: Path, steps: int = WIDE_STEPS, every: int = 1) -
 
 
 def measured(args: list[str], timeout: float = GUARD_S) -> dict:
-    """`dcgan ARGS` in a fresh process: exit code, stderr lines, seconds, its own peak RSS."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    """`dcgan ARGS` in a fresh process: exit code, stderr lines, seconds, its own peak RSS.
+    The RSS comes from /usr/bin/time, a small parent: a child forked from this process would
+    report this process's memory as its own peak (Linux keeps the high-water mark)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rss, err = Path(tmp) / "rss", Path(tmp) / "err"
         t0 = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "dcgan", *args], env=ENV, stdout=out,
-                                stderr=err, text=True)  # fmt: skip
-        hung = threading.Event()
-        timer = threading.Timer(timeout, lambda: (hung.set(), proc.kill()))
-        timer.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        lines = err.read().strip().splitlines()
+        with err.open("w") as f:
+            proc = subprocess.Popen(
+                ["/usr/bin/time", "-f", "%M", "-o", str(rss), sys.executable, "-m", "dcgan", *args],
+                env=ENV, stdout=subprocess.DEVNULL, stderr=f, start_new_session=True,
+            )  # fmt: skip
+            try:
+                proc.wait(timeout)
+                hung = False
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                hung = True
+        lines = err.read_text().strip().splitlines()
+        peak = rss.read_text().split()[-1] if rss.is_file() and rss.read_text().split() else ""
     return {
         "exit_code": proc.returncode,
-        "hung": hung.is_set(),
+        "hung": hung,
         "seconds": round(time.monotonic() - t0, 2),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "peak_rss_mb": round(int(peak) / 1024) if peak.isdigit() else None,
         "stderr_lines": len(lines),
         "said_skipped": any("skipped 1 image" in line for line in lines),
         "message": (lines or [""])[-1][:200],
@@ -415,6 +422,8 @@ def report_rows(r: dict) -> list[list]:
             what += ", hung" if row["hung"] else ""
             if row.get("skipped") is not None:
                 what += f", {row['skipped']} skipped"
+            elif row["said_skipped"]:
+                what += ", said 1 skipped"
             rows.append([row["case"], what + f", {row['peak_rss_mb']} MB peak"])
     d = r["dedup_non_utf8"]
     rows.append(
