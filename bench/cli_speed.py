@@ -111,7 +111,7 @@ def main() -> None:
             "commands": result,
         },
     )
-    print(f"\nwritten to {path.relative_to(ROOT)}")
+    print(f"\nwritten to {path}")
 
 
 if __name__ == "__main__":
