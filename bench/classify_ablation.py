@@ -30,7 +30,7 @@ from dcgan.options import opt
 
 @dataclass
 class Args:
-    """The command line of classify_ablation.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     run: str = opt(str(ROOT / "bench" / "runs" / "00000-mnist32"))
     data: str = opt(str(SHARED / "mnist.npz"))

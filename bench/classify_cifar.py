@@ -225,7 +225,7 @@ def transfer_models(args: argparse.Namespace) -> dict[str, Path]:
 
 @dataclass
 class Args:
-    """The command line of classify_cifar.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     data: str = opt(str(SHARED / "cifar10_train20k.npz"))
     minutes: float = opt(35.0, "DCGAN training budget (0: none)")

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace, ckpt: str, fields: dict, random_d: bool) -> di
 
 @dataclass
 class Args:
-    """The command line of classify_cifar_ablation.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     checkpoint: list[str] | None = opt(None, "run or .pt (repeat)", required=True)
     data: str = opt(str(SHARED / "cifar10_train20k.npz"))

@@ -84,7 +84,7 @@ def checkpoint(path: Path, data: str, runs: Path) -> Path:
 
 @dataclass
 class Args:
-    """The command line of classify_mnist.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     checkpoint: str = opt(str(ROOT / "bench" / "runs" / "00000-mnist32"))
     data: str = opt(str(SHARED / "mnist.npz"))

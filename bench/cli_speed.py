@@ -64,7 +64,7 @@ def imports_torch(code: str, *argv: str) -> bool:
 
 @dataclass
 class Args:
-    """The command line of cli_speed.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     rounds: int = opt(9, "runs of each command")
 

@@ -127,7 +127,7 @@ def bench_loader(steps: int, width: int, batch: int = 128) -> dict:
 
 @dataclass
 class Args:
-    """The command line of data_speed.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     steps: int = opt(6, "training steps timed for the stall")
     width: int = opt(64, "ngf = ndf of the stall run")

@@ -207,7 +207,7 @@ def fmt(v: float | None) -> str:
 
 @dataclass
 class Args:
-    """The command line of dedup_celeba.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     epochs: int = opt(DedupConfig.epochs)
     max_radius: int = opt(10)

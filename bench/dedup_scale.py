@@ -65,7 +65,7 @@ def one_size(model: str, repeats: int, out: str) -> dict:
 
 @dataclass
 class Args:
-    """The command line of dedup_scale.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     repeats: str = opt("1,10")
     epochs: int = opt(2, "the model's quality is not timed")

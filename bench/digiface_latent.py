@@ -85,7 +85,7 @@ def explore_figure(weights: str, record: dict, turn_v: torch.Tensor, out: Path) 
 
 @dataclass
 class Args:
-    """The command line of digiface_latent.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     weights: str = opt(str(WEIGHTS))
     pool: int = opt(600)

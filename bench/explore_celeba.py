@@ -119,7 +119,7 @@ def screenshot(url: str, out: Path, view: str = VIEW) -> None:
 
 @dataclass
 class Args:
-    """The command line of explore_celeba.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     run: str = opt(str(ROOT / "bench" / "runs" / "00003-celeba_aligned_0064"))
     docs: str = opt(str(ROOT / "docs"))

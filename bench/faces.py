@@ -41,7 +41,7 @@ def false_faces(images: np.ndarray, config: FacesConfig) -> dict:
 
 @dataclass
 class Args:
-    """The command line of faces.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     out: str = opt(str(results_path("faces")))
 

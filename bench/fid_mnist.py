@@ -58,7 +58,7 @@ def checkpoints(run: Path, every: int = 1) -> list[Path]:
 
 @dataclass
 class Args:
-    """The command line of fid_mnist.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     n: int = opt(10000, "samples and real images")
     epochs: float = opt(2.0)

@@ -29,7 +29,7 @@ from dcgan.sampling import load
 
 @dataclass
 class Args:
-    """The command line of forget_visualize.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     run: str = opt(str(ROOT / "bench" / "runs" / "00003-celeba_aligned_0064"))
     data: str = opt(str(SHARED / "celeba_aligned_00.tar"))

@@ -31,7 +31,7 @@ from dcgan.sampling import load, save_grid
 
 @dataclass
 class Args:
-    """The command line of latent_celeba.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     run: str = opt(str(ROOT / "bench" / "runs" / "00003-celeba_aligned_0064"))
     data: str = opt(str(SHARED / "celeba_aligned_00.tar"))

@@ -76,7 +76,7 @@ def confident_fraction(model: MnistClassifier, x: torch.Tensor) -> float:
 
 @dataclass
 class Args:
-    """The command line of mnist_classifier.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     data: Path = opt(DEFAULT_DATA, "mnist.npz path")
     epochs: int = opt(5)

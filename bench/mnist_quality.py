@@ -43,7 +43,7 @@ def real_test_digits(path: str, n: int) -> torch.Tensor:
 
 @dataclass
 class Args:
-    """The command line of mnist_quality.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     data: str = opt(str(SHARED / "mnist.npz"))
     epochs: float = opt(2.0)

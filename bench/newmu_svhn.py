@@ -33,7 +33,7 @@ def save_2x(images: torch.Tensor, path: Path, nrow: int) -> Path:
 
 @dataclass
 class Args:
-    """The command line of newmu_svhn.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     src: str = opt(str(SHARED / "newmu_svhn_dcgan"))
     out: str = opt(str(ROOT / "bench" / "runs" / "newmu_svhn.pt"))

@@ -130,7 +130,7 @@ def malformed(root: Path, good: Path) -> dict:
 
 @dataclass
 class Args:
-    """The command line of reliability.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     kills: int = opt(20)
     signals: int = opt(6)

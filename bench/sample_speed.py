@@ -36,7 +36,7 @@ def variants(g: torch.nn.Module) -> dict:
 
 @dataclass
 class Args:
-    """The command line of sample_speed.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     size: int = opt(64)
     width: int = opt(64, "ngf")

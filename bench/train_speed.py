@@ -214,7 +214,7 @@ def bench_size(size: int, args: argparse.Namespace, peak: float) -> dict:
 
 @dataclass
 class Args:
-    """The command line of train_speed.py."""
+    """The command line: one flag per field (harness.parse_args)."""
 
     sizes: str = opt("64,32", "image sizes, comma-separated")
     batch_size: int = opt(128)
