@@ -10,32 +10,34 @@ The run directory (bench/runs/...) is the model the latent-space tools reuse.
 
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
+from harness import CACHE, ROOT, SHARED, parse_args, write_results
 
 from dcgan import ModelConfig, TrainConfig, load, sample, train
+from dcgan.options import opt
 from dcgan.plots import plot_training, read_stats
 from dcgan.sampling import save_grid
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+
+@dataclass
+class Args:
+    """The command line of celeba64.py."""
+
+    data: str = opt(str(SHARED / "celeba_aligned_00.tar"))
+    steps: int = opt(500, "training budget in steps")
+    ngf: int = opt(32, "G and D width (Figure 1 is 128)")
+    batch_size: int = opt(128)
+    ema: float = opt(0.999, "EMA decay of G (0 = none)")
+    out: str = opt(str(ROOT / "bench" / "runs"))
+    resume: str | None = opt(None, "a run directory to continue")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--data", default=str(SHARED / "celeba_aligned_00.tar"))
-    ap.add_argument("--steps", type=int, default=500, help="training budget in steps")
-    ap.add_argument("--ngf", type=int, default=32, help="G and D width (Figure 1 is 128)")
-    ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--ema", type=float, default=0.999, help="EMA decay of G (0 = none)")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "runs"))
-    ap.add_argument("--resume", help="a run directory to continue")
-    args = ap.parse_args()
+    args = parse_args(Args, __doc__)
 
     config = TrainConfig(
         data=args.data,
@@ -47,7 +49,7 @@ def main() -> None:
         sample_every=100,
         checkpoint_every=100,
         log_every=10,
-        cache=str(ROOT / ".cache" / "dcgan"),
+        cache=str(CACHE),
     )
     t0 = time.monotonic()
     result = train(config, resume=args.resume)
@@ -85,8 +87,7 @@ def main() -> None:
         "grid": "docs/celeba64.png",
         "losses": "docs/celeba64_losses.png",
     }
-    path = ROOT / "bench" / "results" / "celeba64.json"
-    path.write_text(json.dumps(out, indent=2) + "\n")
+    path = write_results("celeba64", out)
     print(f"written {path}")
 
 

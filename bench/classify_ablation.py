@@ -17,29 +17,33 @@ Writes bench/results/classify_ablation.json and prints a Markdown table.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from dcgan.experiments.classify import ClassifyConfig, classify
-from dcgan.io import atomic_write_text
+from harness import CACHE, ROOT, SHARED, parse_args, results_path, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+from dcgan.experiments.classify import ClassifyConfig, classify
+from dcgan.options import opt
+
+
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
+
+    run: str = opt(str(ROOT / "bench" / "runs" / "00000-mnist32"))
+    data: str = opt(str(SHARED / "mnist.npz"))
+    labels_per_class: int = opt(100)
+    repeats: int = opt(5)
+    threads: int = opt(1)
+    long_run: str | None = opt(None, "the run continued: its checkpoints are measured too")
+    wide_run: str | None = opt(None, "a run of the same recipe with ndf=128")
+    only: str | None = opt(None, "variant names to run, separated by semicolons")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--run", default=str(ROOT / "bench" / "runs" / "00000-mnist32"))
-    ap.add_argument("--data", default=str(SHARED / "mnist.npz"))
-    ap.add_argument("--labels-per-class", type=int, default=100)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--long-run", help="the run continued: its checkpoints are measured too")
-    ap.add_argument("--wide-run", help="a run of the same recipe with ndf=128")
-    ap.add_argument("--only", help="variant names to run, separated by semicolons")
-    args = ap.parse_args()
+    args = parse_args(Args, __doc__)
 
     run = Path(args.run)
     variants: dict[str, dict] = {}
@@ -84,7 +88,7 @@ def main() -> None:
             variants[f"ndf 128, bn {bn}"] = {"checkpoint": wide, "bn": bn}
     if args.only:
         variants = {k: v for k, v in variants.items() if k in args.only.split(";")}
-    out = ROOT / "bench" / "results" / "classify_ablation.json"
+    out = results_path("classify_ablation")
     old = json.loads(out.read_text())["rows"] if out.is_file() else {}
 
     rows = dict(old)  # a partial run (--only) updates the rows it measures
@@ -95,7 +99,7 @@ def main() -> None:
         on_disk = json.loads(out.read_text())["rows"] if out.is_file() else {}
         rows.update({k: v for k, v in on_disk.items() if k not in variants})
         report = {"labels_per_class": n, "repeats": args.repeats, "run": str(run), "rows": rows}
-        atomic_write_text(out, json.dumps(report, indent=2) + "\n")
+        write_results(out, report)
 
     for name, options in variants.items():
         t0 = time.monotonic()
@@ -110,7 +114,7 @@ def main() -> None:
                 pixels=False,
                 cnn=False,
                 threads=args.threads,
-                cache=str(ROOT / ".cache" / "dcgan"),
+                cache=str(CACHE),
                 progress=False,
                 **options,
             )

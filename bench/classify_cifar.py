@@ -33,10 +33,12 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from harness import CACHE, ROOT, SHARED, parse_args, write_results
 
 from dcgan import ModelConfig, TrainConfig, train
 from dcgan.data.packed import PackedDataset
@@ -45,12 +47,10 @@ from dcgan.data.sources import array_source
 from dcgan.experiments.classify import ClassifyConfig, ClassifyResult, classify
 from dcgan.experiments.classify.report import METHOD_NAMES, caption, to_dict
 from dcgan.experiments.classify.splits import open_splits
-from dcgan.io import atomic_write, atomic_write_text
+from dcgan.io import atomic_write
+from dcgan.options import opt
 from dcgan.sampling import load
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-CACHE = ROOT / ".cache" / "dcgan"
 # Paper Table 1 (CIFAR-10 test accuracy %): (all labels, 400 per class).
 PAPER = {"dcgan": (82.8, 73.8), "kmeans": (80.6, 63.7)}
 PAPER_NOTE = "paper: D trained on ImageNet-1k, 50,000 CIFAR-10 training and 10,000 test images"
@@ -223,27 +223,32 @@ def transfer_models(args: argparse.Namespace) -> dict[str, Path]:
     return models
 
 
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
+
+    data: str = opt(str(SHARED / "cifar10_train20k.npz"))
+    minutes: float = opt(35.0, "DCGAN training budget (0: none)")
+    epochs: float | None = opt(None, "or stop after these epochs")
+    width: int = opt(64, "ngf = ndf of the DCGAN")
+    checkpoint: str | None = opt(None, "reuse this run or checkpoint (no training)")
+    retrain: bool = opt(False, "train even if a run exists")
+    train_only: bool = opt(False, "stop after training")
+    val_size: int = opt(2000)
+    labels_per_class: int = opt(400, "the few-label column")
+    repeats: int = opt(3, "draws of those labels")
+    kmeans_k: int = opt(1600, "0: no K-means row")
+    kmeans_patches: int = opt(50_000)
+    cnn_trials: int = opt(4, "0: no CNN row")
+    cnn_steps: int = opt(2000)
+    transfer: str = opt(str(SHARED / "newmu_svhn_dcgan"), "'' for none")
+    c: str = opt("1e-5,1e-4,1e-3,1e-2", "the SVM's C candidates")
+    threads: int = opt(2)
+    name: str = opt("classify_cifar", "name of the JSON and PNG")
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--data", default=str(SHARED / "cifar10_train20k.npz"))
-    ap.add_argument("--minutes", type=float, default=35.0, help="DCGAN training budget (0: none)")
-    ap.add_argument("--epochs", type=float, default=None, help="or stop after these epochs")
-    ap.add_argument("--width", type=int, default=64, help="ngf = ndf of the DCGAN")
-    ap.add_argument("--checkpoint", help="reuse this run or checkpoint (no training)")
-    ap.add_argument("--retrain", action="store_true", help="train even if a run exists")
-    ap.add_argument("--train-only", action="store_true", help="stop after training")
-    ap.add_argument("--val-size", type=int, default=2000)
-    ap.add_argument("--labels-per-class", type=int, default=400, help="the few-label column")
-    ap.add_argument("--repeats", type=int, default=3, help="draws of those labels")
-    ap.add_argument("--kmeans-k", type=int, default=1600, help="0: no K-means row")
-    ap.add_argument("--kmeans-patches", type=int, default=50_000)
-    ap.add_argument("--cnn-trials", type=int, default=4, help="0: no CNN row")
-    ap.add_argument("--cnn-steps", type=int, default=2000)
-    ap.add_argument("--transfer", default=str(SHARED / "newmu_svhn_dcgan"), help="'' for none")
-    ap.add_argument("--c", default="1e-5,1e-4,1e-3,1e-2", help="the SVM's C candidates")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--name", default="classify_cifar", help="name of the JSON and PNG")
-    args = ap.parse_args()
+    args = parse_args(Args, __doc__)
     torch.set_num_threads(args.threads)
 
     t0 = time.monotonic()
@@ -324,8 +329,7 @@ def write(
         "machine": f"2-core x86_64 CPU, {args.threads} torch thread(s)",
         "torch": torch.__version__,
     }
-    out = ROOT / "bench" / "results" / f"{args.name}.json"
-    atomic_write_text(out, json.dumps(report, indent=2) + "\n")
+    out = write_results(args.name, report)
     png = plot(table_rows, args.labels_per_class, ROOT / "docs" / f"{args.name}.png")
     print(f"wrote {out} and {png}")
 

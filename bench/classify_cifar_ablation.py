@@ -21,19 +21,18 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from harness import CACHE, ROOT, SHARED, parse_args, results_path, write_results
 
 from dcgan.data.packed import PackedDataset
 from dcgan.errors import DcganError
 from dcgan.experiments.classify import ClassifyConfig, classify
-from dcgan.io import atomic_write, atomic_write_text
+from dcgan.io import atomic_write
+from dcgan.options import opt
 from dcgan.sampling import load
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-CACHE = ROOT / ".cache" / "dcgan"
 
 RANDOM = "random D, all layers, 4x4"
 # name -> ClassifyConfig fields; the first is the paper's reading (§5.1).
@@ -82,23 +81,28 @@ def run(args: argparse.Namespace, ckpt: str, fields: dict, random_d: bool) -> di
     return out
 
 
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
+
+    checkpoint: list[str] | None = opt(None, "run or .pt (repeat)", required=True)
+    data: str = opt(str(SHARED / "cifar10_train20k.npz"))
+    variants: str = opt(",".join(str(i) for i in range(len(VARIANTS))))
+    val_size: int = opt(2000)
+    labels_per_class: int = opt(400)
+    repeats: int = opt(1)
+    c: str = opt("1e-6,1e-5,1e-4,1e-3,1e-2")
+    threads: int = opt(2)
+    name: str = opt("classify_cifar_ablation")
+    keep: bool = opt(False, "reuse rows of an earlier NAME.json")
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--checkpoint", action="append", required=True, help="run or .pt (repeat)")
-    ap.add_argument("--data", default=str(SHARED / "cifar10_train20k.npz"))
-    ap.add_argument("--variants", default=",".join(str(i) for i in range(len(VARIANTS))))
-    ap.add_argument("--val-size", type=int, default=2000)
-    ap.add_argument("--labels-per-class", type=int, default=400)
-    ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--c", default="1e-6,1e-5,1e-4,1e-3,1e-2")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--name", default="classify_cifar_ablation")
-    ap.add_argument("--keep", action="store_true", help="reuse rows of an earlier NAME.json")
-    args = ap.parse_args()
+    args = parse_args(Args, __doc__)
     torch.set_num_threads(args.threads)
     names = [list(VARIANTS)[int(i)] for i in args.variants.split(",")]
 
-    out = ROOT / "bench" / "results" / f"{args.name}.json"
+    out = results_path(args.name)
     done = earlier_rows(out, args) if args.keep else []
     t0, rows, widths = time.monotonic(), [], set()
     for ckpt in args.checkpoint:
@@ -157,7 +161,7 @@ def write_report(path: Path, rows: list[dict], args: argparse.Namespace, wall: f
         "machine": f"2-core x86_64 CPU, {args.threads} torch thread(s)",
         "torch": torch.__version__,
     }
-    atomic_write_text(path, json.dumps(report, indent=2) + "\n")
+    write_results(path, report)
 
 
 def epochs_of(step: int, batch_size: int, data: str) -> float | None:
@@ -190,7 +194,7 @@ def plot_length(rows: list[dict], labels_per_class: int, path: Path) -> Path:
         for r in rows:
             if r["width"] == width and r["variant"].startswith("random D"):
                 ax.axhline(r["mean"], color=colour, ls="--", lw=1, label=f"random D, width {width}")
-    bench = ROOT / "bench" / "results" / "classify_cifar.json"
+    bench = results_path("classify_cifar")
     if bench.is_file():
         kmeans = json.loads(bench.read_text())["main"]["methods"].get("kmeans")
         same_count = (kmeans or {}).get("by_labels_per_class", {}).get(str(labels_per_class))

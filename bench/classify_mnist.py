@@ -23,22 +23,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import pickle
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from harness import CACHE, ROOT, SHARED, parse_args, write_results
 
 from dcgan import ModelConfig, TrainConfig, train
 from dcgan.experiments.classify import ClassifyConfig, ClassifyResult, classify
 from dcgan.experiments.classify.report import caption, plot, table, to_dict
-from dcgan.io import atomic_write, atomic_write_text
+from dcgan.io import atomic_write
+from dcgan.options import opt
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-PARTS = ROOT / ".cache" / "dcgan" / "classify_mnist_parts"
+PARTS = CACHE / "classify_mnist_parts"
 
 
 def merge(parts: list[ClassifyResult]) -> ClassifyResult:
@@ -77,31 +77,36 @@ def checkpoint(path: Path, data: str, runs: Path) -> Path:
         out=str(runs),
         epochs=2.0,
         model=ModelConfig(size=32, channels=1, ngf=64, ndf=64),
-        cache=str(ROOT / ".cache" / "dcgan"),
+        cache=str(CACHE),
     )
     return train(config).run_dir
 
 
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
+
+    checkpoint: str = opt(str(ROOT / "bench" / "runs" / "00000-mnist32"))
+    data: str = opt(str(SHARED / "mnist.npz"))
+    labels_per_class: str = opt("10,100,1000")
+    repeats: int = opt(5)
+    val_size: int = opt(5_000)
+    cnn_trials: int = opt(4)
+    cnn_steps: int = opt(250)
+    bn: str = opt("inferred", "BatchNorm statistics of D's features")
+    threads: int = opt(1)
+    name: str = opt("classify_mnist", "name of the JSON and PNG")
+    layers: str | None = opt(None, "D layers, e.g. 2,3 (default: all)")
+    grid: int = opt(4)
+    no_cnn: bool = opt(False)
+    shift: int = opt(0, "moved copies of labelled examples")
+    standardize: bool = opt(False, "standardise the features")
+    part: bool = opt(False, "run, keep the result for --merge")
+    merge: bool = opt(False, "report the --part runs together")
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--checkpoint", default=str(ROOT / "bench" / "runs" / "00000-mnist32"))
-    ap.add_argument("--data", default=str(SHARED / "mnist.npz"))
-    ap.add_argument("--labels-per-class", default="10,100,1000")
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--val-size", type=int, default=5_000)
-    ap.add_argument("--cnn-trials", type=int, default=4)
-    ap.add_argument("--cnn-steps", type=int, default=250)
-    ap.add_argument("--bn", default="inferred", help="BatchNorm statistics of D's features")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--name", default="classify_mnist", help="name of the JSON and PNG")
-    ap.add_argument("--layers", help="D layers, e.g. 2,3 (default: all)")
-    ap.add_argument("--grid", type=int, default=4)
-    ap.add_argument("--no-cnn", action="store_true")
-    ap.add_argument("--shift", type=int, default=0, help="moved copies of labelled examples")
-    ap.add_argument("--standardize", action="store_true", help="standardise the features")
-    ap.add_argument("--part", action="store_true", help="run, keep the result for --merge")
-    ap.add_argument("--merge", action="store_true", help="report the --part runs together")
-    args = ap.parse_args()
+    args = parse_args(Args, __doc__)
     counts = tuple(int(n) for n in args.labels_per_class.split(","))
     if args.merge:  # the label counts were run in parallel processes, one --part each
         files = [PARTS / f"{n}.pkl" for n in counts]  # then kept parts: PARTS/{n}-*.pkl
@@ -128,7 +133,7 @@ def main() -> None:
         shift=args.shift,
         layers=tuple(int(i) for i in args.layers.split(",")) if args.layers else None,
         threads=args.threads,
-        cache=str(ROOT / ".cache" / "dcgan"),
+        cache=str(CACHE),
     )
     t0 = time.monotonic()
     result = classify(config)
@@ -156,8 +161,7 @@ def report(result: ClassifyResult, wall: float, args: argparse.Namespace) -> Non
         "machine": f"{platform.processor() or platform.machine()}, {args.threads} torch thread(s)",
         "torch": torch.__version__,
     }
-    out = ROOT / "bench" / "results" / f"{args.name}.json"
-    atomic_write_text(out, json.dumps(report, indent=2) + "\n")
+    out = write_results(args.name, report)
     png = plot(result, ROOT / "docs" / f"{args.name}.png")
     print(f"wrote {out} and {png}")
 

@@ -11,14 +11,16 @@ Writes bench/results/cli_speed.json.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
-from perf_common import ROOT, cpu_model, print_table, write_results
+from harness import ROOT, cpu_model, parse_args, print_table, write_results
+
+from dcgan.options import opt
 
 TARGET_S = 1.0  # the issue's bar for --help
 DCGAN = [sys.executable, "-m", "dcgan"]
@@ -60,10 +62,15 @@ def imports_torch(code: str, *argv: str) -> bool:
     return done.stderr.strip().splitlines()[-1] == "True"
 
 
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
+
+    rounds: int = opt(9, "runs of each command")
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=9, help="runs of each command")
-    args = ap.parse_args()
+    args = parse_args(Args, __doc__)
     for cmd in COMMANDS.values():  # warm the file cache: the first start reads from disk
         wall(cmd)
     times: dict[str, list[float]] = {name: [] for name in COMMANDS}
@@ -104,7 +111,7 @@ def main() -> None:
             "commands": result,
         },
     )
-    print(f"\nwritten to {path.relative_to(ROOT)}")
+    print(f"\nwritten to {path}")
 
 
 if __name__ == "__main__":

@@ -10,22 +10,24 @@ Each RSS is measured in a fresh process (`ru_maxrss`), so it includes importing 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from perf_common import CELEBA, ROOT, celeba, cpu_model, print_table, write_results
+from harness import ROOT, cpu_model, parse_args, print_table, write_results
+from perf_common import CELEBA, celeba
 
 from dcgan.config import ModelConfig
 from dcgan.data.loader import BatchOrder, batches
 from dcgan.data.packed import to_unit_range
 from dcgan.models import Discriminator, Generator
+from dcgan.options import opt
 from dcgan.step import train_step
 
 PREPARE = """
@@ -123,12 +125,17 @@ def bench_loader(steps: int, width: int, batch: int = 128) -> dict:
     }
 
 
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
+
+    steps: int = opt(6, "training steps timed for the stall")
+    width: int = opt(64, "ngf = ndf of the stall run")
+    rss_steps: int = opt(2, "steps of the RSS training run")
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--steps", type=int, default=6, help="training steps timed for the stall")
-    ap.add_argument("--width", type=int, default=64, help="ngf = ndf of the stall run")
-    ap.add_argument("--rss-steps", type=int, default=2, help="steps of the RSS training run")
-    args = ap.parse_args()
+    args = parse_args(Args, __doc__)
     with tempfile.TemporaryDirectory() as tmp:
         prep = bench_prepare(Path(tmp))
         loader = bench_loader(args.steps, args.width)

@@ -20,29 +20,27 @@ Writes bench/results/dedup_celeba.json.
 
 from __future__ import annotations
 
-import argparse
 import io
-import json
 import resource
 import sys
 import tarfile
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from harness import SHARED, parse_args, results_path, write_results
 from PIL import Image, ImageEnhance
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import SHARED  # noqa: E402
-
-from dcgan.config import DedupConfig  # noqa: E402
-from dcgan.data.prepare import prepare  # noqa: E402
-from dcgan.experiments.dedup import contact_sheet, duplicate_groups, group_labels  # noqa: E402
-from dcgan.experiments.dedup_hash import RADIUS, hash_images, train_hash  # noqa: E402
+from dcgan.config import DedupConfig
+from dcgan.data.prepare import prepare
+from dcgan.experiments.dedup import contact_sheet, duplicate_groups, group_labels
+from dcgan.experiments.dedup_hash import RADIUS, hash_images, train_hash
+from dcgan.options import opt
 
 KINDS = {
     "jpeg": ("jpeg",),
@@ -207,14 +205,19 @@ def fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
+
+    epochs: int = opt(DedupConfig.epochs)
+    max_radius: int = opt(10)
+    methods: str = opt("paper,invariant,phash")
+    out: str = opt(str(results_path("dedup_celeba")))
+    sheet: str | None = opt(None, "also write a contact sheet of the default's groups")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=DedupConfig.epochs)
-    parser.add_argument("--max-radius", type=int, default=10)
-    parser.add_argument("--methods", default="paper,invariant,phash")
-    parser.add_argument("--out", default="bench/results/dedup_celeba.json")
-    parser.add_argument("--sheet", help="also write a contact sheet of the default's groups")
-    args = parser.parse_args()
+    args = parse_args(Args, __doc__)
     torch.set_num_threads(1)
     tar = SHARED / "celeba_aligned_00.tar"
     if not tar.is_file():
@@ -293,8 +296,7 @@ def main() -> None:
             rows[m][best[m]]["recall_by_kind"][k] if best[m] is not None else None for m in rows
         ]
         print(f"{k:18} " + " ".join(fmt(c).rjust(12) for c in cells))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    write_results(Path(args.out), report)
 
 
 if __name__ == "__main__":

@@ -13,27 +13,26 @@ is then extrapolated to LSUN's 3M images. Writes bench/results/dedup_scale.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from harness import SHARED, parse_args, results_path, write_results
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import SHARED  # noqa: E402
-
-from dcgan.config import DedupConfig  # noqa: E402
-from dcgan.data.base import Item  # noqa: E402
-from dcgan.data.prepare import prepare  # noqa: E402
-from dcgan.data.sources import open_source  # noqa: E402
-from dcgan.experiments.dedup import dedup  # noqa: E402
-from dcgan.experiments.dedup_hash import save_model, train_hash  # noqa: E402
+from dcgan.config import DedupConfig
+from dcgan.data.base import Item
+from dcgan.data.prepare import prepare
+from dcgan.data.sources import open_source
+from dcgan.experiments.dedup import dedup
+from dcgan.experiments.dedup_hash import save_model, train_hash
+from dcgan.options import opt
 
 TAR = SHARED / "celeba_aligned_00.tar"
 LSUN = 3_000_000
@@ -64,16 +63,22 @@ def one_size(model: str, repeats: int, out: str) -> dict:
     }
 
 
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
+
+    repeats: str = opt("1,10")
+    epochs: int = opt(2, "the model's quality is not timed")
+    one: str | None = opt(None, "MODEL,REPEATS,OUT: one size, in a child process (internal)")
+    out: str = opt(str(results_path("dedup_scale")))
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", default="1,10")
-    parser.add_argument("--epochs", type=int, default=2, help="the model's quality is not timed")
-    parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)  # model repeats out
-    parser.add_argument("--out", default="bench/results/dedup_scale.json")
-    args = parser.parse_args()
+    args = parse_args(Args, __doc__)
     torch.set_num_threads(1)
     if args.one:
-        print(json.dumps(one_size(args.one[0], int(args.one[1]), args.one[2])))
+        model, repeats, out = args.one.split(",")
+        print(json.dumps(one_size(model, int(repeats), out)))
         return
     if not TAR.is_file():
         sys.exit(f"{TAR} is absent")
@@ -88,7 +93,7 @@ def main() -> None:
         )
         train_s = time.perf_counter() - t0
         for k in (int(v) for v in args.repeats.split(",")):
-            cmd = [sys.executable, __file__, "--one", str(model), str(k), str(Path(tmp, f"o{k}"))]
+            cmd = [sys.executable, __file__, "--one", f"{model},{k},{Path(tmp, f'o{k}')}"]
             row = json.loads(subprocess.run(cmd, check=True, capture_output=True).stdout)
             print(row)
             rows.append(row)
@@ -116,8 +121,7 @@ def main() -> None:
     print(
         f"3M images: {e['hours']} h at the {big['images']}-image rate, {e['hashes_mib']} MiB hashes"
     )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    write_results(Path(args.out), report)
 
 
 if __name__ == "__main__":

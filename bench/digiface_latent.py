@@ -27,25 +27,25 @@ bench/results/digiface_latent.json and docs/digiface_*.png; --quick for a smoke 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from digiface_forget import forget_setup, forget_tests
 from digiface_vectors import ATTRS, BN, arithmetic_test, images_of, pool_faces, turn_test
+from harness import ROOT, SHARED, parse_args, results_path, write_results
 
 from dcgan.experiments.landmarks import GLASSES, MOUTH_OPEN
 from dcgan.experiments.latent import interpolate, latents
-from dcgan.io import atomic_write_text
+from dcgan.options import opt
 from dcgan.sampling import grid_image, load, save_png
 from dcgan.torch_examples import convert_examples
 
-ROOT = Path(__file__).resolve().parents[1]
-WEIGHTS = ROOT.parent / "shared/data/pretrained/digiface64_dcgan/weights.tar"
+WEIGHTS = SHARED / "pretrained/digiface64_dcgan/weights.tar"
 
 
 # paper §6.1: the explorer --------------------------------------------------------------------
@@ -83,27 +83,32 @@ def explore_figure(weights: str, record: dict, turn_v: torch.Tensor, out: Path) 
 # main --------------------------------------------------------------------------------------
 
 
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
+
+    weights: str = opt(str(WEIGHTS))
+    pool: int = opt(600)
+    test: int = opt(200)
+    draws: int = opt(8)
+    rows: int = opt(40)
+    frames: int = opt(7)
+    scale: float = opt(1.0)
+    turn_k: int = opt(20)
+    forget_boxes: int = opt(150)
+    forget_n: int = opt(300)
+    layers: tuple[int, ...] = opt((2, 1, 3), "D layers, e.g. 2,1,3")
+    top_k: tuple[int, ...] = opt((10, 30), "e.g. 10,30")
+    json: str = opt(str(results_path("digiface_latent")))
+    docs: str = opt(str(ROOT / "docs"))
+    quick: bool = opt(False, "tiny counts, for a smoke run")
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--weights", default=str(WEIGHTS))
-    p.add_argument("--pool", type=int, default=600)
-    p.add_argument("--test", type=int, default=200)
-    p.add_argument("--draws", type=int, default=8)
-    p.add_argument("--rows", type=int, default=40)
-    p.add_argument("--frames", type=int, default=7)
-    p.add_argument("--scale", type=float, default=1.0)
-    p.add_argument("--turn-k", type=int, default=20)
-    p.add_argument("--forget-boxes", type=int, default=150)
-    p.add_argument("--forget-n", type=int, default=300)
-    p.add_argument("--layers", type=int, nargs="+", default=[2, 1, 3])
-    p.add_argument("--top-k", type=int, nargs="+", default=[10, 30])
-    p.add_argument("--json", default=str(ROOT / "bench/results/digiface_latent.json"))
-    p.add_argument("--docs", default=str(ROOT / "docs"))
-    p.add_argument("--quick", action="store_true", help="tiny counts, for a smoke run")
-    args = p.parse_args(argv)
+    args = parse_args(Args, __doc__, argv)
     if args.quick:
         args.pool, args.test, args.draws, args.rows = 120, 20, 2, 4
-        args.forget_boxes, args.forget_n, args.layers = 40, 30, [2]
+        args.forget_boxes, args.forget_n, args.layers = 40, 30, (2,)
     if not Path(args.weights).is_file():
         print(f"{args.weights} is absent", file=sys.stderr)
         return 2
@@ -125,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     save_png(
         grid_image(images_of(model, latents(model, range(64))), 8), docs / "digiface_samples.png"
     )
-    walk = interpolate(model, seeds=[0, 1, 2, 3, 4, 5], steps=8, bn=BN)
+    walk = interpolate(model, seeds=[0, 1, 2, 3, 4, 5], segment_steps=8, bn=BN)
     save_png(grid_image(walk.rows(), 9), docs / "digiface_walk.png")
     pool_seeds = list(range(args.pool))
     pool = pool_faces(model, pool_seeds)
@@ -153,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     record["seconds"] = round(time.monotonic() - start, 1)
     if not args.quick:
         log(explore_figure(args.weights, record, turn_v, docs / "digiface_explore.png"))
-    atomic_write_text(args.json, json.dumps(record, indent=1) + "\n")
+    write_results(Path(args.json), record, indent=1)
     print(table(record))
     return 0
 

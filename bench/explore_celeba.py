@@ -11,7 +11,6 @@ docs/explore.png. Numbers go to bench/results/explore_celeba.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import tempfile
@@ -19,17 +18,19 @@ import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+from harness import ROOT, parse_args, write_results
 from PIL import Image
 
 from dcgan.experiments.figures import save_json
 from dcgan.experiments.latent import arithmetic, turn
 from dcgan.explore import Engine, make_server
-from dcgan.io import atomic_write, atomic_write_text
+from dcgan.io import atomic_write
+from dcgan.options import opt
 from dcgan.sampling import load
 
-ROOT = Path(__file__).resolve().parents[1]
 CONCEPTS = {"A": [1, 3, 5], "B": [0, 2, 4], "C": [6, 7, 8]}  # smiling, neutral, neutral
 VIEW = (
     "g=0&p=11,22,33,44,9,12&w=11,22,33,44&m=slerp&s=8&wf=12"
@@ -116,11 +117,16 @@ def screenshot(url: str, out: Path, view: str = VIEW) -> None:
     out.with_suffix(".full.png").unlink()
 
 
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
+
+    run: str = opt(str(ROOT / "bench" / "runs" / "00003-celeba_aligned_0064"))
+    docs: str = opt(str(ROOT / "docs"))
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--run", default=str(ROOT / "bench" / "runs" / "00003-celeba_aligned_0064"))
-    ap.add_argument("--docs", default=str(ROOT / "docs"))
-    args = ap.parse_args()
+    args = parse_args(Args, __doc__)
     t0 = time.time()
     model = load(args.run)
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,8 +143,7 @@ def main() -> None:
     screenshot(url + "/", Path(args.docs) / "explore.png")
     server.shutdown()
     results["seconds"] = round(time.time() - t0, 1)
-    out = ROOT / "bench" / "results" / "explore_celeba.json"
-    atomic_write_text(out, json.dumps(results, indent=2) + "\n")
+    write_results("explore_celeba", results)
     print(json.dumps(results, indent=2))
 
 

@@ -11,22 +11,19 @@ found. Writes bench/results/faces.json.
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from harness import SHARED, parse_args, results_path, write_results
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import SHARED  # noqa: E402
-
-from dcgan.config import FacesConfig  # noqa: E402
-from dcgan.experiments.detect import cascade  # noqa: E402
-from dcgan.experiments.faces import CASCADE, detect_faces, faces  # noqa: E402
+from dcgan.config import FacesConfig
+from dcgan.experiments.detect import cascade
+from dcgan.experiments.faces import CASCADE, detect_faces, faces
+from dcgan.options import opt
 
 
 def false_faces(images: np.ndarray, config: FacesConfig) -> dict:
@@ -42,10 +39,15 @@ def false_faces(images: np.ndarray, config: FacesConfig) -> dict:
     }
 
 
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
+
+    out: str = opt(str(results_path("faces")))
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="bench/results/faces.json")
-    args = parser.parse_args()
+    args = parse_args(Args, __doc__)
     torch.set_num_threads(1)
     config = FacesConfig()
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,8 +78,7 @@ def main() -> None:
             f"{name:20} {s['images']} images: {s['false_faces']} false faces, "
             f"{s['images_per_s']} img/s"
         )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    write_results(Path(args.out), report)
 
 
 if __name__ == "__main__":

@@ -15,13 +15,14 @@ numbers only, never with Inception FID. Writes bench/results/fid_mnist.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from harness import CACHE, ROOT, SHARED, parse_args, write_results
 
 from dcgan import ModelConfig, TrainConfig, train
 from dcgan.conventions import quantize
@@ -31,12 +32,10 @@ from dcgan.metrics.evaluate import Evaluator
 from dcgan.metrics.extractors import get_extractor
 from dcgan.metrics.fidelity import Features, Reference, compute
 from dcgan.metrics.reference import dataset_features, reference
+from dcgan.options import opt
+from dcgan.resume import is_run_dir
 from dcgan.sampling import load
-from dcgan.training import is_run_dir
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-CACHE = ROOT / ".cache" / "dcgan"
 FOUNDATION = ROOT.parent / "main" / "bench" / "runs" / "00000-mnist32"
 METRICS = ["fid", "kid", "is", "pr"]
 
@@ -58,15 +57,20 @@ def checkpoints(run: Path, every: int = 1) -> list[Path]:
     return [c for c in ckpts if int(c.stem[5:]) % every == 0 or c == ckpts[-1]]
 
 
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
+
+    n: int = opt(10000, "samples and real images")
+    epochs: float = opt(2.0)
+    eval_every: int = opt(100)
+    run: str | None = opt(None, "an existing run directory to evaluate instead of training")
+    every: int = opt(200, "evaluate checkpoints this far apart")
+    foundation: str = opt(str(FOUNDATION))
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=10000, help="samples and real images")
-    ap.add_argument("--epochs", type=float, default=2.0)
-    ap.add_argument("--eval-every", type=int, default=100)
-    ap.add_argument("--run", help="an existing run directory to evaluate instead of training")
-    ap.add_argument("--every", type=int, default=200, help="evaluate checkpoints this far apart")
-    ap.add_argument("--foundation", default=str(FOUNDATION))
-    args = ap.parse_args()
+    args = parse_args(Args, __doc__)
     t0 = time.monotonic()
     ext = get_extractor("mnist")
     mnist = SHARED / "mnist.npz"
@@ -155,8 +159,7 @@ def main() -> None:
         "machine": platform.processor(),
         "seconds": round(time.monotonic() - t0, 1),
     }
-    path = ROOT / "bench" / "results" / "fid_mnist.json"
-    path.write_text(json.dumps(out, indent=2) + "\n")
+    path = write_results("fid_mnist", out)
     print(f"written {path}")
 
 

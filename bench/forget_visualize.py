@@ -14,38 +14,33 @@ bench/results/forget_visualize.json; prints a table (about 20 min on the shared 
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
+from harness import CACHE, ROOT, SHARED, parse_args, shrink, write_results
 
 from dcgan.experiments.detect import eyes
 from dcgan.experiments.forget import detected_boxes, forget, hit_rates
 from dcgan.experiments.visualize import visualize
-from dcgan.io import atomic_write, atomic_write_text
+from dcgan.options import opt
 from dcgan.sampling import load
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
 
-def shrink(path: Path) -> None:
-    """Keep the docs' pictures small: 256-colour palette PNGs."""
-    image = Image.open(path).convert("RGB").quantize(256)
-    atomic_write(path, lambda f: image.save(f, format="PNG", optimize=True))
+    run: str = opt(str(ROOT / "bench" / "runs" / "00003-celeba_aligned_0064"))
+    data: str = opt(str(SHARED / "celeba_aligned_00.tar"))
+    cache: str = opt(str(CACHE))
+    docs: str = opt(str(ROOT / "docs"))
+    n_test: int = opt(1000, "samples of the hit-rate test")
+    controls: int = opt(8, "random-map draws per variant")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--run", default=str(ROOT / "bench" / "runs" / "00003-celeba_aligned_0064"))
-    ap.add_argument("--data", default=str(SHARED / "celeba_aligned_00.tar"))
-    ap.add_argument("--cache", default=str(ROOT / ".cache" / "dcgan"))
-    ap.add_argument("--docs", default=str(ROOT / "docs"))
-    ap.add_argument("--n-test", type=int, default=1000, help="samples of the hit-rate test")
-    ap.add_argument("--controls", type=int, default=8, help="random-map draws per variant")
-    args = ap.parse_args()
+    args = parse_args(Args, __doc__)
     docs, t0 = Path(args.docs), time.time()
     model = load(args.run)
     results: dict = {"run": Path(args.run).name, "step": model.step, "forget": {}}
@@ -58,7 +53,7 @@ def main() -> None:
     }
     rows = []
     for layer, renormalise in ((2, False), (1, False), (2, True)):
-        r = forget(model, boxes, layer=layer, renormalise=renormalise)
+        r = forget(model, boxes, layer=layer, renormalize=renormalise)
         rates = hit_rates(model, r, eyes, n=args.n_test, controls=args.controls)
         if (layer, renormalise) == (2, False):
             r.save(docs / "forget_eyes.png")
@@ -76,7 +71,7 @@ def main() -> None:
         }
         rows.append((layer, r, rates))
 
-    v = visualize(model, args.data, n=6, k=4, cache=args.cache)
+    v = visualize(model, args.data, images=6, top_channels=4, cache=args.cache)
     v.save(docs / "visualize_d.png")
     (docs / "visualize_d.json").unlink()
     results["visualize"] = {
@@ -85,8 +80,7 @@ def main() -> None:
     for name in ("forget_eyes", "visualize_d"):
         shrink(docs / f"{name}.png")
     results["seconds"] = round(time.time() - t0, 1)
-    out = ROOT / "bench" / "results" / "forget_visualize.json"
-    atomic_write_text(out, json.dumps(results, indent=1) + "\n")
+    out = write_results("forget_visualize", results, indent=1)
 
     print(f"eye boxes: {results['boxes']}")
     print(

@@ -12,21 +12,20 @@ bench/results/landmarks_celeba.json).
 from __future__ import annotations
 
 import io
-import json
 import sys
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import torch
+from harness import ROOT, SHARED, write_results
 from PIL import Image, ImageDraw
 
+from dcgan.data.packed import to_unit_range
 from dcgan.experiments.landmarks import faces
-from dcgan.io import atomic_write_text
 from dcgan.sampling import save_png, to_uint8
 
-ROOT = Path(__file__).resolve().parents[1]
-TAR = ROOT.parent / "shared/data/celeba_aligned_00.tar"
+TAR = SHARED / "celeba_aligned_00.tar"
 N, COLS, TILE = 80, 10, 96
 
 
@@ -41,7 +40,7 @@ def read(n: int) -> tuple[list[str], torch.Tensor]:
                 im = im.crop((0, 20, 178, 198)).resize((64, 64), Image.BICUBIC)
                 out.append(torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1))
                 names.append(Path(member.name).name)
-    return names, torch.stack(out).float() / 127.5 - 1
+    return names, to_unit_range(torch.stack(out))
 
 
 def main() -> int:
@@ -75,8 +74,7 @@ def main() -> int:
         }
         for name, f in zip(names, found, strict=True)
     ]
-    path = ROOT / "bench/results/landmarks_celeba.json"
-    atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+    write_results("landmarks_celeba", record, indent=1)
     print(
         f"{sum(f.found for f in found)}/{N} faces found, {sum(f.mouth_open for f in found)} "
         f"open mouths, {sum(f.glasses for f in found)} with glasses; sheet in docs/"

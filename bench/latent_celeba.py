@@ -10,12 +10,12 @@ bench/results/latent_celeba.json (--parts reruns some and keeps the others' numb
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
+from harness import CACHE, ROOT, SHARED, parse_args, results_path, shrink, write_results
 
 from dcgan.experiments.latent import (
     arithmetic,
@@ -25,36 +25,32 @@ from dcgan.experiments.latent import (
     turn,
 )
 from dcgan.experiments.neighbors import neighbors
-from dcgan.io import atomic_write, atomic_write_text
+from dcgan.options import opt
 from dcgan.sampling import load, save_grid
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
 
-def shrink(path: Path) -> None:
-    """Keep the docs' pictures small: 256-colour palette PNGs."""
-    image = Image.open(path).convert("RGB").quantize(256)
-    atomic_write(path, lambda f: image.save(f, format="PNG", optimize=True))
+    run: str = opt(str(ROOT / "bench" / "runs" / "00003-celeba_aligned_0064"))
+    data: str = opt(str(SHARED / "celeba_aligned_00.tar"))
+    cache: str = opt(str(CACHE))
+    docs: str = opt(str(ROOT / "docs"))
+    parts: str = opt("walk,smile,turn,neighbors", "what to (re)run")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--run", default=str(ROOT / "bench" / "runs" / "00003-celeba_aligned_0064"))
-    ap.add_argument("--data", default=str(SHARED / "celeba_aligned_00.tar"))
-    ap.add_argument("--cache", default=str(ROOT / ".cache" / "dcgan"))
-    ap.add_argument("--docs", default=str(ROOT / "docs"))
-    ap.add_argument("--parts", default="walk,smile,turn,neighbors", help="what to (re)run")
-    args = ap.parse_args()
+    args = parse_args(Args, __doc__)
     docs, parts, t0 = Path(args.docs), args.parts.split(","), time.time()
-    out = ROOT / "bench" / "results" / "latent_celeba.json"
+    out = results_path("latent_celeba")
     results: dict = json.loads(out.read_text()) if out.exists() else {}
     model = load(args.run)
     results.update(run=Path(args.run).name, step=model.step)
 
     # Fig. 4: 5 points, 6 steps between each, slerp; the PNG only (the GIF is large).
     if "walk" in parts:
-        walk = interpolate(model, [11, 22, 33, 44, 55], steps=6, spherical=True)
+        walk = interpolate(model, [11, 22, 33, 44, 55], segment_steps=6, spherical=True)
         walk.save(docs / "latent_walk.png")
         (docs / "latent_walk.gif").unlink()
         (docs / "latent_walk.json").unlink()
@@ -79,7 +75,9 @@ def main() -> None:
 
     # Memorisation: 500 samples vs the tar's last 500 images, against its first 5,499.
     if "neighbors" in parts:
-        nn = neighbors(model, args.data, n=6, k=5, n_stats=500, held_out=500, cache=args.cache)
+        nn = neighbors(
+            model, args.data, n=6, k=5, ratio_samples=500, held_out=500, cache=args.cache
+        )
         nn.save(docs / "latent_neighbors.png")
         (docs / "latent_neighbors.json").unlink()
         results["neighbors"] = {"distance": nn.distance, "ratio": nn.record()["ratio"]}
@@ -87,7 +85,7 @@ def main() -> None:
         if (docs / f"latent_{name}.png").exists():
             shrink(docs / f"latent_{name}.png")
     results.setdefault("seconds", {})[args.parts] = round(time.time() - t0, 1)
-    atomic_write_text(out, json.dumps(results, indent=1) + "\n")
+    write_results(out, results, indent=1)
     print(json.dumps(results, indent=1))
 
 

@@ -12,42 +12,40 @@ below 99%.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import math
 import os
 import sys
-import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from harness import ROOT, SHARED, parse_args, write_results
 from tqdm import tqdm
 
+from dcgan.data.packed import to_unit_range
+from dcgan.io import atomic_write
 from dcgan.metrics.mnist_classifier import DEFAULT_WEIGHTS, MnistClassifier
+from dcgan.metrics.train_extractor import accuracy as top1_accuracy
 from dcgan.metrics.train_extractor import augment
+from dcgan.options import opt
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
-RESULTS = ROOT / "bench" / "results" / "mnist_classifier.json"
+DEFAULT_DATA = SHARED / "mnist.npz"
 MIN_ACCURACY = 0.99
 
 
 def sha256(path: Path) -> str:
     """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def to_tensor(x: np.ndarray) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [-1, 1]."""
-    return torch.from_numpy(x).float().div(127.5).sub(1.0).unsqueeze(1)
+    return to_unit_range(torch.from_numpy(x)).unsqueeze(1)
 
 
 def junk(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -76,38 +74,21 @@ def confident_fraction(model: MnistClassifier, x: torch.Tensor) -> float:
     return float((model.predict_proba(x).max(1).values >= 0.9).double().mean())
 
 
-@torch.no_grad()
-def evaluate(model: MnistClassifier, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Top-1 accuracy."""
-    model.eval()
-    preds = torch.cat([model(x[i : i + 1000]).argmax(1) for i in range(0, len(x), 1000)])
-    return float((preds == y).double().mean())
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
 
-
-def save_atomically(obj: dict, path: Path) -> None:
-    """torch.save to a temp file in the same folder, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.chmod(tmp, 0o644)  # mkstemp creates the file private
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    data: Path = opt(DEFAULT_DATA, "mnist.npz path")
+    epochs: int = opt(5)
+    batch_size: int = opt(128)
+    lr: float = opt(3e-3, "peak one-cycle learning rate")
+    junk_weight: float = opt(0.5, "outlier-exposure weight")
+    seed: int = opt(0)
+    out: Path = opt(DEFAULT_WEIGHTS, "weights file")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="mnist.npz path")
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=3e-3, help="peak one-cycle learning rate")
-    parser.add_argument("--junk-weight", type=float, default=0.5, help="outlier-exposure weight")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS, help="weights file")
-    args = parser.parse_args(argv)
+    args = parse_args(Args, __doc__, argv)
 
     if not args.data.is_file():
         print(f"error: MNIST not found at {args.data} (use --data)", file=sys.stderr)
@@ -146,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
             sched.step()
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{loss.item():.4f}")
-        print(f"epoch {epoch}: test accuracy {evaluate(model, x_test, y_test):.4f}")
+        print(f"epoch {epoch}: test accuracy {top1_accuracy(model, x_test, y_test):.4f}")
     train_s = time.perf_counter() - start
-    accuracy = evaluate(model, x_test, y_test)
+    accuracy = top1_accuracy(model, x_test, y_test)
     check = torch.Generator().manual_seed(args.seed + 1)
     noise_confident = confident_fraction(
         model, torch.rand(1000, 1, 28, 28, generator=check) * 2 - 1
@@ -166,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch_version": str(torch.__version__),  # plain str: weights_only loads
     }
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    save_atomically({"state_dict": state, "meta": meta}, args.out)
+    atomic_write(args.out, lambda f: torch.save({"state_dict": state, "meta": meta}, f))
     size = args.out.stat().st_size
 
     result = {
@@ -182,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         "weights_path": os.path.relpath(args.out.resolve(), ROOT),
         "passed": accuracy >= MIN_ACCURACY,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_results("mnist_classifier", result)
 
     rows = [
         ("epochs", str(args.epochs)),

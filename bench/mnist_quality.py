@@ -10,20 +10,18 @@ this is the measurement behind the default `--bn`.
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-from perf_common import cpu_model
+from harness import CACHE, ROOT, SHARED, cpu_model, parse_args, write_results
 
 from dcgan import ModelConfig, TrainConfig, load, sample, train
+from dcgan.data.packed import to_unit_range
 from dcgan.metrics.mnist_classifier import classify_samples, load_mnist_classifier
+from dcgan.options import opt
 from dcgan.sampling import save_grid
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 
 
 def summary(r: dict) -> dict:
@@ -40,30 +38,32 @@ def summary(r: dict) -> dict:
 def real_test_digits(path: str, n: int) -> torch.Tensor:
     """The first n MNIST test digits in [-1, 1]: the judge's ceiling for the same statistic."""
     with np.load(path) as f:
-        x = torch.from_numpy(f["x_test"][:n]).float()
-    return (x / 127.5 - 1).unsqueeze(1)
+        return to_unit_range(torch.from_numpy(f["x_test"][:n])).unsqueeze(1)
+
+
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
+
+    data: str = opt(str(SHARED / "mnist.npz"))
+    epochs: float = opt(2.0)
+    ngf: int = opt(64)
+    ndf: int | None = opt(None, "D width (default: --ngf)")
+    batch_size: int = opt(128)
+    n: int = opt(1000)
+    ema: float = opt(0.999, "EMA decay of G (0 = none)")
+    lr_d: float | None = opt(None, "D's learning rate (default: the paper's 2e-4)")
+    lr_g: float | None = opt(None, "G's learning rate (default: the paper's 2e-4)")
+    real_label: float = opt(1.0, "0.9 = one-sided smoothing")
+    seed: int = opt(0)
+    out: str = opt(str(ROOT / "bench" / "runs"))
+    resume: str | None = opt(None, "a run directory to continue or to evaluate")
+    name: str = opt("mnist_quality", "results JSON name (bench/results/NAME.json)")
+    figure: str = opt(str(ROOT / "docs" / "mnist32.png"), "sample grid")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--data", default=str(SHARED / "mnist.npz"))
-    ap.add_argument("--epochs", type=float, default=2.0)
-    ap.add_argument("--ngf", type=int, default=64)
-    ap.add_argument("--ndf", type=int, help="D width (default: --ngf)")
-    ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--n", type=int, default=1000)
-    ap.add_argument("--ema", type=float, default=0.999, help="EMA decay of G (0 = none)")
-    ap.add_argument("--lr-d", type=float, help="D's learning rate (default: the paper's 2e-4)")
-    ap.add_argument("--lr-g", type=float, help="G's learning rate (default: the paper's 2e-4)")
-    ap.add_argument("--real-label", type=float, default=1.0, help="0.9 = one-sided smoothing")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(ROOT / "bench" / "runs"))
-    ap.add_argument("--resume", help="a run directory to continue or to evaluate")
-    ap.add_argument(
-        "--name", default="mnist_quality", help="results JSON name (bench/results/NAME.json)"
-    )
-    ap.add_argument("--figure", default=str(ROOT / "docs" / "mnist32.png"), help="sample grid")
-    args = ap.parse_args()
+    args = parse_args(Args, __doc__)
 
     config = TrainConfig(
         data=args.data,
@@ -79,7 +79,7 @@ def main() -> None:
         sample_every=200,
         checkpoint_every=200,
         keep=10,
-        cache=str(ROOT / ".cache" / "dcgan"),
+        cache=str(CACHE),
     )
     result = train(config, resume=args.resume)
     if result.interrupted:
@@ -144,8 +144,7 @@ def main() -> None:
         "final_loss_G": stats[-1]["loss_G"],
         "sampling": rows,
     }
-    path = ROOT / "bench" / "results" / f"{args.name}.json"
-    path.write_text(json.dumps(out, indent=2) + "\n")
+    path = write_results(args.name, out)
     print(f"written {path}")
 
 

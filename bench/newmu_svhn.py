@@ -10,19 +10,18 @@ at 2x so the house numbers are legible. A few seconds on a CPU.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from harness import ROOT, SHARED, parse_args, write_results
 from PIL import Image
 
 from dcgan.convert import convert
+from dcgan.options import opt
 from dcgan.sampling import generate, grid_image, load, sample, save_png, walk, z_from_seeds
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 WALKS = [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9), (10, 11)]
 STEPS = 9  # images per walk: STEPS + 1
 
@@ -32,11 +31,16 @@ def save_2x(images: torch.Tensor, path: Path, nrow: int) -> Path:
     return save_png(grid.resize((grid.width * 2, grid.height * 2), Image.NEAREST), path)
 
 
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
+
+    src: str = opt(str(SHARED / "newmu_svhn_dcgan"))
+    out: str = opt(str(ROOT / "bench" / "runs" / "newmu_svhn.pt"))
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--src", default=str(SHARED / "newmu_svhn_dcgan"))
-    ap.add_argument("--out", default=str(ROOT / "bench" / "runs" / "newmu_svhn.pt"))
-    args = ap.parse_args()
+    args = parse_args(Args, __doc__)
 
     t0 = time.monotonic()
     release = convert(args.src, args.out)
@@ -55,9 +59,7 @@ def main() -> None:
         "samples": str(grid.relative_to(ROOT)),
         "walk": str(strip.relative_to(ROOT)),
     }
-    path = ROOT / "bench" / "results" / "newmu_svhn.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
+    path = write_results("newmu_svhn", out)
     print(f"{release.layout.about}: converted and sampled in {wall:.1f} s")
     print(f"  samples: {grid}\n  walk:    {strip}\n  figures: {path}")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shlex
 import shutil
 import subprocess
@@ -20,8 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DCGAN_SHARED_DATA") or ROOT.parent / "shared" / "data")
+from harness import ROOT, SHARED, print_table, write_results
 
 
 def quickstart_commands() -> list[list[str]]:
@@ -59,20 +57,13 @@ def main() -> None:
         "training_minutes": round(last["time"] / 60, 2),
         "img_s": round(last["step"] * batch / last["time"], 1),
         "wall_seconds": {"prepare": walls[0], "train": walls[1], "sample": walls[2]},
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         # A time-limited run trains as far as the CPU lets it: other load shows here.
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "grid": "docs/quickstart.png",
     }
-    out = ROOT / "bench" / "results" / "quickstart.json"
-    tmp_out = out.with_suffix(".tmp")
-    tmp_out.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp_out, out)
-    print(f"{'steps':>8} {'epochs':>7} {'minutes':>8} {'img/s':>6}")
-    print(
-        f"{result['steps']:>8} {result['epochs']:>7.2f} "
-        f"{result['training_minutes']:>8.2f} {result['img_s']:>6}"
-    )
+    write_results("quickstart", result)
+    row = [result["steps"], f"{result['epochs']:.2f}", result["training_minutes"], result["img_s"]]
+    print_table(["steps", "epochs", "minutes", "img/s"], [row])
 
 
 if __name__ == "__main__":

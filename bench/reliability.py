@@ -12,22 +12,28 @@ crafted or malformed file can do (run code? give a traceback?).
 
 Tiny models on scikit-learn's digits; a few minutes on a 2-core CPU:
 
-    python bench/reliability.py [--kills 20] [--signals 6] [--seed 0]
+    python bench/reliability.py [--kills 20] [--signals 6] [--seed 0] [--probe-trials 4]
+    python bench/reliability.py --probe-only    # the probe's cases (issue 24) alone
+
+The probe's cases (bench/reliability_probe.py, under "probe" in the JSON) add a full-width
+64 px run (a 284 MB checkpoint) killed mid-write and interrupted by Ctrl-C, FIFOs and
+devices, archive bombs, non-UTF-8 names through dedup and misuse of the Python API.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
+import json
 import random
 import signal
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from perf_common import cpu_model, print_table, write_results
+from harness import cpu_model, machine, parse_args, print_table, results_path, write_results
 from reliability_corpus import (
     build_checkpoint_corpus,
     build_malicious_data,
@@ -44,8 +50,10 @@ from reliability_crash import (
     run_dir,
     signal_trial,
 )
+from reliability_probe import probe, report_rows
 
 from dcgan.cli import main as dcgan_main
+from dcgan.options import opt
 
 # --- crafted and malformed files ----------------------------------------------------------
 
@@ -59,7 +67,7 @@ def malicious(root: Path, cache: Path) -> list[dict]:
     for name, path in [*cases, ("checkpoint", ckpt)]:
         verbs = (
             [["sample", str(path), "--out", str(root / "s.png")],
-             ["export", str(path), "--format", "safetensors", "--out", str(root / "g.st")],
+             ["export", str(path), "--out-format", "safetensors", "--out", str(root / "g.st")],
              ["train", "--resume", str(path), "--steps", "1", "--no-progress"]]
             if name == "checkpoint"
             else [["prepare", str(path), str(root / "packed" / name), "--size", "8"],
@@ -87,7 +95,7 @@ def malformed(root: Path, good: Path) -> dict:
     files = build_checkpoint_corpus(root / "corpus", good)
     verbs = {
         "sample": lambda p: ["sample", str(p), "--n", "2", "--out", str(root / "m.png")],
-        "export": lambda p: ["export", str(p), "--format", "safetensors", "--out",
+        "export": lambda p: ["export", str(p), "--out-format", "safetensors", "--out",
                              str(root / "m.safetensors")],
         "train": lambda p: ["train", "--resume", str(p), "--steps", "1", "--no-progress",
                             "--out", str(root / "fruns")],
@@ -120,12 +128,21 @@ def malformed(root: Path, good: Path) -> dict:
     }
 
 
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
+
+    kills: int = opt(20)
+    signals: int = opt(6)
+    seed: int = opt(0)
+    probe_trials: int = opt(4, "kills mid-write and Ctrl-Cs of a full-width run")
+    probe_only: bool = opt(False, "run only the probe's cases; keep the others' saved results")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--signals", type=int, default=6)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parse_args(Args, __doc__)
+    if args.probe_only:
+        return probe_only(args)
     rng = random.Random(args.seed)
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="dcgan-reliability-") as tmp:
@@ -145,6 +162,7 @@ def main() -> None:
         disk = disk_full(root, cache)
         crafted = malicious(root, cache)
         bad = malformed(root, run_dir(root / "reference") / "latest.pt")
+        new = probe(root, cache, run_dir(root / "reference"), rng, args.probe_trials)
     result = {
         "hardware": cpu_model(),
         "command": "python bench/reliability.py " + " ".join(sys.argv[1:]),
@@ -180,7 +198,27 @@ def main() -> None:
             "rows": crafted,
         },
         "malformed_checkpoints": bad,
+        "probe": new,
     }
+    write_results("reliability", result)
+    report(result)
+
+
+def probe_only(args: Args) -> None:
+    """The probe's cases alone, merged into the saved results of the others."""
+    t0 = time.monotonic()
+    saved = json.loads((results_path("reliability")).read_text())
+    with tempfile.TemporaryDirectory(prefix="dcgan-reliability-") as tmp:
+        root, cache = Path(tmp), Path(tmp) / "cache"
+        reference(root, cache)
+        new = probe(root, cache, run_dir(root / "reference"), random.Random(args.seed),
+                    args.probe_trials)  # fmt: skip
+    new["hardware"] = cpu_model()
+    new["machine"] = machine()
+    new["command"] = "python bench/reliability.py " + " ".join(sys.argv[1:])
+    new["seconds"] = round(time.monotonic() - t0)
+    # the other cases' figures were measured elsewhere: their machine is their "hardware"
+    result = {"machine": {"cpu": saved["hardware"]}, **saved, "probe": new}
     write_results("reliability", result)
     report(result)
 
@@ -214,6 +252,8 @@ def report(r: dict) -> None:
         ["malformed checkpoints: tracebacks", f"{b['tracebacks']} in {b['runs']} runs"],
         ["malformed checkpoints: one line, exit 2", f"{b['exit_2_one_line']}/{b['runs']}"],
     ]
+    if "probe" in r:
+        rows += report_rows(r["probe"])
     print_table(["check", "result"], rows)
     print(f"{r['hardware']}; {r['seconds']} s; {r['command']}")
 

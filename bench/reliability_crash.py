@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import torch
-from perf_common import ROOT
+from harness import ROOT
 
 from dcgan.checkpoint import load_checkpoint
 from dcgan.errors import DcganError

@@ -6,15 +6,16 @@ eager vs torch.compile vs the best setting, interleaved in one process on the sa
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
+from dataclasses import dataclass
 
 import torch
-from perf_common import cpu_model, print_table, write_results
+from harness import cpu_model, parse_args, print_table, write_results
 
 from dcgan.config import ModelConfig
 from dcgan.models import Generator
+from dcgan.options import opt
 from dcgan.sampling import with_bn_mode
 
 TARGET = 1.5
@@ -33,14 +34,19 @@ def variants(g: torch.nn.Module) -> dict:
     }
 
 
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
+
+    size: int = opt(64)
+    width: int = opt(64, "ngf")
+    batch: int = opt(256, "images per call (generate's 256)")
+    rounds: int = opt(5)
+    calls: int = opt(2, "calls per variant per round")
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--size", type=int, default=64)
-    ap.add_argument("--width", type=int, default=64, help="ngf")
-    ap.add_argument("--batch", type=int, default=256, help="images per call (generate's 256)")
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--calls", type=int, default=2, help="calls per variant per round")
-    args = ap.parse_args()
+    args = parse_args(Args, __doc__)
     torch.manual_seed(0)
     g = with_bn_mode(Generator(ModelConfig(size=args.size, channels=3, ngf=args.width)), "batch")
     z = torch.rand(args.batch, g.config.nz) * 2 - 1

@@ -20,9 +20,11 @@ import argparse
 import contextlib
 import statistics
 import time
+from dataclasses import dataclass
 
 import torch
-from perf_common import celeba, cpu_model, matmul_peak, print_table, write_results
+from harness import cpu_model, parse_args, print_table, write_results
+from perf_common import celeba, matmul_peak
 from reference_loop import from_dcgan, ref_step, reference_weights, weights_as_reference
 from torch import nn
 
@@ -30,6 +32,7 @@ from dcgan.config import ModelConfig
 from dcgan.data.loader import BatchOrder
 from dcgan.data.packed import to_unit_range
 from dcgan.models import Discriminator, Generator
+from dcgan.options import opt
 from dcgan.step import train_step
 
 TARGET_RATIO, TARGET_PEAK = 1.45, 0.85
@@ -209,16 +212,21 @@ def bench_size(size: int, args: argparse.Namespace, peak: float) -> dict:
     return result
 
 
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
+
+    sizes: str = opt("64,32", "image sizes, comma-separated")
+    batch_size: int = opt(128)
+    width: int = opt(64, "ngf = ndf (the reference's 64)")
+    rounds: int = opt(5, "rounds: one step of every variant")
+    compile: bool = opt(False, "also time torch.compile (slow)")
+    no_profile: bool = opt(False, "skip the profile of a miss")
+    out: str = opt("train_speed", "name of the JSON in bench/results")
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--sizes", default="64,32", help="image sizes, comma-separated")
-    ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--width", type=int, default=64, help="ngf = ndf (the reference's 64)")
-    ap.add_argument("--rounds", type=int, default=5, help="rounds: one step of every variant")
-    ap.add_argument("--compile", action="store_true", help="also time torch.compile (slow)")
-    ap.add_argument("--no-profile", action="store_true", help="skip the profile of a miss")
-    ap.add_argument("--out", default="train_speed", help="name of the JSON in bench/results")
-    args = ap.parse_args()
+    args = parse_args(Args, __doc__)
     torch.manual_seed(0)
     peak = matmul_peak(torch.device("cpu"))
     results = [bench_size(int(s), args, peak) for s in args.sizes.split(",")]

@@ -17,6 +17,9 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "export": ("onnx", "onnxscript", "onnxruntime", "safetensors"),  # dcgan export
     "metrics": ("torch_fidelity",),  # dcgan evaluate, train --eval-every, FID & co.
     "explore": (),  # dcgan explore: the standard library's HTTP server is enough
+    # dcgan.experiments.landmarks (§6's pose and attribute detectors): dlib, its 68-point
+    # predictor's weights, and OpenCV's solvePnP (through dcgan[faces])
+    "landmarks": ("dlib", "face_recognition_models", "cv2"),
 }
 
 

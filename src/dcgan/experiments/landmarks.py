@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from dcgan.errors import DcganError
+from dcgan.extras import install_hint, require
 from dcgan.sampling import to_uint8
 
 SIDE = 128  # images are enlarged to this side before detection
@@ -77,21 +78,17 @@ class Face:
 @functools.cache
 def _models():
     """dlib's HOG face detector and the 68-point predictor; a clear error when missing."""
-    try:
-        import dlib
-    except ImportError:
-        raise DcganError(
-            "landmarks need dlib: pip install dlib-bin face-recognition-models"
-        ) from None
+    dlib = require("landmarks", "dlib")
+    # Located, not imported: the package's __init__ needs pkg_resources, which is deprecated.
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise DcganError("landmarks need the weights: pip install face-recognition-models")
+        raise DcganError(f"face_recognition_models is not installed: {install_hint('landmarks')}")
     path = Path(spec.submodule_search_locations[0]) / "models/shape_predictor_68_face_landmarks.dat"
     return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(path))
 
 
 def _yaw(points: np.ndarray, side: int) -> float:
-    import cv2
+    cv2 = require("landmarks", "cv2")
 
     camera = np.array([[side, 0, side / 2], [0, side, side / 2], [0, 0, 1]], dtype=np.float64)
     image = points[PNP_POINTS].astype(np.float64)
@@ -135,9 +132,7 @@ def _bridge(grey: np.ndarray, points: np.ndarray) -> float:
 
 def faces(images: torch.Tensor) -> list[Face]:
     """The landmarks (and pose, mouth, glasses) of each image in [-1, 1]."""
-    import cv2
-    import dlib
-
+    cv2, dlib = require("landmarks", "cv2"), require("landmarks", "dlib")
     detector, predictor = _models()
     arrays = to_uint8(images)
     scale = images.shape[-1] / SIDE
