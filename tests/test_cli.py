@@ -356,3 +356,19 @@ def test_neighbors_of_copied_images_is_one_line(run_dir: Path, tmp_path: Path, c
     ]
     args += ["--held-out", "10", "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "n.png")]
     one_line_error(*run_cli(capsys, *args), "exact copies")
+
+
+def test_a_warning_on_the_command_line_is_one_line(tmp_path: Path, capsys) -> None:
+    """A skipped file printed Python's warning: our file path, then a line of our source."""
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(4):
+        Image.new("RGB", (20, 20), (i * 60, 0, 0)).save(folder / f"{i}.png")
+    (folder / "broken.png").write_bytes(b"not an image")
+    assert main(["prepare", str(folder), str(tmp_path / "packed"), "--size", "16"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    warned = [line for line in err if "warning" in line]
+    assert warned and all(line.startswith("dcgan: warning: ") for line in warned), err
+    assert not any(".py:" in line or "warnings.warn" in line for line in err), err

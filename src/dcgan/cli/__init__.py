@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import typing
+import warnings
 
 from dcgan.cli import core, datatools, experiments, export, internals, latent, quality
 from dcgan.cli.args import add_dataclass_args, build_dataclass, rename_old_flags
@@ -46,17 +47,24 @@ def _spec(top: argparse.ArgumentParser, argv: list[str]) -> type | None:
     return verb.get_default("spec") if verb is not None else None
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning on the command line is one line for the user, not our file and source."""
+    print(f"dcgan: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     top = parser()
     spec = _spec(top, argv)
     if spec is not None:
-        argv, warnings = rename_old_flags(spec, argv)
-        for warning in warnings:
-            print(f"dcgan: warning: {warning}", file=sys.stderr)
+        argv, renamed = rename_old_flags(spec, argv)
+        for note in renamed:
+            print(f"dcgan: warning: {note}", file=sys.stderr)
     args = top.parse_args(argv)
     try:
-        return args.func(build_dataclass(args.spec, args, argv=tuple(argv))) or 0
+        with warnings.catch_warnings():  # restores Python's own printer afterwards
+            warnings.showwarning = _one_line_warning
+            return args.func(build_dataclass(args.spec, args, argv=tuple(argv))) or 0
     except DcganError as e:
         print(f"dcgan: error: {e}", file=sys.stderr)
         return 2
