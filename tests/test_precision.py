@@ -39,7 +39,7 @@ def test_native_bf16_on_a_cpu_is_read_from_its_flags(monkeypatch) -> None:
 def test_the_run_saves_its_precision_and_resume_keeps_it(tmp_path: Path) -> None:
     run = train(tiny_config(tmp_path, steps=2)).run_dir
     assert run_config(run).precision == "fp32"  # auto, decided on this CPU
-    with pytest.raises(DcganError, match="--precision bf16: cannot change on --resume"):
+    with pytest.raises(DcganError, match="precision bf16: cannot change on resume"):
         train(TrainConfig(steps=3, precision="bf16", progress=False), resume=run)
 
 

@@ -84,7 +84,7 @@ def test_resume_is_bit_identical(tmp_path: Path) -> None:
 def test_out_that_is_a_run_is_refused_without_resume(tmp_path: Path) -> None:
     """Was a silent resume in the API (the CLI refused it): both refuse it now."""
     first = train(tiny_config(tmp_path, steps=3))
-    with pytest.raises(DcganError, match="is a run directory.*--resume"):
+    with pytest.raises(DcganError, match="out .* is a run directory: continue it with resume="):
         train(tiny_config(tmp_path, steps=5, out=str(first.run_dir)))
     assert load_checkpoint(first.run_dir)["step"] == 3
 

@@ -41,18 +41,23 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def merge(saved: TrainConfig, config: TrainConfig, given: set[str], new_run: bool) -> TrainConfig:
+def merge(
+    saved: TrainConfig, config: TrainConfig, given: set[str], new_run: bool, cli: bool = True
+) -> TrainConfig:
     """The config a resumed run continues with: `saved` (the run's), with the caller's limits
     where `given` names one, and the caller's session fields. `new_run`: the checkpoint lies
-    outside any run directory, so the caller's `out` is where the new run goes."""
+    outside any run directory, so the caller's `out` is where the new run goes. `cli`: name
+    fields in refusals as flags (else as the Python fields they are)."""
     fixed = given - RESUMABLE - ({"out"} if new_run else set())
     changed = [n for n in sorted(fixed) if value(saved, n) != value(config, n)]
     if changed:
-        asked = ", ".join(f"{flag(n)} {value(config, n)}" for n in changed)
+        name = flag if cli else str
+        asked = ", ".join(f"{name(n)} {value(config, n)}" for n in changed)
         had = ", ".join(str(value(saved, n)) for n in changed)
-        allowed = ", ".join(flag(n) for n in sorted(RESUMABLE))
+        allowed = ", ".join(name(n) for n in sorted(RESUMABLE))
+        how = "--resume" if cli else "resume"
         raise DcganError(
-            f"{asked}: cannot change on --resume (the run has {had}); only {allowed} may change"
+            f"{asked}: cannot change on {how} (the run has {had}); only {allowed} may change"
         )
     merged = dataclasses.replace(saved, model=dataclasses.replace(saved.model))
     if given & set(LIMITS):  # the caller's stopping rule replaces the run's as a whole
@@ -105,13 +110,14 @@ def check(config: TrainConfig, resume: str | Path | None, given: set[str]) -> No
     merge(read_saved(resume)[0], config, given, new_run=run_dir_of(resume) is None)
 
 
-def refuse_run_dir_as_out(out: str | Path) -> None:
+def refuse_run_dir_as_out(out: str | Path, cli: bool = True) -> None:
     """`out` names a run directory without a resume: refused, so a typo never continues (or
     writes into) the wrong run."""
     if is_run_dir(Path(out)):
+        asked, how = (f"--out {out}", f"--resume {out}") if cli else (f"out {out}", "resume=")
         raise DcganError(
-            f"--out {out} is a run directory: continue it with --resume {out}, or give its"
-            " parent folder for a new run"
+            f"{asked} is a run directory: continue it with {how}, or give its parent folder"
+            " for a new run"
         )
 
 

@@ -95,6 +95,7 @@ class Trainer:
         self.job = distributed.setup(device)
         self.device = distributed.local_device(device, self.job)
         self.main = self.job.is_main  # only rank 0 writes
+        self.cli = given is not None  # refusals name flags, else Python fields
         given = resuming.set_fields(config) if given is None else given
         config, ckpt, run_dir = self._resume(config, resume, given)
         # Decided once, where the run starts and saved with it: a resumed run keeps it.
@@ -143,7 +144,7 @@ class Trainer:
         """(config, checkpoint, run directory) to continue from; (config, None, None) for a
         new run. A checkpoint file outside any run directory starts a new run from it."""
         if resume is None:
-            resuming.refuse_run_dir_as_out(config.out)
+            resuming.refuse_run_dir_as_out(config.out, self.cli)
             return config, None, None
         resume = Path(resume)
         run_dir = resuming.run_dir_of(resume)
@@ -156,7 +157,8 @@ class Trainer:
                 f"{resume} was stopped before its first checkpoint: it starts again from step 0",
                 stacklevel=3,
             )
-        return resuming.merge(stored, config, given, new_run=run_dir is None), ckpt, run_dir
+        merged = resuming.merge(stored, config, given, run_dir is None, self.cli)
+        return merged, ckpt, run_dir
 
     def _run_name(self) -> str:
         stem = Path(self.config.data.rstrip("/")).name.split(".")[0] or "data"
