@@ -52,3 +52,15 @@ def train_tiny(tmp: Path, size: int = 16, **overrides) -> Path:
         "progress": False,
     }
     return train(TrainConfig(**{**fields, **overrides})).run_dir
+
+
+@pytest.fixture(autouse=True, scope="session")
+def python_sigint_handler():
+    """Tests that Ctrl-C themselves need Python's own SIGINT handler. A shell that starts the
+    suite in the background (`make test &`) leaves SIGINT ignored, and Python then installs
+    none: give it back, as a foreground run has it."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
