@@ -10,7 +10,6 @@ import random
 import re
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +29,9 @@ from dcgan.data.packed import PackedDataset, resolve_data
 from dcgan.devices import pick_device, resolve_precision
 from dcgan.errors import DcganError, first_line
 from dcgan.extras import require
-from dcgan.interrupts import StopSignal, exit_code
+from dcgan.interrupts import StopSignal
 from dcgan.models import Discriminator, Generator
+from dcgan.outcome import TrainingDiverged, TrainingInterrupted, TrainResult, elapsed_of
 from dcgan.progress import UNBOUNDED, Progress
 from dcgan.rundir import RunDir
 from dcgan.sampling import generate, grid_image, sample_z
@@ -49,35 +49,6 @@ __all__ = [
 ]
 
 GRID_SEED = 1234
-
-
-class TrainingDiverged(DcganError):
-    """A loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    step: int
-    interrupted: bool = False
-    signal: int | None = None  # what stopped the run: SIGINT or SIGTERM
-    trained: int = 0  # steps taken by this call (0: the run was already at its limit)
-
-    @property
-    def exit_code(self) -> int:
-        """0, or 128 + the signal that stopped the run (130 SIGINT, 143 SIGTERM)."""
-        return exit_code(self.signal) if self.signal else 0
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """`train()` was stopped by Ctrl-C or SIGTERM after saving the checkpoint of
-    `result.step`; `train(resume=result.run_dir)` continues it exactly."""
-
-    def __init__(self, result: TrainResult) -> None:
-        super().__init__(
-            f"interrupted at step {result.step}; the checkpoint is saved in {result.run_dir}"
-        )
-        self.result = result
 
 
 class Trainer:
@@ -101,7 +72,7 @@ class Trainer:
         # Decided once, where the run starts and saved with it: a resumed run keeps it.
         config.precision = resolve_precision(config.precision, self.device)
         self.config = config
-        self.elapsed = _elapsed(ckpt)
+        self.elapsed = elapsed_of(ckpt)
         if config.eval_every:  # FID & co. are the `metrics` extra: say so before any work
             require("metrics", "torch_fidelity")
         self.global_batch, self.rank_batch = distributed.rank_batch(
@@ -366,12 +337,6 @@ class Trainer:
         g = self.ema if self.ema is not None else self.g
         row = self.watch(g, self.step, self.step / self.order.steps_per_epoch, self.state)
         self.out.log(row, "eval")
-
-
-def _elapsed(ckpt: dict | None) -> float:
-    """Seconds of training a checkpoint records (0 for a new run or an older checkpoint)."""
-    value = ckpt.get("elapsed", 0.0) if ckpt else 0.0
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else 0.0
 
 
 def train(
