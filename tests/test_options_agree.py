@@ -53,6 +53,7 @@ API: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         (*CHECKPOINT, "out", "train_extractor", "extractor_out", "extractor_epochs"),
     ),
     "report": (("dcgan.report:write_report",), ("run_dir",)),
+    "doctor": (("dcgan.doctor:diagnose",), ("run_dir",)),
     "classify": (("dcgan.experiments.classify:classify",), ()),
     "export": (("dcgan.export:export",), (*CHECKPOINT, "out")),
     "explore": (

@@ -95,7 +95,13 @@ def save_file(path: str | Path, state: dict[str, Any], previous: Path | None = N
 
 
 def _link_latest(path: Path) -> None:
-    tmp = path.with_name(f".{LATEST}.tmp")
+    link_file(path, path.with_name(LATEST))
+
+
+def link_file(path: Path, name: Path) -> None:
+    """`name` becomes the file `path` atomically: a hard link (no second copy), or a copy
+    where the filesystem has none."""
+    tmp = name.with_name(f".{name.name}.tmp")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
     try:
@@ -103,11 +109,17 @@ def _link_latest(path: Path) -> None:
             os.link(path, tmp)
         except OSError:  # a filesystem without hard links: fall back to a copy
             atomic_write(tmp, lambda f: f.write(path.read_bytes()))
-        os.replace(tmp, path.with_name(LATEST))
+        os.replace(tmp, name)
     except OSError as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        raise DcganError(f"cannot update {path.with_name(LATEST)} ({e.strerror or e})") from None
+        raise DcganError(f"cannot update {name} ({e.strerror or e})") from None
+
+
+def step_of(path: Path) -> int:
+    """The step in a `ckpt-<step>.pt` name (-1 for another name)."""
+    match = _CKPT.fullmatch(path.name)
+    return int(match[1]) if match else -1
 
 
 def has_checkpoint(run_dir: Path) -> bool:
@@ -230,7 +242,7 @@ def _field_problem(ckpt: object) -> str | None:
 
 
 # A temp file of `dcgan.io.atomic_open` (`.<name>.<8 random chars>.tmp`) or `_link_latest`.
-_TEMP = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp|\.latest\.pt\.tmp")
+_TEMP = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp|\.(latest|healthy)\.pt\.tmp")
 _CKPT = re.compile(r"ckpt-(\d{8})\.pt")
 
 

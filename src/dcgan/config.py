@@ -207,6 +207,17 @@ class TrainConfig:
     eval_extractor: str = opt("inception", "eval features: inception, mnist or a .pt")
     eval_data: str | None = opt(None, "real data of the eval (default: the training data)")
     inception_weights: str | None = opt(None, "Inception-v3 weights file (default: torch's cache)")
+    # The watchdog (dcgan.watchdog): health probes, alarms, and what an alarm does.
+    health_every: int = opt(
+        100, "steps between health probes of G and D, 0 = no watchdog", check=count(10**12, low=0)
+    )
+    on_alarm: Literal["warn", "stop", "rollback"] = opt(
+        "warn",
+        "on an alarm (mode-collapse, d-wins, ...): warn; stop (checkpoint first); or rollback to"
+        " healthy.pt, the last checkpoint before the trouble began, with halved learning rates"
+        " and a fresh z stream",
+    )
+    max_rollbacks: int = opt(3, "rollbacks before the run stops", check=count(1000, low=0))
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):

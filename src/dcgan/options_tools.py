@@ -1,5 +1,5 @@
 """The options of the verbs around a trained generator, one dataclass per verb: sample,
-evaluate, report and export. The `dcgan` verbs generate their flags from them and the Python
+evaluate, report, doctor and export. The `dcgan` verbs generate their flags from them and the Python
 functions (dcgan.sampling.sample, dcgan.metrics.evaluate, dcgan.report.write_report,
 dcgan.export.export) take them, or their fields as keyword arguments. Free of torch, so
 `dcgan --help` is quick."""
@@ -54,6 +54,18 @@ class ReportConfig(Options):
     """The HTML report of a run directory."""
 
     n: int = opt(64, "final samples shown", check=count(MAX_SHOWN))
+
+
+@dataclass
+class DoctorConfig(Options):
+    """The watchdog's diagnosis of a run directory, after training (dcgan.doctor)."""
+
+    recompute: bool = opt(
+        False, "recompute the health signals from the checkpoints even where they were logged"
+    )
+    data: str | None = opt(None, "real images for recomputed signals (default: the run's data)")
+    cache: str = opt(CACHE, "where raw sources are prepared once")
+    device: str = opt("auto", "auto, cpu, cuda, ...")
 
 
 # The file name extensions of each export format; the first is the one to suggest.

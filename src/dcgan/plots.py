@@ -1,4 +1,5 @@
-"""Plots of a run: loss curves and D's outputs from `stats.jsonl`."""
+"""Plots of a run: loss curves and D's outputs from `stats.jsonl`, and the watchdog's
+health signals with its alarms."""
 
 from __future__ import annotations
 
@@ -45,6 +46,54 @@ def plot_training(run_dir: str | Path, out: str | Path | None = None) -> Path | 
         ax.legend()
         ax.grid(alpha=0.3)
     out = Path(out) if out else Path(run_dir) / "losses.png"
+    write_output(out, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)
+    return out
+
+
+def plot_health(
+    rows: list[dict], alarms: list, rollbacks: list[dict], run_dir: str | Path
+) -> Path | None:
+    """Write `health.png`: the watchdog's signals against steps (sample diversity and the
+    near-copy rate; the shares of G's filters that ignore z; D's running outputs), each
+    alarm a red line at the step it was raised, each rollback a grey one. None if no rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        return None
+    step = [r["step"] for r in rows]
+    style = {"lw": 1, "marker": "o" if len(rows) < 20 else None, "ms": 4}
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.5), constrained_layout=True)
+    samples = (
+        ("diversity", "diversity (D features)"),
+        ("pixel_diversity", "diversity (pixels)"),
+        ("near_copies", "near-copy rate"),
+    )
+    filters = (("filters_collapsed", "ignore z"), ("filters_oscillating", "ignore z and swing"))
+    d_out = (("D_x_mean", "D(x)"), ("D_G_z_mean", "D(G(z))"))
+    panels = (
+        ("samples", samples),
+        ("G's filters (paper §7)", filters),
+        ("D's outputs (running means)", d_out),
+    )
+    for ax, (title, series) in zip(axes, panels, strict=True):
+        for key, label in series:
+            if any(key in r for r in rows):
+                ax.plot(step, [r.get(key, float("nan")) for r in rows], label=label, **style)
+        for a in alarms:
+            ax.axvline(a.step, color="tab:red", lw=1, ls="--")
+        for r in rollbacks:
+            ax.axvline(r["step"], color="grey", lw=1, ls=":")
+        ax.set(xlabel="step", title=title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if alarms:
+        names = ", ".join(sorted({a.name for a in alarms}))
+        fig.suptitle(f"alarms (red): {names}", color="tab:red")
+    out = Path(run_dir) / "health.png"
     write_output(out, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
     return out

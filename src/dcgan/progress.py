@@ -79,6 +79,13 @@ class Progress:
                     "--time-limit MINUTES or --steps N stop it sooner"
                 )
 
+    def rewind(self, step: int) -> None:
+        """Back to `step` (a rollback): the bar and the rate restart there."""
+        self.bar.n = self.bar.last_print_n = step
+        self.elapsed0 = self.elapsed()
+        self.start_step, self.start_time = step, time.monotonic()
+        self.bar.refresh()
+
     def expected_end(self, step: int, per_step: float) -> int:
         """The step the run will stop at: its step limit, or where its time limit falls."""
         if not self.time_limit_s:

@@ -3,8 +3,9 @@
 A run is continued as it was saved. Its architecture, recipe and data are fixed: a value
 the caller sets that differs from the run's is refused, naming it. Its stopping rule
 (steps, epochs, time limit) is kept, unless the caller sets one of the three: then the
-caller's limits replace the run's as a whole. How this session runs (progress bar,
-device, cache of prepared data) is always the caller's. "Set" means a flag typed on the
+caller's limits replace the run's as a whole. The watchdog's settings are kept too, each
+unless the caller sets it. How this session runs (progress bar, device, cache of prepared
+data) is always the caller's. "Set" means a flag typed on the
 command line, or, in Python, a field whose value differs from TrainConfig's default.
 """
 
@@ -19,7 +20,9 @@ from dcgan.errors import DcganError
 LIMITS = ("steps", "epochs", "time_limit")
 # Always taken from the caller: how this session runs, not what the run is.
 SESSION = ("progress", "device", "cache")
-RESUMABLE = frozenset((*LIMITS, *SESSION))
+# Kept from the run unless the caller sets them, each on its own.
+WATCHDOG = ("health_every", "on_alarm", "max_rollbacks")
+RESUMABLE = frozenset((*LIMITS, *SESSION, *WATCHDOG))
 
 
 def value(config: TrainConfig, name: str) -> object:
@@ -64,6 +67,8 @@ def merge(
         for name in LIMITS:
             setattr(merged, name, getattr(config, name))
     for name in SESSION:
+        setattr(merged, name, getattr(config, name))
+    for name in set(WATCHDOG) & given:
         setattr(merged, name, getattr(config, name))
     if new_run:
         merged.out = config.out

@@ -1,7 +1,8 @@
 """A training run's folder and everything written in it: `config.json`, `stats.jsonl`, the
-TensorBoard events, sample grids, checkpoints (with `latest.pt`), `best.pt` and
-`losses.png`. The trainer and the in-training evaluation write only through it; it is
-opened once per training session, on rank 0 only, and closed once."""
+TensorBoard events, sample grids, checkpoints (with `latest.pt`), `best.pt`, the
+watchdog's `healthy.pt` and `rollbacks/`, and `losses.png`. The trainer and the
+in-training evaluation write only through it; it is opened once per training session, on
+rank 0 only, and closed once."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from typing import IO, Any
 
 import numpy as np
 
-from dcgan.checkpoint import save_checkpoint, save_file
+from dcgan.checkpoint import link_file, save_checkpoint, save_file, step_of
 from dcgan.config import TrainConfig
 from dcgan.errors import DcganError
 from dcgan.io import atomic_write_text
 from dcgan.plots import plot_training, read_stats
 
 BEST = "best.pt"
+HEALTHY = "healthy.pt"  # the last checkpoint taken while no alarm condition held
+ROLLBACKS = "rollbacks"
 CONFIG = "config.json"
 STATS = "stats.jsonl"
 # Row fields that are not scalars to chart.
@@ -73,8 +76,9 @@ class RunDir:
         """The rows logged so far (lines cut short by a kill skipped)."""
         return read_stats(self.path)
 
-    def log(self, row: dict, scalars: str) -> None:
-        """One row in stats.jsonl, and its numbers as TensorBoard scalars `scalars/<key>`."""
+    def log(self, row: dict, scalars: str | None) -> None:
+        """One row in stats.jsonl, and its numbers as TensorBoard scalars `scalars/<key>`
+        (none when `scalars` is None)."""
         if self._log is None:
             raise RuntimeError("RunDir.log before open()")
         try:
@@ -82,7 +86,7 @@ class RunDir:
             self._log.flush()
         except OSError as e:  # a full disk: name the file (a bare write's error names none)
             raise DcganError(f"cannot write {self.path / STATS} ({e.strerror or e})") from None
-        for key, value in row.items():
+        for key, value in row.items() if scalars else ():
             if key not in _NOT_SCALARS and isinstance(value, int | float):
                 self._writer.add_scalar(f"{scalars}/{key}", value, row["step"])
 
@@ -101,6 +105,32 @@ class RunDir:
 
     def save_best(self, state: dict) -> Path:
         return save_file(self.path / BEST, state)
+
+    def note(self, tag: str, text: str, step: int) -> None:
+        """A line of text in TensorBoard (an alarm, say)."""
+        if self._writer is not None:
+            self._writer.add_text(tag, text, step)
+
+    def mark_healthy(self, checkpoint: Path) -> None:
+        """`healthy.pt` becomes `checkpoint`."""
+        link_file(checkpoint, self.path / HEALTHY)
+
+    def roll_back(self, step: int, attempt: int) -> None:
+        """Go back to `step`: the rows logged past it move to `rollbacks/attempt-K.jsonl`,
+        the checkpoints past it are removed (latest.pt still holds the newest until the
+        next checkpoint), and the log and TensorBoard reopen at `step`. Each part is
+        atomic, so a kill at any point leaves a run that resumes."""
+        rows = [ln for ln in self._lines() if _logged_step(ln) > step]
+        atomic_write_text(self.path / ROLLBACKS / f"attempt-{attempt}.jsonl", "".join(rows))
+        for ckpt in self.path.glob("ckpt-*.pt"):
+            if step_of(ckpt) > step:
+                ckpt.unlink(missing_ok=True)
+        self.close()
+        self.open(step)
+
+    def _lines(self) -> list[str]:
+        log = self.path / STATS
+        return [ln + "\n" for ln in log.read_text().splitlines()] if log.exists() else []
 
     def plot(self) -> Path | None:
         return plot_training(self.path)

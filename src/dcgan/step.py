@@ -8,6 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# What train_step returns, in order.
+STATS = ("loss_D", "loss_G", "D_x", "D_G_z", "grad_D", "grad_G", "real_as_real", "fake_as_real")
+
 
 def train_step(
     g: nn.Module,
@@ -20,7 +23,8 @@ def train_step(
     d_frozen: nn.Module | None = None,
     real_label: float = 1.0,
 ) -> torch.Tensor:
-    """One D update then one non-saturating G update; returns [loss_D, loss_G, D(x), D(G(z))].
+    """One D update then one non-saturating G update; returns STATS: the losses, D's mean
+    outputs, the gradient norms and the shares of real and generated images D takes for real.
 
     `d_frozen` is D as G's step calls it (default `d`): the bare module when `d` is wrapped
     in DistributedDataParallel, since that step needs no gradient of D's weights.
@@ -39,6 +43,7 @@ def train_step(
             logit_real, torch.full_like(ones, real_label)
         ) + F.binary_cross_entropy_with_logits(logit_fake, zeros)
     loss_d.backward()
+    grad_d = _grad_norm(d)
     opt_d.step()
     # D's weight gradients are not needed for G's update: skip computing them (same math).
     d.requires_grad_(False)
@@ -46,10 +51,18 @@ def train_step(
     with autocast:
         loss_g = F.binary_cross_entropy_with_logits((d_frozen or d)(fake).float(), ones)
     loss_g.backward()
+    grad_g = _grad_norm(g)
     opt_g.step()
-    return torch.stack(
-        [loss_d, loss_g, torch.sigmoid(logit_real).mean(), torch.sigmoid(logit_fake).mean()]
-    ).detach()
+    d_x, d_g_z = torch.sigmoid(logit_real).mean(), torch.sigmoid(logit_fake).mean()
+    real_as_real, fake_as_real = (logit_real > 0).float().mean(), (logit_fake > 0).float().mean()
+    stats = [loss_d, loss_g, d_x, d_g_z, grad_d, grad_g, real_as_real, fake_as_real]
+    return torch.stack([s.float() for s in stats]).detach()
+
+
+def _grad_norm(module: nn.Module) -> torch.Tensor:
+    """The L2 norm of all of a module's gradients (the watchdog's signal of a blow-up)."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
 
 
 def ema_decay(decay: float, step: int) -> float:

@@ -19,6 +19,7 @@ from dcgan import distributed
 from dcgan import resume as resuming
 from dcgan.checkpoint import (
     clean_run_dir,
+    load_checkpoint,
     rng_state,
     set_rng_state,
 )
@@ -29,13 +30,21 @@ from dcgan.data.packed import PackedDataset, resolve_data
 from dcgan.devices import pick_device, resolve_precision
 from dcgan.errors import DcganError, first_line
 from dcgan.extras import require
+from dcgan.health import probe, probe_batch
 from dcgan.interrupts import StopSignal
 from dcgan.models import Discriminator, Generator
-from dcgan.outcome import TrainingDiverged, TrainingInterrupted, TrainResult, elapsed_of
+from dcgan.outcome import (
+    TrainingDiverged,
+    TrainingInterrupted,
+    TrainingStopped,
+    TrainResult,
+    elapsed_of,
+)
 from dcgan.progress import UNBOUNDED, Progress
-from dcgan.rundir import RunDir
+from dcgan.rundir import HEALTHY, RunDir
 from dcgan.sampling import generate, grid_image, sample_z
-from dcgan.step import ema_decay, train_step, update_ema
+from dcgan.step import STATS, ema_decay, train_step, update_ema
+from dcgan.watchdog import Alarm, Watchdog
 
 __all__ = [
     "DEFAULT_EPOCHS",
@@ -49,6 +58,8 @@ __all__ = [
 ]
 
 GRID_SEED = 1234
+# A rollback halves the learning rates (paper §4: too high a rate is what destabilised it).
+ROLLBACK_LR = 0.5
 
 
 class Trainer:
@@ -103,6 +114,13 @@ class Trainer:
         self.run_dir = Path(
             distributed.broadcast(str(self.out.path) if self.main else "", self.job)
         )
+        self.dog = (
+            Watchdog.from_state(config.health_every, (ckpt or {}).get("health"))
+            if config.health_every
+            else None
+        )
+        self.alarms: list[Alarm] = []  # raised in this session
+        self.stopped_by: Alarm | None = None
         self.watch = None
         if config.eval_every and self.out is not None:  # FID & co. during training
             from dcgan.training_eval import TrainingEval
@@ -186,6 +204,10 @@ class Trainer:
             else contextlib.nullcontext()
         )
         self.fixed_z = sample_z(64, c.model.nz, c.z_dist, torch.Generator().manual_seed(GRID_SEED))
+        if c.health_every:  # the watchdog's fixed batch
+            self.probe_z, self.probe_real = probe_batch(
+                self.data, c.model.nz, c.z_dist, self.device
+            )
 
     def state(self) -> dict:
         return {
@@ -199,6 +221,7 @@ class Trainer:
             "opt_D": self.opt_d.state_dict(),
             "rng": {**rng_state(), "z": self.z_gen.get_state()},
             "elapsed": self.elapsed,  # seconds of training so far: what --time-limit counts
+            "health": self.dog.state() if self.dog is not None else None,
         }
 
     def total_steps(self) -> int:
@@ -211,9 +234,13 @@ class Trainer:
         return min(limits) if limits else UNBOUNDED
 
     def save(self) -> Path | None:
+        """A checkpoint; also `healthy.pt` while no alarm condition holds."""
         if self.out is None:
             return None
-        return self.out.checkpoint(self.state(), self.step, self.config.keep)
+        path = self.out.checkpoint(self.state(), self.step, self.config.keep)
+        if self.dog is not None and self.dog.clear:
+            self.out.mark_healthy(path)
+        return path
 
     def write_grid(self) -> Path | None:
         if self.out is None:
@@ -255,46 +282,157 @@ class Trainer:
                 self.out.close()
         received = stop.received
         trained = self.step - first_step
-        return TrainResult(self.run_dir, self.step, received is not None, received, trained)
+        alarms = [a.line() for a in self.alarms]
+        stopped_by = self.stopped_by.line() if self.stopped_by else None
+        return TrainResult(
+            self.run_dir, self.step, received is not None, received, trained, alarms, stopped_by
+        )
 
     def _loop(self, stop: StopSignal, progress: Progress, total: int) -> None:
-        """Steps until a limit, a signal or divergence; logs, grids and checkpoints on the way."""
-        c = self.config
-        t_log, step_log = time.monotonic(), self.step
+        """Steps until a limit, a signal, divergence or an alarm that stops the run; a
+        rollback goes on from the healthy step."""
         try:
-            pin = self.device.type == "cuda"
-            for raw in batches(self.data, self.order, self.step, total, pin=pin):
-                stats = self._step(raw)
-                stats, signalled, late = distributed.agree(
-                    stats, stop.received is not None, progress.out_of_time(), self.job
-                )
-                if not torch.isfinite(stats).all():
-                    raise TrainingDiverged(
-                        f"loss became {stats[:2].tolist()} at step {self.step + 1}; "
-                        f"the last good checkpoint is kept in {self.run_dir}"
-                    )
-                if self.ema is not None:
-                    update_ema(self.ema, self.g, ema_decay(c.ema, self.step))
-                self.step += 1
-                self.elapsed = progress.elapsed()
-                progress.update(self.step)
-                last = self.step == total or signalled or late
-                if self.out is not None and (self.step % c.log_every == 0 or last):
-                    now = time.monotonic()
-                    rate = (self.step - step_log) * self.global_batch / max(now - t_log, 1e-9)
-                    t_log, step_log = now, self.step
-                    self._log(stats, rate)
-                    progress.postfix(loss_D=f"{stats[0]:.3f}", loss_G=f"{stats[1]:.3f}")
-                if self.step % c.sample_every == 0:
-                    self.write_grid()
-                if self.step % c.checkpoint_every == 0:
-                    self.save()
-                if self.watch is not None and self.watch.due(self.step, total):
-                    self._evaluate()
-                if signalled or late:
-                    break
+            while self._steps(stop, progress, total):
+                pass
         finally:
             progress.close()
+
+    def _steps(self, stop: StopSignal, progress: Progress, total: int) -> bool:
+        """Steps with logs, grids and checkpoints on the way; True after a rollback."""
+        c = self.config
+        t_log, step_log = time.monotonic(), self.step
+        pin = self.device.type == "cuda"
+        for raw in batches(self.data, self.order, self.step, total, pin=pin):
+            stats = self._step(raw)
+            stats, signalled, late = distributed.agree(
+                stats, stop.received is not None, progress.out_of_time(), self.job
+            )
+            values = stats.tolist()
+            if not all(map(math.isfinite, values)):
+                return self._diverged(values, progress)
+            if self.dog is not None:
+                self.dog.observe(dict(zip(STATS[2:], values[2:], strict=True)))
+            if self.ema is not None:
+                update_ema(self.ema, self.g, ema_decay(c.ema, self.step))
+            self.step += 1
+            self.elapsed = progress.elapsed()
+            progress.update(self.step)
+            last = self.step == total or signalled or late
+            if self.out is not None and (self.step % c.log_every == 0 or last):
+                now = time.monotonic()
+                rate = (self.step - step_log) * self.global_batch / max(now - t_log, 1e-9)
+                t_log, step_log = now, self.step
+                self._log(values, rate)
+                progress.postfix(loss_D=f"{values[0]:.3f}", loss_G=f"{values[1]:.3f}")
+            if self.dog is not None and self.step % c.health_every == 0:
+                action = self._probe(progress)
+                if action == "rollback":
+                    return True
+                if action == "stop":
+                    return False
+            if self.step % c.sample_every == 0:
+                self.write_grid()
+            if self.step % c.checkpoint_every == 0:
+                self.save()
+            if self.watch is not None and self.watch.due(self.step, total):
+                self._evaluate()
+            if signalled or late:
+                break
+        return False
+
+    def _diverged(self, values: list[float], progress: Progress) -> bool:
+        """A loss is no longer finite: roll back if asked (True), else stop with the error."""
+        message = (
+            f"loss became {values[:2]} at step {self.step + 1}; "
+            f"the last good checkpoint is kept in {self.run_dir}"
+        )
+        if self.dog is None or self.config.on_alarm != "rollback":
+            raise TrainingDiverged(message)
+        alarm = Alarm("diverged", self.step + 1, self.step + 1, "losses", math.nan, "non-finite")
+        if self._act([alarm], progress) != "rollback":
+            raise TrainingDiverged(message)
+        return True
+
+    def _probe(self, progress: Progress) -> str:
+        """One health probe: its row in stats.jsonl, alarms, and what they call for
+        ("go", "warn", "stop" or "rollback")."""
+        measured = probe(self.g, self.d, self.probe_z, self.probe_real, self.dog.channel_means)
+        # Rank 0's signals on every rank (BatchNorm buffers may differ by rank): every rank
+        # then reaches the same verdict at the same step.
+        signals, self.dog.channel_means = distributed.broadcast(measured, self.job)
+        row = self.dog.row(self.step, signals)
+        alarms = self.dog.check(row)
+        if self.out is not None:
+            epoch = round(self.step / self.order.steps_per_epoch, 4)
+            held = sorted(self.dog.streaks)
+            self.out.log({**row, "epoch": epoch, "kind": "health", "held": held}, "health")
+        return self._act(alarms, progress) if alarms else "go"
+
+    def _act(self, alarms: list[Alarm], progress: Progress) -> str:
+        """Say what happened, one line per alarm, log it, and do once what --on-alarm asks
+        (a rollback that cannot be made stops the run)."""
+        c = self.config
+        self.alarms += alarms
+        action, why = c.on_alarm, ""
+        healthy = self.run_dir / HEALTHY
+        if action == "rollback" and self.dog.rollbacks >= c.max_rollbacks:
+            action, why = "stop", f" (already rolled back {self.dog.rollbacks} times)"
+        elif action == "rollback" and not healthy.is_file():
+            action, why = "stop", " (no healthy checkpoint yet to roll back to)"
+        for alarm in alarms:
+            progress.note(f"dcgan: {alarm.line()} [{action}{why}]")
+            if self.out is not None:
+                self.out.log({**alarm.to_dict(), "kind": "alarm", "action": action + why}, None)
+                self.out.note("alarms", f"{alarm.line()} [{action}{why}]", self.step)
+        if action == "stop":
+            self.stopped_by = alarms[0]
+        elif action == "rollback":
+            self._roll_back(healthy, alarms[0], progress)
+        return action
+
+    def _roll_back(self, healthy: Path, alarm: Alarm, progress: Progress) -> None:
+        """Continue from healthy.pt with a change, so the same trajectory is never retraced:
+        halved learning rates, beta1 no higher than the paper's 0.5, a fresh z stream and
+        data order. The abandoned rows go to rollbacks/attempt-K.jsonl."""
+        c = self.config
+        ckpt = load_checkpoint(healthy)
+        distributed.barrier(self.job)  # every rank has read it before rank 0 writes again
+        from_step, to_step = self.step, int(ckpt["step"])
+        c.lr_g = (c.lr if c.lr_g is None else c.lr_g) * ROLLBACK_LR
+        c.lr_d = (c.lr if c.lr_d is None else c.lr_d) * ROLLBACK_LR
+        c.beta1 = min(c.beta1, 0.5)
+        c.seed = (c.seed + 1) % 2**32
+        self.g.load_state_dict(ckpt["G"])
+        self.d.load_state_dict(ckpt["D"])
+        self.opt_g.load_state_dict(ckpt["opt_G"])
+        self.opt_d.load_state_dict(ckpt["opt_D"])
+        for opt, lr in ((self.opt_g, c.lr_g), (self.opt_d, c.lr_d)):
+            for group in opt.param_groups:
+                group["lr"], group["betas"] = lr, (c.beta1, c.beta2)
+        if self.ema is not None:
+            self.ema.load_state_dict(ckpt["G_ema"])
+        set_rng_state(ckpt["rng"])
+        self.z_gen = torch.Generator().manual_seed(c.seed)
+        self.order = BatchOrder(
+            len(self.data), self.global_batch, c.seed, self.job.rank, self.job.world
+        )
+        rollbacks = self.dog.rollbacks + 1
+        self.dog = Watchdog.from_state(c.health_every, ckpt.get("health"))
+        self.dog.rollbacks, self.dog.streaks = rollbacks, {}
+        self.step = to_step
+        change = {"lr_g": c.lr_g, "lr_d": c.lr_d, "beta1": c.beta1, "seed": c.seed}
+        if self.out is not None:
+            self.out.roll_back(to_step, rollbacks)
+            row = {"step": to_step, "kind": "rollback", "rollback": rollbacks}
+            self.out.log({**row, "from_step": from_step, "alarm": alarm.name, **change}, None)
+            self.out.write_config(c)
+        self.save()  # the changed state at the healthy step: latest.pt, kill -9 safe
+        progress.rewind(self.step)
+        progress.note(
+            f"dcgan: rolled back from step {from_step} to step {to_step} (rollback"
+            f" {rollbacks} of {c.max_rollbacks}): lr_g {c.lr_g:g}, lr_d {c.lr_d:g},"
+            f" beta1 {c.beta1:g}, seed {c.seed}"
+        )
 
     def _step(self, raw: torch.Tensor) -> torch.Tensor:
         """One step of paper §3's recipe on a uint8 batch; returns its statistics."""
@@ -318,15 +456,11 @@ class Trainer:
             c.real_label,
         )
 
-    def _log(self, stats: torch.Tensor, rate: float) -> None:
-        loss_d, loss_g, d_x, d_gz = stats.tolist()
+    def _log(self, values: list[float], rate: float) -> None:
         row = {
             "step": self.step,
             "epoch": round(self.step / self.order.steps_per_epoch, 4),
-            "loss_D": loss_d,
-            "loss_G": loss_g,
-            "D_x": d_x,
-            "D_G_z": d_gz,
+            **dict(zip(STATS, values, strict=True)),
             "img_s": round(rate, 1),
             "time": round(self.elapsed, 2),
         }
@@ -365,4 +499,6 @@ def train(
         distributed.shutdown()
     if result.interrupted:
         raise TrainingInterrupted(result)
+    if result.stopped_by:
+        raise TrainingStopped(result)
     return result

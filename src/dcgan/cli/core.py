@@ -110,6 +110,12 @@ def cmd_train(a: TrainArgs) -> int:
         )
     else:
         print(f"finished at step {result.step}; run directory: {result.run_dir}")
+    if result.alarms:
+        names = ", ".join(dict.fromkeys(line.split()[1] for line in result.alarms))
+        print(
+            f"the watchdog raised {len(result.alarms)} alarm(s) ({names}):"
+            f" see dcgan doctor {result.run_dir}"
+        )
     return result.exit_code
 
 

@@ -1,4 +1,4 @@
-"""Verbs of sample quality: evaluate, report."""
+"""Verbs of sample quality and a run's health: evaluate, report, doctor."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Literal
 from dcgan.cli.args import add_verb
 from dcgan.errors import DcganError
 from dcgan.options import count, opt
-from dcgan.options_tools import EvaluateConfig, ReportConfig
+from dcgan.options_tools import DoctorConfig, EvaluateConfig, ReportConfig
 
 
 @dataclass
@@ -36,6 +36,12 @@ class EvaluateArgs:
 @dataclass
 class ReportArgs:
     config: ReportConfig
+    run_dir: str = opt("", "run directory", positional=True)
+
+
+@dataclass
+class DoctorArgs:
+    config: DoctorConfig
     run_dir: str = opt("", "run directory", positional=True)
 
 
@@ -76,6 +82,15 @@ def cmd_report(a: ReportArgs) -> None:
     print(f"report written to {write_report(a.run_dir, a.config)}")
 
 
+def cmd_doctor(a: DoctorArgs) -> int:
+    """Exit code 1 when the run raised an alarm, so a script can tell."""
+    from dcgan.doctor import diagnose
+
+    diagnosis = diagnose(a.run_dir, a.config)
+    print("\n".join(diagnosis.lines()))
+    return 1 if diagnosis.alarms else 0
+
+
 def register(verbs: argparse._SubParsersAction) -> None:
     add_verb(
         verbs,
@@ -86,4 +101,11 @@ def register(verbs: argparse._SubParsersAction) -> None:
     )
     add_verb(
         verbs, "report", ReportArgs, cmd_report, "write report.html for a run (open it from disk)"
+    )
+    add_verb(
+        verbs,
+        "doctor",
+        DoctorArgs,
+        cmd_doctor,
+        "the watchdog's verdict on a run: alarms, where they began, the healthiest checkpoint",
     )

@@ -1,0 +1,222 @@
+"""The training watchdog (issue 26): health signals logged while training, alarms named by
+what went wrong, and what --on-alarm does (warn, stop, rollback to healthy.pt); `dcgan
+doctor` reaches the same verdicts afterwards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import train_tiny
+
+import dcgan.training
+from dcgan import DcganError
+from dcgan.checkpoint import load_checkpoint
+from dcgan.cli import main
+from dcgan.doctor import diagnose
+from dcgan.health import filter_stats, near_copy_rate
+from dcgan.outcome import TrainingStopped
+from dcgan.plots import read_stats
+from dcgan.watchdog import ALARMS, THRESHOLDS, Watchdog, replay
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+EVERY = 5  # probe every 5 steps in these tiny runs
+# Probes taken before the collapse: past the warm-up, so an alarm may be raised at once.
+FIRST_BAD = THRESHOLDS.warmup + 2
+COLLAPSED = {
+    "diversity": 0.0,
+    "pixel_diversity": 0.0,
+    "near_copies": 1.0,
+    "filters_collapsed": 1.0,
+    "filters_oscillating": 1.0,
+}
+
+
+def collapse_probes(monkeypatch, first: int, count: int) -> None:
+    """The probe's signals say "collapsed" for probes first .. first+count-1 (counted from
+    1 over the whole test), and are the real ones otherwise."""
+    real = dcgan.training.probe
+    calls = {"n": 0}
+
+    def probe(*args):
+        calls["n"] += 1
+        signals, means = real(*args)
+        bad = first <= calls["n"] < first + count
+        return ({**signals, **COLLAPSED} if bad else signals), means
+
+    monkeypatch.setattr(dcgan.training, "probe", probe)
+
+
+def rows_of(run: Path, kind: str) -> list[dict]:
+    return [r for r in read_stats(run) if r.get("kind") == kind]
+
+
+def test_signals_are_logged_and_the_probe_leaves_training_unchanged(tmp_path: Path) -> None:
+    watched = train_tiny(tmp_path / "a", steps=12, health_every=EVERY, log_every=4)
+    bare = train_tiny(tmp_path / "b", steps=12, health_every=0, log_every=4)
+    health = rows_of(watched, "health")
+    assert [r["step"] for r in health] == [5, 10]
+    for key in ("diversity", "near_copies", "filters_collapsed", "filters_oscillating"):
+        assert all(0 <= r[key] < 10 for r in health), key
+    assert {"D_x_mean", "D_G_z_mean", "grad_D_mean", "grad_G_mean", "real_as_real_mean"} <= (
+        health[0].keys()
+    )
+    train_rows = [r for r in read_stats(watched) if "loss_D" in r]
+    assert all(r["grad_D"] > 0 and 0 <= r["real_as_real"] <= 1 for r in train_rows)
+    assert not rows_of(bare, "health")
+    # The probe draws no random numbers and restores BatchNorm's statistics: same weights.
+    a, b = load_checkpoint(watched), load_checkpoint(bare)
+    for net in ("G", "D"):
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), (net, k)
+
+
+def test_filter_and_copy_signals_measure_what_they_name() -> None:
+    gen = torch.Generator().manual_seed(0)
+    varied = torch.randn(64, 8, 4, 4, generator=gen)
+    frozen = varied.clone()
+    frozen[:, :6] = torch.randn(1, 6, 4, 4, generator=gen)  # 6 of 8 channels ignore z
+    assert filter_stats([varied], None)[0] == 0.0
+    collapsed, oscillating, means = filter_stats([frozen], None)
+    assert collapsed == pytest.approx(6 / 8) and oscillating == 0.0
+    moved = frozen.clone()
+    moved[:, :3] += 5.0  # 3 of the frozen channels jump: they oscillate
+    assert filter_stats([moved], means)[1] == pytest.approx(3 / 8)
+
+    real = torch.rand(64, 1, 8, 8, generator=gen) * 2 - 1
+    assert near_copy_rate(real.roll(1, 0), real) == 0.0  # distinct images
+    copies = real[:4].repeat(16, 1, 1, 1)  # 4 images, 16 times each
+    assert near_copy_rate(copies, real) == 1.0
+
+
+def test_alarm_rules_need_a_fall_patience_and_warmup() -> None:
+    t = THRESHOLDS
+    dog = Watchdog(every=1)
+    healthy = {"D_x_mean": 0.8, "D_G_z_mean": 0.2, "diversity": 1.0, "near_copies": 0.0}
+    rows = [{"step": i, **healthy} for i in range(1, t.warmup + 2)]
+    low = {**healthy, "diversity": t.diversity_drop / 2}
+    rows += [{"step": 100 + i, **low} for i in range(t.patience)]
+    alarms = [a for r in rows for a in dog.check(r)]
+    assert [a.name for a in alarms] == ["mode-collapse"]
+    assert alarms[0].onset == 100 and alarms[0].step == 100 + t.patience - 1
+    assert "mode-collapse at step" in alarms[0].line() and "roll back" in alarms[0].line()
+    assert [a.name for a in replay(rows)] == ["mode-collapse"]
+    # Early training's samples are all alike: low diversity that never fell raises nothing.
+    early = [{"step": i, **healthy, "diversity": 0.01} for i in range(1, 10)]
+    assert t.diversity_floor >= 0.01 or not replay(early)
+    # D rejects every sample: d-wins, whatever the samples look like.
+    wins = {**healthy, "D_x_mean": 1.0, "D_G_z_mean": t.d_wins / 10}
+    rows = [{"step": i, **(healthy if i <= t.warmup else wins)} for i in range(1, 12)]
+    assert "d-wins" in [a.name for a in replay(rows)]
+    assert set(ALARMS) >= {a.name for a in replay(rows)}
+
+
+def test_warn_logs_alarms_and_doctor_reaches_the_same_verdict(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    collapse_probes(monkeypatch, FIRST_BAD, THRESHOLDS.patience + 1)
+    run = train_tiny(tmp_path, steps=50, health_every=EVERY, checkpoint_every=EVERY)
+    alarms = rows_of(run, "alarm")
+    assert {"mode-collapse", "filter-collapse"} <= {a["name"] for a in alarms}
+    assert all(a["action"] == "warn" for a in alarms)
+    onset = FIRST_BAD * EVERY
+    assert all(a["onset"] == onset for a in alarms)
+    assert "dcgan: alarm " in capsys.readouterr().err
+    # healthy.pt: the last checkpoint while no alarm condition held.
+    assert load_checkpoint(run / "healthy.pt")["step"] == 50
+    logged = [(a["name"], a["step"]) for a in alarms]
+    assert [(a.name, a.step) for a in replay(rows_of(run, "health"))] == logged
+
+    diagnosis = diagnose(run)
+    assert not diagnosis.recomputed
+    assert [(a.name, a.step) for a in diagnosis.alarms] == logged
+    assert (run / "health.png").stat().st_size > 10_000
+    code = main(["doctor", str(run)])
+    out = capsys.readouterr().out
+    assert code == 1  # alarms: a script can tell
+    assert "alarm mode-collapse" in out and "health.png" in out
+
+
+def test_stop_saves_and_says_so_in_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    collapse_probes(monkeypatch, FIRST_BAD, 100)
+    with pytest.raises(TrainingStopped, match="stopped at step .* by the watchdog"):
+        train_tiny(tmp_path / "api", steps=60, health_every=EVERY, on_alarm="stop")
+    run = next((tmp_path / "api" / "runs").iterdir())
+    stop_step = (FIRST_BAD + THRESHOLDS.patience - 1) * EVERY
+    assert load_checkpoint(run)["step"] == stop_step
+
+    collapse_probes(monkeypatch, FIRST_BAD, 100)
+    args = ["train", "--data", "digits", "--size", "16", "--ngf", "8", "--ndf", "8"]
+    args += ["--batch-size", "16", "--steps", "60", "--health-every", str(EVERY)]
+    args += ["--on-alarm", "stop", "--out", str(tmp_path / "cli"), "--no-progress"]
+    args += ["--cache", str(tmp_path / "cache")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("dcgan: error: stopped at step") and "Traceback" not in err
+
+
+def test_rollback_goes_back_to_healthy_with_a_change_and_finishes(
+    tmp_path: Path, monkeypatch
+) -> None:
+    collapse_probes(monkeypatch, FIRST_BAD, THRESHOLDS.patience)
+    run = train_tiny(
+        tmp_path,
+        steps=50,
+        health_every=EVERY,
+        checkpoint_every=EVERY,
+        on_alarm="rollback",
+        seed=3,
+    )
+    back = rows_of(run, "rollback")
+    assert len(back) == 1
+    healthy_step = (FIRST_BAD - 1) * EVERY  # the last probe before the onset
+    assert back[0]["step"] == healthy_step
+    assert back[0]["from_step"] == (FIRST_BAD + THRESHOLDS.patience - 1) * EVERY
+    config = json.loads((run / "config.json").read_text())
+    assert config["lr_g"] == config["lr_d"] == pytest.approx(1e-4)  # 2e-4 halved
+    assert config["seed"] == 4
+    # The abandoned rows moved aside; the log runs forward again from the healthy step.
+    abandoned = [json.loads(ln) for ln in (run / "rollbacks" / "attempt-1.jsonl").open()]
+    assert abandoned and all(r["step"] > healthy_step for r in abandoned)
+    steps = [r["step"] for r in read_stats(run) if "loss_D" in r]
+    assert steps == sorted(steps) and steps[-1] == 50
+    final = load_checkpoint(run)
+    assert final["step"] == 50 and final["health"]["rollbacks"] == 1
+    assert not list(run.glob(".*.tmp"))
+
+
+def test_rollback_without_a_healthy_checkpoint_stops(tmp_path: Path, monkeypatch) -> None:
+    collapse_probes(monkeypatch, FIRST_BAD, 100)
+    with pytest.raises(TrainingStopped, match="no checkpoint was taken before the trouble began"):
+        train_tiny(
+            tmp_path, steps=60, health_every=EVERY, on_alarm="rollback", checkpoint_every=1000
+        )
+
+
+def test_resume_keeps_the_watchdog_settings(tmp_path: Path) -> None:
+    run = train_tiny(tmp_path, steps=4, health_every=2, on_alarm="stop", max_rollbacks=1)
+    code = main(["train", "--resume", str(run), "--steps", "6", "--no-progress"])
+    assert code == 0
+    config = json.loads((run / "config.json").read_text())
+    assert (config["health_every"], config["on_alarm"], config["max_rollbacks"]) == (2, "stop", 1)
+    code = main(["train", "--resume", str(run), "--steps", "8", "--on-alarm", "warn"])
+    assert json.loads((run / "config.json").read_text())["on_alarm"] == "warn"
+
+
+def test_doctor_recomputes_a_run_trained_without_the_watchdog(tmp_path: Path, capsys) -> None:
+    run = train_tiny(tmp_path, steps=12, health_every=0, checkpoint_every=4, keep=10, log_every=2)
+    diagnosis = diagnose(run, cache=str(tmp_path / "cache"))
+    assert diagnosis.recomputed
+    assert [r["step"] for r in diagnosis.rows] == [4, 8, 12]
+    assert all("diversity" in r and "D_x_mean" in r for r in diagnosis.rows)
+    assert diagnosis.figure is not None and diagnosis.figure.is_file()
+
+    with pytest.raises(DcganError, match="not a run directory"):
+        diagnose(tmp_path)
+    assert main(["doctor", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "not a run directory" in err
