@@ -120,6 +120,8 @@ def _text(kind: Any) -> tuple[bool, bool]:
     """(is a text field, may be None) for a field's type."""
     if kind is str:
         return True, False
+    if typing.get_origin(kind) in (list, tuple):  # texts, numbers: not one text
+        return False, False
     args = typing.get_args(kind)
     return (str in args and set(args) <= {str, type(None)}), type(None) in args
 
