@@ -299,7 +299,9 @@ class PrepareConfig(Options):
     Any side up to 4096 px packs; `dcgan prepare` keeps to the sizes train takes."""
 
     size: int = opt(
-        64, "image side in pixels (train takes 16..256, powers of 2)", check=count(4096)
+        64,
+        "image side in pixels: 16..256, a power of 2, as train takes (Python: up to 4096)",
+        check=count(4096),
     )
     channels: Literal[1, 3] | None = opt(None, "image channels (default: the source's)")
     format: str | None = opt(None, "source format (default: detected from the path)")
