@@ -21,6 +21,7 @@ from PIL import Image
 import dcgan.convert as cv
 from dcgan import DcganError, Discriminator, Generator, ModelConfig, TrainConfig
 from dcgan.cli import main
+from dcgan.options_tools import ConvertConfig
 from dcgan.sampling import load, sample
 
 TOL = 1e-5  # max abs difference allowed between our modules and the oracle
@@ -264,6 +265,10 @@ def test_tiny_release_converts_and_unwritable_output_fails(tmp_path: Path, capsy
     write_release(folder, TINY_G, TINY_D, prefix="100")
     assert main(["convert", str(folder), "--out", str(tmp_path / "e.pt"), "--epoch", "100"]) == 0
     assert torch.load(tmp_path / "e.pt", weights_only=True)["source"]["epoch"] == 100
+    cv.convert(folder, tmp_path / "api.pt", ConvertConfig(epoch=100))  # or epoch=100 by name
+    assert torch.load(tmp_path / "api.pt", weights_only=True)["source"]["epoch"] == 100
+    with pytest.raises(DcganError, match="epoch must be in 0..1000000, got -1"):
+        cv.convert(folder, tmp_path / "api.pt", epoch=-1)
     blocker = tmp_path / "file"
     blocker.write_text("x")  # a file where a directory is needed: fails even for root
     capsys.readouterr()

@@ -24,6 +24,7 @@ from dcgan import DcganError
 from dcgan.experiments.latent import arithmetic
 from dcgan.explore import Engine, make_server
 from dcgan.explore.directions import direction_from_record, load_direction
+from dcgan.options_tools import ExploreConfig
 from dcgan.sampling import load, sample, to_uint8
 
 
@@ -201,6 +202,22 @@ def test_cli_explore_bad_checkpoint_and_port(tmp_path: Path, tiny: Path, capsys)
     assert main(["explore", str(tiny), "--port", "99999"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("dcgan: error:") for line in err)
+
+
+def test_one_config_serves_engine_and_server(tiny: Path, turn_json: Path) -> None:
+    """ExploreConfig holds the explorer's options for Engine and make_server alike, checked
+    as the command line checks them; its fields may also be given by name."""
+    config = ExploreConfig(port=0, directions=[turn_json])
+    engine = Engine(tiny, config)
+    server = make_server(engine, config)
+    try:
+        assert engine.info()["directions"] == ["turn"] and server.server_address[1] > 0
+    finally:
+        server.server_close()
+    with pytest.raises(DcganError, match="port must be in 0..65535, got 99999"):
+        make_server(engine, port=99999)
+    with pytest.raises(DcganError, match="directions must be a list"):
+        Engine(tiny, directions=turn_json)
 
 
 def test_page_loads_nothing_from_elsewhere() -> None:

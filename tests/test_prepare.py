@@ -16,6 +16,7 @@ import torch
 from data_helpers import one_line_error, pack, solid
 from sklearn.datasets import load_digits
 
+from dcgan.config import PrepareConfig
 from dcgan.data import packed as packed_module
 from dcgan.data.packed import PackedDataset, is_packed, resolve_data, to_unit_range
 from dcgan.data.prepare import prepare
@@ -50,6 +51,25 @@ def failing_source(n_good: int) -> Source:
         raise RuntimeError("killed")
 
     return Source("test", items, 1, False, spec="failing")
+
+
+def test_options_by_position_by_name_or_as_the_config(tmp_path):
+    """prepare's options are PrepareConfig's fields, checked as the CLI checks them; the API
+    packs any side up to 4096 px, `dcgan prepare` only the sizes train takes."""
+    one = prepare("digits", tmp_path / "a", 12, 3, workers=1, progress=False, limit=5)
+    config = PrepareConfig(size=12, channels=3, workers=1)
+    two = prepare("digits", tmp_path / "b", config=config, progress=False, limit=5)
+    three = prepare(
+        "digits", tmp_path / "c", size=12, channels=3, workers=1, progress=False, limit=5
+    )
+    images = [np.load(out / "images.npy") for out in (one, two, three)]
+    assert images[0].shape == (5, 3, 12, 12)
+    assert all(np.array_equal(images[0], other) for other in images[1:])
+    with pytest.raises(TypeError, match="size"):
+        prepare("digits", tmp_path / "d", 12, size=12)
+    one_line_error(prepare, "digits", tmp_path / "d", 5000, match="size must be in 1..4096")
+    one_line_error(prepare, "digits", tmp_path / "d", 8, workers=0, match="workers must be in")
+    assert not (tmp_path / "d").exists()
 
 
 def test_atomic_replace(tmp_path):

@@ -21,6 +21,7 @@ from dcgan.options import (
     SEED,
     STEPS,
     Check,
+    Options,
     between,
     count,
     opt,
@@ -301,6 +302,23 @@ class FacesConfig:
 
     def __post_init__(self) -> None:
         validate(self)
+
+
+@dataclass
+class PrepareConfig(Options):
+    """How `prepare` packs a source (dcgan.data.prepare): centre-cropped squares of `size` px.
+    Any side up to 4096 px packs; `dcgan prepare` keeps to the sizes train takes."""
+
+    size: int = opt(
+        64,
+        "image side in pixels: 16..256, a power of 2, as train takes (Python: up to 4096)",
+        check=count(4096),
+    )
+    channels: Literal[1, 3] | None = opt(None, "image channels (default: the source's)")
+    format: str | None = opt(None, "source format (default: detected from the path)")
+    key: str | None = opt(None, "array key in an npz")
+    split: str = opt("train", "split to read")
+    workers: int | None = opt(None, "decoding processes (default: all cores)", check=count(1024))
 
 
 @dataclass

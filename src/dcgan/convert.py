@@ -24,6 +24,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,6 +35,8 @@ from dcgan.config import ModelConfig, TrainConfig
 from dcgan.errors import DcganError
 from dcgan.io import atomic_write
 from dcgan.models import Discriminator, Generator
+from dcgan.options import configure
+from dcgan.options_tools import ConvertConfig
 from dcgan.sampling import with_bn_mode
 
 THEANO_BN_EPS = 1e-8  # lib/ops.py: batchnorm(..., e=1e-8)
@@ -269,9 +272,12 @@ def read_release(src: str | Path, epoch: int | None = None) -> Release:
     return Release(g.eval(), d.eval(), config, layout, source)
 
 
-def convert(src: str | Path, out: str | Path, epoch: int | None = None) -> Release:
-    """Convert the released model in `src` to a checkpoint at `out` that every verb can load."""
-    release = read_release(src, epoch)
+def convert(
+    src: str | Path, out: str | Path, config: ConvertConfig | None = None, **options: Any
+) -> Release:
+    """Convert the released model in `src` to a checkpoint at `out` that every verb can load;
+    `options` are ConvertConfig's fields (epoch: which one, when `src` holds several)."""
+    release = read_release(src, configure(ConvertConfig, config, options).epoch)
     # The authors kept no running statistics (they sample with the batch's): fill G's from the
     # same reference batch that `--bn batch` uses, so `--bn running` gives the same images.
     release.generator = with_bn_mode(release.generator, "batch", release.config.z_dist)

@@ -120,6 +120,8 @@ def _text(kind: Any) -> tuple[bool, bool]:
     """(is a text field, may be None) for a field's type."""
     if kind is str:
         return True, False
+    if typing.get_origin(kind) in (list, tuple):  # texts, numbers: not one text
+        return False, False
     args = typing.get_args(kind)
     return (str in args and set(args) <= {str, type(None)}), type(None) in args
 
@@ -177,6 +179,8 @@ def configure(cls: type[T], config: T | None, options: dict[str, Any]) -> T:
     """The options of an API call: `config` (or the defaults) with `options` replacing its
     fields, built and so checked by `cls` itself: the one validation path of the CLI and the
     API. A former field name is accepted with a DeprecationWarning."""
+    if config is not None and not isinstance(config, cls):  # an old positional argument?
+        raise TypeError(f"config must be a {cls.__name__}, got {config!r}")
     fixed = {}
     for name, value in options.items():
         new = renamed(cls).get(name)

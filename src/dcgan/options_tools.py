@@ -1,11 +1,15 @@
 """The options of the verbs around a trained generator, one dataclass per verb: sample,
-evaluate, report, doctor and export. The `dcgan` verbs generate their flags from them and the Python
-functions (dcgan.sampling.sample, dcgan.metrics.evaluate, dcgan.report.write_report,
-dcgan.export.export) take them, or their fields as keyword arguments. Free of torch, so
+evaluate, report, doctor, convert (a released model in), export (G out) and explore. The
+`dcgan` verbs generate their flags from them and the Python functions (dcgan.sampling.sample,
+dcgan.metrics.evaluate, dcgan.report.write_report, dcgan.doctor.diagnose,
+dcgan.convert.convert and dcgan.torch_examples.convert_examples, dcgan.export.export,
+dcgan.explore.Engine and make_server) take them, or their fields as keyword arguments.
+Free of torch, so
 `dcgan --help` is quick."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -68,6 +72,19 @@ class DoctorConfig(Options):
     device: str = opt("auto", "auto, cpu, cuda, ...")
 
 
+@dataclass
+class ConvertConfig(Options):
+    """Which model `convert` reads: an epoch of the authors' released Theano models, or a
+    pytorch/examples G with its D."""
+
+    epoch: int | None = opt(
+        None, "which saved epoch, when the folder holds several", check=count(10**6, low=0)
+    )
+    d: str | None = opt(
+        None, "with a pytorch/examples G (.pth): the state dict of its D (netD.pth)"
+    )
+
+
 # The file name extensions of each export format; the first is the one to suggest.
 EXTENSIONS = {
     "safetensors": (".safetensors",),
@@ -109,3 +126,23 @@ def export_format(out: str, format: str | None) -> str:
             f"--out {out} does not match --out-format {format}: name a {EXTENSIONS[format][0]} file"
         )
     return format
+
+
+@dataclass
+class ExploreConfig(Options):
+    """The latent-space explorer: where its server listens, and the directions it offers."""
+
+    host: str = opt("127.0.0.1", "address to listen on")
+    port: int = opt(8000, "port; 0 picks a free one", check=count(65535, low=0))
+    directions: list[str] = opt(
+        factory=list,
+        help="a direction to move along: the JSON of dcgan turn or arithmetic (repeatable)",
+        flag="--direction",
+        metavar="JSON",
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.directions, str | os.PathLike):
+            raise DcganError(f"directions must be a list of JSON files, got {self.directions!r}")
+        self.directions = list(self.directions)
+        super().__post_init__()

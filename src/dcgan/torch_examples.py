@@ -22,6 +22,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -31,6 +32,8 @@ from dcgan.config import ModelConfig, TrainConfig
 from dcgan.errors import DcganError
 from dcgan.io import atomic_write
 from dcgan.models import Discriminator, Generator
+from dcgan.options import configure
+from dcgan.options_tools import ConvertConfig
 from dcgan.sampling import check_finite
 
 KEY = re.compile(r"^(?:module\.)*(?:(?P<seq>[A-Za-z_]\w*)\.)?(?P<index>\d+)\.(?P<param>\w+)$")
@@ -221,10 +224,13 @@ def read_examples(path: str | Path, d_path: str | Path | None = None) -> Importe
     return Imported(g.eval(), d, config, source)
 
 
-def convert_examples(src: str | Path, out: str | Path, d: str | Path | None = None) -> Imported:
-    """Write the pytorch/examples checkpoint `src` (D from `d`) as a dcgan checkpoint `out`.
-    Their BatchNorm running statistics are kept, so `--bn running` gives their eval images."""
-    imported = read_examples(src, d)
+def convert_examples(
+    src: str | Path, out: str | Path, config: ConvertConfig | None = None, **options: Any
+) -> Imported:
+    """Write the pytorch/examples checkpoint `src` as a dcgan checkpoint `out`; `options` are
+    ConvertConfig's fields (d: the state dict of its D). Their BatchNorm running statistics
+    are kept, so `--bn running` gives their eval images."""
+    imported = read_examples(src, configure(ConvertConfig, config, options).d)
     state = {
         "format": FORMAT,
         "config": imported.config.to_dict(),

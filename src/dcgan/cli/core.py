@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from dcgan.cli.args import Checkpoint, add_verb, given_flags, png_out
-from dcgan.config import SIZE, TrainConfig
+from dcgan.config import SIZE, PrepareConfig, TrainConfig
 from dcgan.errors import DcganError
 from dcgan.options import count, opt
-from dcgan.options_tools import SampleConfig
+from dcgan.options_tools import ConvertConfig, SampleConfig
 
 
 @dataclass
@@ -20,12 +19,11 @@ class PrepareArgs:
         "", "folder, tar, LMDB, idx, CIFAR, SVHN .mat, npz/npy or a name", positional=True
     )
     out: str = opt("", "output directory of the packed dataset", positional=True)
-    size: int = opt(64, "image side (16..256, power of 2; what train accepts)", check=SIZE)
-    channels: Literal[1, 3] | None = opt(None, "image channels (default: the source's)")
-    format: str | None = opt(None, "source format (default: detected from the path)")
-    key: str | None = opt(None, "array key in an npz")
-    split: str = opt("train", "split to read")
-    workers: int | None = opt(None, "decoding processes (default: all cores)", check=count(1024))
+    config: PrepareConfig = opt(factory=PrepareConfig)
+
+    def __post_init__(self) -> None:
+        # The API packs any side up to 4096 px; the command line keeps to what train takes.
+        SIZE("--size", self.config.size)
 
 
 @dataclass
@@ -54,27 +52,13 @@ class ConvertArgs:
         positional=True,
     )
     out: str = opt("", "checkpoint file to write (.pt)", required=True)
-    epoch: int | None = opt(
-        None, "which saved epoch, when the folder holds several", check=count(10**6, low=0)
-    )
-    d: str | None = opt(
-        None, "with a pytorch/examples G (.pth): the state dict of its D (netD.pth)"
-    )
+    config: ConvertConfig = opt(factory=ConvertConfig)
 
 
 def cmd_prepare(a: PrepareArgs) -> None:
     from dcgan.data.prepare import prepare
 
-    out = prepare(
-        a.source,
-        a.out,
-        size=a.size,
-        channels=a.channels,
-        format=a.format,
-        key=a.key,
-        split=a.split,
-        workers=a.workers,
-    )
+    out = prepare(a.source, a.out, config=a.config)
     print(f"packed dataset written to {out}")
 
 
@@ -142,14 +126,14 @@ def cmd_convert(a: ConvertArgs) -> None:
     if Path(a.source).is_file():  # a pytorch/examples or tutorial .pth (dcgan.torch_examples)
         from dcgan.torch_examples import convert_examples
 
-        got = convert_examples(a.source, a.out, d=a.d)
+        got = convert_examples(a.source, a.out, a.config)
         m, nets = got.config.model, "G and D" if got.discriminator else "G only"
         print(
             f"pytorch-examples model ({nets}; {m.size} px, {m.channels} channels, ngf "
             f"{m.ngf}, z ~ normal {m.nz}-d) written to {a.out}"
         )
         return
-    release = convert(a.source, a.out, epoch=a.epoch)
+    release = convert(a.source, a.out, a.config)
     m = release.config.model
     print(
         f"{release.layout.name} model ({release.layout.about}; {m.size} px, z ~ "

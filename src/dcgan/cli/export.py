@@ -7,8 +7,8 @@ import argparse
 from dataclasses import dataclass
 
 from dcgan.cli.args import Checkpoint, add_verb
-from dcgan.options import count, opt
-from dcgan.options_tools import ExportConfig, export_format
+from dcgan.options import opt
+from dcgan.options_tools import ExploreConfig, ExportConfig, export_format
 
 
 @dataclass
@@ -25,13 +25,7 @@ class ExportArgs:
 @dataclass
 class ExploreArgs:
     model: Checkpoint
-    host: str = opt("127.0.0.1", "address to listen on")
-    port: int = opt(8000, "port; 0 picks a free one", check=count(65535, low=0))
-    direction: list[str] = opt(
-        factory=list,
-        help="a direction to move along: the JSON of dcgan turn or arithmetic (repeatable)",
-        metavar="JSON",
-    )
+    config: ExploreConfig
 
 
 def cmd_export(a: ExportArgs) -> None:
@@ -52,8 +46,8 @@ def cmd_explore(a: ExploreArgs) -> None:
     from dcgan.explore import Engine, make_server
 
     m = a.model
-    engine = Engine(m.checkpoint, bn=m.bn, ema=not m.no_ema, directions=a.direction)
-    server = make_server(engine, a.host, a.port)
+    engine = Engine(m.checkpoint, a.config, bn=m.bn, ema=not m.no_ema)
+    server = make_server(engine, a.config)
     host, port = server.server_address[:2]
     print(f"dcgan explore: http://{host}:{port}/  (Ctrl-C stops it)", flush=True)
     try:

@@ -33,10 +33,12 @@ from PIL import ExifTags, Image, ImageOps
 from tqdm import tqdm
 
 from dcgan import __version__
+from dcgan.config import PrepareConfig
 from dcgan.data.base import Unreadable, open_regular
 from dcgan.data.sources import Item, Payload, Source, open_source
 from dcgan.errors import DcganError, first_line
 from dcgan.io import default_mode
+from dcgan.options import configure
 
 IMAGES, LABELS, META = "images.npy", "labels.npy", "meta.json"
 CHUNK = 16  # items per task sent to a worker
@@ -310,34 +312,43 @@ def _remove_stale_tmp(out: Path) -> None:
                 shutil.rmtree(entry, ignore_errors=True)
 
 
+def _config(
+    size: int | None, channels: int | None, config: PrepareConfig | None, options: dict
+) -> PrepareConfig:
+    """The PrepareConfig of a call: `config` (or the defaults) with the size and channels
+    given by position and the `options` given by name, checked as the CLI checks them."""
+    given = {k: v for k, v in (("size", size), ("channels", channels)) if v is not None}
+    if twice := sorted(given.keys() & options.keys()):
+        raise TypeError(f"prepare() got {', '.join(twice)} both by position and by name")
+    return configure(PrepareConfig, config, given | options)
+
+
 def prepare(
     source: str | Path | Source,
     out: str | Path,
-    size: int,
+    size: int | None = None,
     channels: int | None = None,
-    format: str | None = None,
-    key: str | None = None,
-    split: str = "train",
-    workers: int | None = None,
-    progress: bool = True,
+    /,
+    config: PrepareConfig | None = None,
     *,
+    progress: bool = True,
     root: str | Path | None = None,
     limit: int | None = None,
     on_written: Callable[[Item], None] | None = None,
+    **options: Any,
 ) -> Path:
     """Convert `source` (a path, a dataset name or an opened `Source`) into the packed
     dataset directory `out` and return its path.
 
     Images are centre-cropped to a square and resized to `size` x `size` with `channels`
-    channels (None: the source's own, 1 or 3). `format`, `key`, `split` and `root` go to
-    `open_source`. `workers` decode in parallel (default: all CPUs). `limit` keeps only the
-    first images (for tests and quick trials). A valid packed dataset at `out` is replaced.
+    channels (None: the source's own, 1 or 3). `size`, `channels` and `options` are
+    PrepareConfig's fields (format, key, split: how `open_source` reads the source, with
+    `root`; workers decode in parallel, default all CPUs). `limit` keeps only the first
+    images (for tests and quick trials). A valid packed dataset at `out` is replaced.
     `on_written(item)` is called for each image written, in order (skipped ones are not).
     """
-    if size < 1:
-        raise DcganError(f"image size must be positive, got {size}")
-    if channels not in (None, 1, 3):
-        raise DcganError(f"channels must be 1 or 3, got {channels}")
+    c = _config(size, channels, config, options)
+    size, format, key, split = c.size, c.format, c.key, c.split
     if limit is not None and limit < 1:
         raise DcganError(f"limit must be positive, got {limit}")
     if not isinstance(source, Source):
@@ -345,8 +356,8 @@ def prepare(
     out = Path(out)
     if out.exists() and not is_packed(out) and (not out.is_dir() or any(out.iterdir())):
         raise DcganError(f"{out} exists and is not a packed dataset: choose another output")
-    channels = channels or source.channels
-    workers = workers or os.cpu_count() or 1
+    channels = c.channels or source.channels
+    workers = c.workers or os.cpu_count() or 1
     total = min(source.length, limit or source.length) if source.length else limit
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_tmp(out)

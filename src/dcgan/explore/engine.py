@@ -13,7 +13,6 @@ import base64
 import dataclasses
 import io
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,8 @@ from dcgan.errors import DcganError
 from dcgan.experiments.latent import arithmetic
 from dcgan.explore import requests as rq
 from dcgan.explore.directions import direction_from_record, load_direction
+from dcgan.options import configure
+from dcgan.options_tools import ExploreConfig
 from dcgan.sampling import Loaded, load, to_uint8, walk, with_bn_mode
 
 CONCEPTS = ("A", "B", "C")  # the explorer's arithmetic is the paper's A - B + C
@@ -45,17 +46,20 @@ class Engine:
     def __init__(
         self,
         checkpoint: str | Path,
+        config: ExploreConfig | None = None,
         bn: str = "batch",
         ema: bool = True,
-        directions: Sequence[str | Path] = (),
+        **options: Any,
     ) -> None:
+        """`options` are ExploreConfig's fields; the engine reads its directions."""
+        self.config = configure(ExploreConfig, config, options)
         model = load(checkpoint, ema=ema)
         g = with_bn_mode(model.generator, bn, model.config.z_dist)  # frozen once
         # latent.arithmetic with bn="running" on the frozen G gives exactly `bn`'s images.
         self.model: Loaded = dataclasses.replace(model, generator=g)
         self.nz = g.config.nz
         self.bn = bn
-        self.directions = dict(load_direction(p, self.nz) for p in directions)
+        self.directions = dict(load_direction(p, self.nz) for p in self.config.directions)
         self.lock = threading.Lock()
 
     def info(self) -> dict[str, Any]:

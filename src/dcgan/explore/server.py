@@ -18,6 +18,8 @@ from dcgan.errors import DcganError
 from dcgan.explore.engine import Engine
 from dcgan.explore.origin import Origins
 from dcgan.explore.requests import MAX_BODY, MAX_DEPTH, BadRequest, depth
+from dcgan.options import configure
+from dcgan.options_tools import ExploreConfig
 
 STATIC = {"/": ("index.html", "text/html"), "/explore.js": ("explore.js", "text/javascript")}
 TIMEOUT = 30.0  # seconds a connection may stall while a request or its body is read
@@ -140,11 +142,12 @@ class Server(ThreadingHTTPServer):
 
 
 def make_server(
-    engine: Engine, host: str = "127.0.0.1", port: int = 8000, timeout: float = TIMEOUT
+    engine: Engine, config: ExploreConfig | None = None, *, timeout: float = TIMEOUT, **options: Any
 ) -> Server:
-    """A server bound to host:port (port 0: any free port); `serve_forever()` runs it."""
-    if not 0 <= port <= 65535:
-        raise DcganError(f"port must lie in 0..65535, got {port}")
+    """A server bound to host:port (port 0: any free port); `serve_forever()` runs it.
+    `options` are ExploreConfig's fields (host, port)."""
+    c = configure(ExploreConfig, config, options)
+    host, port = c.host, c.port
     handler = type("BoundHandler", (Handler,), {"engine": engine, "timeout": timeout})
     try:
         server = Server((host, port), handler)
