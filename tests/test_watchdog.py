@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import train_tiny
 
-import dcgan.training
+import dcgan.training_watchdog
 from dcgan import DcganError
 from dcgan.checkpoint import load_checkpoint
 from dcgan.cli import main
@@ -38,7 +38,7 @@ COLLAPSED = {
 def collapse_probes(monkeypatch, first: int, count: int) -> None:
     """The probe's signals say "collapsed" for probes first .. first+count-1 (counted from
     1 over the whole test), and are the real ones otherwise."""
-    real = dcgan.training.probe
+    real = dcgan.training_watchdog.probe
     calls = {"n": 0}
 
     def probe(*args):
@@ -47,7 +47,7 @@ def collapse_probes(monkeypatch, first: int, count: int) -> None:
         bad = first <= calls["n"] < first + count
         return ({**signals, **COLLAPSED} if bad else signals), means
 
-    monkeypatch.setattr(dcgan.training, "probe", probe)
+    monkeypatch.setattr(dcgan.training_watchdog, "probe", probe)
 
 
 def rows_of(run: Path, kind: str) -> list[dict]:

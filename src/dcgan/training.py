@@ -19,7 +19,6 @@ from dcgan import distributed
 from dcgan import resume as resuming
 from dcgan.checkpoint import (
     clean_run_dir,
-    load_checkpoint,
     rng_state,
     set_rng_state,
 )
@@ -30,7 +29,6 @@ from dcgan.data.packed import PackedDataset, resolve_data
 from dcgan.devices import pick_device, resolve_precision
 from dcgan.errors import DcganError, first_line
 from dcgan.extras import require
-from dcgan.health import probe, probe_batch
 from dcgan.interrupts import StopSignal
 from dcgan.models import Discriminator, Generator
 from dcgan.outcome import (
@@ -41,10 +39,10 @@ from dcgan.outcome import (
     elapsed_of,
 )
 from dcgan.progress import UNBOUNDED, Progress
-from dcgan.rundir import HEALTHY, RunDir
+from dcgan.rundir import RunDir
 from dcgan.sampling import generate, grid_image, sample_z
 from dcgan.step import STATS, ema_decay, train_step, update_ema
-from dcgan.watchdog import Alarm, Watchdog
+from dcgan.training_watchdog import TrainingWatchdog
 
 __all__ = [
     "DEFAULT_EPOCHS",
@@ -58,8 +56,6 @@ __all__ = [
 ]
 
 GRID_SEED = 1234
-# A rollback halves the learning rates (paper §4: too high a rate is what destabilised it).
-ROLLBACK_LR = 0.5
 
 
 class Trainer:
@@ -114,13 +110,9 @@ class Trainer:
         self.run_dir = Path(
             distributed.broadcast(str(self.out.path) if self.main else "", self.job)
         )
-        self.dog = (
-            Watchdog.from_state(config.health_every, (ckpt or {}).get("health"))
-            if config.health_every
-            else None
+        self.guard = (  # the watchdog (dcgan.training_watchdog)
+            TrainingWatchdog(self, (ckpt or {}).get("health")) if config.health_every else None
         )
-        self.alarms: list[Alarm] = []  # raised in this session
-        self.stopped_by: Alarm | None = None
         self.watch = None
         if config.eval_every and self.out is not None:  # FID & co. during training
             from dcgan.training_eval import TrainingEval
@@ -175,18 +167,7 @@ class Trainer:
         self.z_gen = torch.Generator().manual_seed(c.seed)
         self.step = 0
         if ckpt is not None:
-            try:
-                self.g.load_state_dict(ckpt["G"])
-                self.d.load_state_dict(ckpt["D"])
-                self.opt_g.load_state_dict(ckpt["opt_G"])
-                self.opt_d.load_state_dict(ckpt["opt_D"])
-                if self.ema is not None:
-                    self.ema.load_state_dict(ckpt["G_ema"])
-                self.step = int(ckpt["step"])
-                self.z_gen.set_state(ckpt["rng"]["z"])
-                set_rng_state(ckpt["rng"])
-            except Exception as e:  # the loader policy: a checkpoint that does not fit is one line
-                raise DcganError(f"checkpoint does not fit this model ({first_line(e)})") from None
+            self.load_state(ckpt)
         # What the step calls: DDP wrappers under torchrun (D's bare module for G's step).
         g_net = distributed.wrap(self.g, self.device, self.job, c.sync_bn)
         d_net = distributed.wrap(self.d, self.device, self.job, c.sync_bn)
@@ -204,10 +185,21 @@ class Trainer:
             else contextlib.nullcontext()
         )
         self.fixed_z = sample_z(64, c.model.nz, c.z_dist, torch.Generator().manual_seed(GRID_SEED))
-        if c.health_every:  # the watchdog's fixed batch
-            self.probe_z, self.probe_real = probe_batch(
-                self.data, c.model.nz, c.z_dist, self.device
-            )
+
+    def load_state(self, ckpt: dict) -> None:
+        """Models, optimizers, step and random streams as a checkpoint saved them."""
+        try:
+            self.g.load_state_dict(ckpt["G"])
+            self.d.load_state_dict(ckpt["D"])
+            self.opt_g.load_state_dict(ckpt["opt_G"])
+            self.opt_d.load_state_dict(ckpt["opt_D"])
+            if self.ema is not None:
+                self.ema.load_state_dict(ckpt["G_ema"])
+            self.step = int(ckpt["step"])
+            self.z_gen.set_state(ckpt["rng"]["z"])
+            set_rng_state(ckpt["rng"])
+        except Exception as e:  # the loader policy: a checkpoint that does not fit is one line
+            raise DcganError(f"checkpoint does not fit this model ({first_line(e)})") from None
 
     def state(self) -> dict:
         return {
@@ -221,7 +213,7 @@ class Trainer:
             "opt_D": self.opt_d.state_dict(),
             "rng": {**rng_state(), "z": self.z_gen.get_state()},
             "elapsed": self.elapsed,  # seconds of training so far: what --time-limit counts
-            "health": self.dog.state() if self.dog is not None else None,
+            "health": self.guard.dog.state() if self.guard is not None else None,
         }
 
     def total_steps(self) -> int:
@@ -238,7 +230,7 @@ class Trainer:
         if self.out is None:
             return None
         path = self.out.checkpoint(self.state(), self.step, self.config.keep)
-        if self.dog is not None and self.dog.clear:
+        if self.guard is not None and self.guard.dog.clear:
             self.out.mark_healthy(path)
         return path
 
@@ -282,8 +274,9 @@ class Trainer:
                 self.out.close()
         received = stop.received
         trained = self.step - first_step
-        alarms = [a.line() for a in self.alarms]
-        stopped_by = self.stopped_by.line() if self.stopped_by else None
+        alarms = [a.line() for a in self.guard.alarms] if self.guard else []
+        stopped = self.guard.stopped_by if self.guard else None
+        stopped_by = stopped.line() if stopped else None
         return TrainResult(
             self.run_dir, self.step, received is not None, received, trained, alarms, stopped_by
         )
@@ -310,8 +303,8 @@ class Trainer:
             values = stats.tolist()
             if not all(map(math.isfinite, values)):
                 return self._diverged(values, progress)
-            if self.dog is not None:
-                self.dog.observe(dict(zip(STATS[2:], values[2:], strict=True)))
+            if self.guard is not None:
+                self.guard.observe(values)
             if self.ema is not None:
                 update_ema(self.ema, self.g, ema_decay(c.ema, self.step))
             self.step += 1
@@ -324,8 +317,8 @@ class Trainer:
                 t_log, step_log = now, self.step
                 self._log(values, rate)
                 progress.postfix(loss_D=f"{values[0]:.3f}", loss_G=f"{values[1]:.3f}")
-            if self.dog is not None and self.step % c.health_every == 0:
-                action = self._probe(progress)
+            if self.guard is not None and self.step % c.health_every == 0:
+                action = self.guard.probe(self, progress)
                 if action == "rollback":
                     return True
                 if action == "stop":
@@ -346,93 +339,11 @@ class Trainer:
             f"loss became {values[:2]} at step {self.step + 1}; "
             f"the last good checkpoint is kept in {self.run_dir}"
         )
-        if self.dog is None or self.config.on_alarm != "rollback":
+        if self.guard is None or self.config.on_alarm != "rollback":
             raise TrainingDiverged(message)
-        alarm = Alarm("diverged", self.step + 1, self.step + 1, "losses", math.nan, "non-finite")
-        if self._act([alarm], progress) != "rollback":
+        if self.guard.diverged(self, progress) != "rollback":
             raise TrainingDiverged(message)
         return True
-
-    def _probe(self, progress: Progress) -> str:
-        """One health probe: its row in stats.jsonl, alarms, and what they call for
-        ("go", "warn", "stop" or "rollback")."""
-        measured = probe(self.g, self.d, self.probe_z, self.probe_real, self.dog.channel_means)
-        # Rank 0's signals on every rank (BatchNorm buffers may differ by rank): every rank
-        # then reaches the same verdict at the same step.
-        signals, self.dog.channel_means = distributed.broadcast(measured, self.job)
-        row = self.dog.row(self.step, signals)
-        alarms = self.dog.check(row)
-        if self.out is not None:
-            epoch = round(self.step / self.order.steps_per_epoch, 4)
-            held = sorted(self.dog.streaks)
-            self.out.log({**row, "epoch": epoch, "kind": "health", "held": held}, "health")
-        return self._act(alarms, progress) if alarms else "go"
-
-    def _act(self, alarms: list[Alarm], progress: Progress) -> str:
-        """Say what happened, one line per alarm, log it, and do once what --on-alarm asks
-        (a rollback that cannot be made stops the run)."""
-        c = self.config
-        self.alarms += alarms
-        action, why = c.on_alarm, ""
-        healthy = self.run_dir / HEALTHY
-        if action == "rollback" and self.dog.rollbacks >= c.max_rollbacks:
-            action, why = "stop", f" (already rolled back {self.dog.rollbacks} times)"
-        elif action == "rollback" and not healthy.is_file():
-            action, why = "stop", " (no healthy checkpoint yet to roll back to)"
-        for alarm in alarms:
-            progress.note(f"dcgan: {alarm.line()} [{action}{why}]")
-            if self.out is not None:
-                self.out.log({**alarm.to_dict(), "kind": "alarm", "action": action + why}, None)
-                self.out.note("alarms", f"{alarm.line()} [{action}{why}]", self.step)
-        if action == "stop":
-            self.stopped_by = alarms[0]
-        elif action == "rollback":
-            self._roll_back(healthy, alarms[0], progress)
-        return action
-
-    def _roll_back(self, healthy: Path, alarm: Alarm, progress: Progress) -> None:
-        """Continue from healthy.pt with a change, so the same trajectory is never retraced:
-        halved learning rates, beta1 no higher than the paper's 0.5, a fresh z stream and
-        data order. The abandoned rows go to rollbacks/attempt-K.jsonl."""
-        c = self.config
-        ckpt = load_checkpoint(healthy)
-        distributed.barrier(self.job)  # every rank has read it before rank 0 writes again
-        from_step, to_step = self.step, int(ckpt["step"])
-        c.lr_g = (c.lr if c.lr_g is None else c.lr_g) * ROLLBACK_LR
-        c.lr_d = (c.lr if c.lr_d is None else c.lr_d) * ROLLBACK_LR
-        c.beta1 = min(c.beta1, 0.5)
-        c.seed = (c.seed + 1) % 2**32
-        self.g.load_state_dict(ckpt["G"])
-        self.d.load_state_dict(ckpt["D"])
-        self.opt_g.load_state_dict(ckpt["opt_G"])
-        self.opt_d.load_state_dict(ckpt["opt_D"])
-        for opt, lr in ((self.opt_g, c.lr_g), (self.opt_d, c.lr_d)):
-            for group in opt.param_groups:
-                group["lr"], group["betas"] = lr, (c.beta1, c.beta2)
-        if self.ema is not None:
-            self.ema.load_state_dict(ckpt["G_ema"])
-        set_rng_state(ckpt["rng"])
-        self.z_gen = torch.Generator().manual_seed(c.seed)
-        self.order = BatchOrder(
-            len(self.data), self.global_batch, c.seed, self.job.rank, self.job.world
-        )
-        rollbacks = self.dog.rollbacks + 1
-        self.dog = Watchdog.from_state(c.health_every, ckpt.get("health"))
-        self.dog.rollbacks, self.dog.streaks = rollbacks, {}
-        self.step = to_step
-        change = {"lr_g": c.lr_g, "lr_d": c.lr_d, "beta1": c.beta1, "seed": c.seed}
-        if self.out is not None:
-            self.out.roll_back(to_step, rollbacks)
-            row = {"step": to_step, "kind": "rollback", "rollback": rollbacks}
-            self.out.log({**row, "from_step": from_step, "alarm": alarm.name, **change}, None)
-            self.out.write_config(c)
-        self.save()  # the changed state at the healthy step: latest.pt, kill -9 safe
-        progress.rewind(self.step)
-        progress.note(
-            f"dcgan: rolled back from step {from_step} to step {to_step} (rollback"
-            f" {rollbacks} of {c.max_rollbacks}): lr_g {c.lr_g:g}, lr_d {c.lr_d:g},"
-            f" beta1 {c.beta1:g}, seed {c.seed}"
-        )
 
     def _step(self, raw: torch.Tensor) -> torch.Tensor:
         """One step of paper §3's recipe on a uint8 batch; returns its statistics."""
