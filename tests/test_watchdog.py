@@ -19,6 +19,7 @@ from dcgan.doctor import diagnose
 from dcgan.health import filter_stats, near_copy_rate
 from dcgan.outcome import TrainingStopped
 from dcgan.plots import read_stats
+from dcgan.report import write_report
 from dcgan.watchdog import ALARMS, THRESHOLDS, Watchdog, replay
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -138,6 +139,9 @@ def test_warn_logs_alarms_and_doctor_reaches_the_same_verdict(
     out = capsys.readouterr().out
     assert code == 1  # alarms: a script can tell
     assert "alarm mode-collapse" in out and "health.png" in out
+    page = write_report(run, n=4).read_text()
+    assert "Health (the training watchdog" in page and "alarm mode-collapse at step" in page
+    assert (run / "report" / "health.png").is_file()
 
 
 def test_stop_saves_and_says_so_in_one_line(tmp_path: Path, monkeypatch, capsys) -> None:

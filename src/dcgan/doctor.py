@@ -76,7 +76,9 @@ def diagnose(run: str | Path, config: DoctorConfig | None = None, **options: Any
     if not health:
         raise DcganError(f"{run_dir} has no checkpoint to diagnose yet")
     alarms = replay(health, thresholds)
-    figure = plot_health(health, alarms, [r for r in rows if r.get("kind") == "rollback"], run_dir)
+    rollbacks = [r["step"] for r in rows if r.get("kind") == "rollback"]
+    marks = [(a.step, a.name) for a in alarms]
+    figure = plot_health(health, marks, rollbacks, run_dir / "health.png")
     return Diagnosis(run_dir, health, recomputed, alarms, healthiest(run_dir, alarms), figure)
 
 

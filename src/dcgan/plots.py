@@ -52,11 +52,11 @@ def plot_training(run_dir: str | Path, out: str | Path | None = None) -> Path | 
 
 
 def plot_health(
-    rows: list[dict], alarms: list, rollbacks: list[dict], run_dir: str | Path
+    rows: list[dict], alarms: list[tuple[int, str]], rollbacks: list[int], out: str | Path
 ) -> Path | None:
-    """Write `health.png`: the watchdog's signals against steps (sample diversity and the
+    """Write the watchdog's signals against steps to `out` (sample diversity and the
     near-copy rate; the shares of G's filters that ignore z; D's running outputs), each
-    alarm a red line at the step it was raised, each rollback a grey one. None if no rows."""
+    alarm (step, name) a red line, each rollback step a grey one. None if no rows."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -83,17 +83,17 @@ def plot_health(
         for key, label in series:
             if any(key in r for r in rows):
                 ax.plot(step, [r.get(key, float("nan")) for r in rows], label=label, **style)
-        for a in alarms:
-            ax.axvline(a.step, color="tab:red", lw=1, ls="--")
-        for r in rollbacks:
-            ax.axvline(r["step"], color="grey", lw=1, ls=":")
+        for at, _ in alarms:
+            ax.axvline(at, color="tab:red", lw=1, ls="--")
+        for at in rollbacks:
+            ax.axvline(at, color="grey", lw=1, ls=":")
         ax.set(xlabel="step", title=title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if alarms:
-        names = ", ".join(sorted({a.name for a in alarms}))
+        names = ", ".join(sorted({name for _, name in alarms}))
         fig.suptitle(f"alarms (red): {names}", color="tab:red")
-    out = Path(run_dir) / "health.png"
+    out = Path(out)
     write_output(out, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
     return out

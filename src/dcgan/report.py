@@ -20,8 +20,9 @@ from dcgan.io import atomic_write, atomic_write_text
 from dcgan.metrics.fidelity import METRICS
 from dcgan.options import configure
 from dcgan.options_tools import ReportConfig
-from dcgan.plots import plot_training, read_stats
+from dcgan.plots import plot_health, plot_training, read_stats
 from dcgan.sampling import generate, load, sample, save_grid, walk
+from dcgan.watchdog import Alarm
 
 STRIP_MAX = 10
 WALK_STEPS = 10
@@ -102,6 +103,22 @@ def _img(src: Path, run_dir: Path, caption: str) -> str:
     )
 
 
+def _health(rows: list[dict], assets: Path, run_dir: Path) -> list[str]:
+    """The watchdog's panel: its alarms, and its signals over time with them marked."""
+    health = [r for r in rows if r.get("kind") == "health"]
+    if not health:
+        return []
+    alarms = [r for r in rows if r.get("kind") == "alarm"]
+    rollbacks = [r["step"] for r in rows if r.get("kind") == "rollback"]
+    marks = [(a["step"], a["name"]) for a in alarms]
+    figure = plot_health(health, marks, rollbacks, assets / "health.png")
+    lines = [f"{Alarm.from_dict(a).line()} [{a.get('action', '')}]" for a in alarms]
+    said = [f"<li>{html.escape(line)}</li>" for line in lines]
+    parts = ["<h2>Health (the training watchdog, paper §7)</h2>"]
+    parts.append(f"<ul>{''.join(said)}</ul>" if said else "<p>no alarm was raised</p>")
+    return [*parts, _img(figure, run_dir, "signals by step; alarms in red, rollbacks in grey")]
+
+
 def write_report(run_dir: str | Path, config: ReportConfig | None = None, **options: Any) -> Path:
     """Write `report.html` (and its PNGs under `report/`) for a run directory; `options` are
     ReportConfig's fields."""
@@ -132,6 +149,8 @@ def write_report(run_dir: str | Path, config: ReportConfig | None = None, **opti
     if losses is not None:
         parts.append("<h2>Losses and discriminator outputs</h2>")
         parts.append(_img(losses, run_dir, "loss_D, loss_G, D(x), D(G(z)) by epoch"))
+
+    parts += _health(rows, assets, run_dir)
 
     strip = _strip(run_dir)
     if strip:

@@ -10,7 +10,7 @@ on held-out runs (bench/watchdog.py, docs/watchdog.md).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 ALARMS = ("diverged", "d-wins", "g-fools-with-garbage", "mode-collapse", "filter-collapse")
 
@@ -61,6 +61,11 @@ class Alarm:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: dict) -> Alarm:
+        """An alarm from its logged row (extra keys such as "kind" ignored)."""
+        return cls(*(row[f.name] for f in fields(cls)))
 
 
 def conditions(
