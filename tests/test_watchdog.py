@@ -11,6 +11,7 @@ import pytest
 import torch
 from conftest import train_tiny
 
+import dcgan.training
 import dcgan.training_watchdog
 from dcgan import DcganError
 from dcgan.checkpoint import load_checkpoint
@@ -224,3 +225,53 @@ def test_doctor_recomputes_a_run_trained_without_the_watchdog(tmp_path: Path, ca
     assert main(["doctor", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "not a run directory" in err
+
+
+KILLED_IN_ROLLBACK = """
+import os, sys
+sys.path.insert(0, {tests!r})
+import dcgan.rundir, dcgan.training_watchdog
+from conftest import train_tiny
+from pathlib import Path
+real_probe, calls = dcgan.training_watchdog.probe, [0]
+
+def probe(*args):
+    calls[0] += 1
+    signals, means = real_probe(*args)
+    return ({{**signals, **{collapsed!r}}} if calls[0] >= {first} else signals), means
+
+real = getattr(dcgan.rundir.RunDir, {kill_after!r})
+
+def killed(self, *args):
+    real(self, *args)
+    os._exit(137)  # killed half-way through the rollback
+
+dcgan.training_watchdog.probe = probe
+setattr(dcgan.rundir.RunDir, {kill_after!r}, killed)
+train_tiny(Path({tmp!r}), steps=50, health_every=5, checkpoint_every=5, on_alarm="rollback")
+"""
+
+
+@pytest.mark.parametrize("kill_after", ["drop_checkpoints_after", "archive_rows_after"])
+def test_a_run_killed_during_a_rollback_resumes(tmp_path: Path, kill_after: str) -> None:
+    import subprocess
+    import sys
+
+    code = KILLED_IN_ROLLBACK.format(
+        tests=str(Path(__file__).parent),
+        collapsed=COLLAPSED,
+        first=FIRST_BAD,
+        tmp=str(tmp_path),
+        kill_after=kill_after,
+    )
+    killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert killed.returncode == 137, killed.stderr
+    run = next((tmp_path / "runs").iterdir())
+    rolled = load_checkpoint(run)["health"]["rollbacks"]
+    assert rolled == (kill_after == "archive_rows_after")  # the save came between the two
+    result = dcgan.training.train(resume=run)
+    assert result.step == 50
+    steps = [r["step"] for r in read_stats(run) if "loss_D" in r]
+    assert steps == sorted(steps) and steps[-1] == 50
+    assert load_checkpoint(run)["step"] == 50
+    assert not list(run.glob(".*.tmp"))

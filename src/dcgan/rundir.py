@@ -115,16 +115,18 @@ class RunDir:
         """`healthy.pt` becomes `checkpoint`."""
         link_file(checkpoint, self.path / HEALTHY)
 
-    def roll_back(self, step: int, attempt: int) -> None:
-        """Go back to `step`: the rows logged past it move to `rollbacks/attempt-K.jsonl`,
-        the checkpoints past it are removed (latest.pt still holds the newest until the
-        next checkpoint), and the log and TensorBoard reopen at `step`. Each part is
-        atomic, so a kill at any point leaves a run that resumes."""
-        rows = [ln for ln in self._lines() if _logged_step(ln) > step]
-        atomic_write_text(self.path / ROLLBACKS / f"attempt-{attempt}.jsonl", "".join(rows))
+    def drop_checkpoints_after(self, step: int) -> None:
+        """Remove the checkpoints past `step` (a rollback's first move; latest.pt still
+        holds the newest state until the next checkpoint, so a kill here resumes)."""
         for ckpt in self.path.glob("ckpt-*.pt"):
             if step_of(ckpt) > step:
                 ckpt.unlink(missing_ok=True)
+
+    def archive_rows_after(self, step: int, attempt: int) -> None:
+        """Move the rows logged past `step` to `rollbacks/attempt-K.jsonl` (written
+        atomically before stats.jsonl is cut), and reopen the log and TensorBoard there."""
+        rows = [ln for ln in self._lines() if _logged_step(ln) > step]
+        atomic_write_text(self.path / ROLLBACKS / f"attempt-{attempt}.jsonl", "".join(rows))
         self.close()
         self.open(step)
 

@@ -101,12 +101,16 @@ class TrainingWatchdog:
         self.dog = Watchdog.from_state(c.health_every, ckpt.get("health"))
         self.dog.rollbacks, self.dog.streaks = rollbacks, {}
         change = {"lr_g": c.lr_g, "lr_d": c.lr_d, "beta1": c.beta1, "seed": c.seed}
+        # In this order a kill at any point resumes: before the save, the run goes on from
+        # its latest.pt as if no rollback had begun; after it, from the healthy step.
         if t.out is not None:
-            t.out.roll_back(t.step, rollbacks)
+            t.out.drop_checkpoints_after(t.step)
+        t.save()  # the changed state at the healthy step: latest.pt and healthy.pt
+        if t.out is not None:
             row = {"step": t.step, "kind": "rollback", "rollback": rollbacks}
             t.out.log({**row, "from_step": from_step, "alarm": alarm.name, **change}, None)
+            t.out.archive_rows_after(t.step, rollbacks)
             t.out.write_config(c)
-        t.save()  # the changed state at the healthy step: latest.pt, kill -9 safe
         progress.rewind(t.step)
         progress.note(
             f"dcgan: rolled back from step {from_step} to step {t.step} (rollback"
