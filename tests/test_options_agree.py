@@ -55,7 +55,8 @@ API: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "report": (("dcgan.report:write_report",), ("run_dir",)),
     "doctor": (("dcgan.doctor:diagnose",), ("run_dir",)),
     "classify": (("dcgan.experiments.classify:classify",), ()),
-    "export": (("dcgan.export:export",), (*CHECKPOINT, "out")),
+    "export": (("dcgan.export:export", "dcgan.pretrained:save_pretrained"), (*CHECKPOINT, "out")),
+    "pull": (("dcgan.pull:pull",), ("name",)),
     "explore": (
         ("dcgan.explore.engine:Engine", "dcgan.explore.server:make_server"),
         CHECKPOINT,

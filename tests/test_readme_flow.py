@@ -91,3 +91,39 @@ def test_the_readme_quickstart_runs_as_written(tmp_path: Path) -> None:
     assert code == 0, err
     with Image.open(tmp_path / "grid.png") as grid:
         assert grid.size == (8 * 64 + 9 * 2, 8 * 64 + 9 * 2)
+
+
+def section6_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## The paper's §6 on a trained face model")[1].split("```bash")[1]
+    return block.split("```")[0].strip().splitlines()
+
+
+def test_the_readme_section6_starts_with_pull_and_its_verbs_take_the_package(
+    tmp_path: Path, shared: Path
+) -> None:
+    """`M=$(dcgan pull digiface64)` run as written but offline (`--from` the shared data's
+    copy, a temporary cache), sample and sheet run on the folder it prints, and every other
+    line parses with the folder in place of $M (turn needs OpenCV, explore is a server)."""
+    from dcgan.cli import parser
+
+    pull, *rest = section6_commands()
+    assignment, command = pull.split("#")[0].strip().split("=", 1)
+    assert assignment == "M" and command == "$(dcgan pull digiface64)"
+    local = shared / "pretrained" / "digiface64_dcgan"
+    argv = [*shlex.split(command[2:-1]), "--from", str(local), "--cache", str(tmp_path / "c")]
+    code, out, err = run(argv, tmp_path)
+    assert code == 0, err
+    package = out.strip()
+    assert Path(package, "model.safetensors").is_file()
+    for line in rest:
+        args = [package if a == "$M" else a for a in shlex.split(line, comments=True)]
+        assert args[0] == "dcgan" and package in args
+        if args[1] in ("sample", "sheet"):
+            code, out, err = run(args, tmp_path)
+            assert code == 0, err
+        else:
+            parser().parse_args(args[1:])
+    with Image.open(tmp_path / "faces.png") as grid:
+        assert grid.size == (8 * 64 + 9 * 2, 8 * 64 + 9 * 2)
+    assert (tmp_path / "sheet.png").is_file()

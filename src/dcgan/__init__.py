@@ -22,7 +22,9 @@ _LAZY = {
     "forget": "dcgan.experiments.forget",
     "load": "dcgan.sampling",
     "prepare": "dcgan.data.prepare",
+    "pull": "dcgan.pull",
     "sample": "dcgan.sampling",
+    "save_pretrained": "dcgan.pretrained",
     "train": "dcgan.training",
     "visualize": "dcgan.experiments.visualize",
 }
@@ -37,7 +39,9 @@ __all__ = [
     "forget",
     "load",
     "prepare",
+    "pull",
     "sample",
+    "save_pretrained",
     "train",
     "visualize",
 ]
@@ -49,6 +53,8 @@ if TYPE_CHECKING:
     from dcgan.experiments.forget import forget
     from dcgan.experiments.visualize import visualize
     from dcgan.models import Discriminator, Generator
+    from dcgan.pretrained import save_pretrained
+    from dcgan.pull import pull
     from dcgan.sampling import load, sample
     from dcgan.training import TrainingInterrupted, train
 

@@ -1,13 +1,16 @@
 """`dcgan export`: the generator alone, for use outside this package.
 
 Formats: safetensors (weights + config, loads back into `Generator` without pickle), ONNX
-(dynamic batch axis, checked with onnxruntime), TorchScript (a traced module) and
-pytorch-examples (a bare state dict for the PyTorch tutorial's `Generator`, no metadata).
+(dynamic batch axis, checked with onnxruntime), TorchScript (a traced module),
+pytorch-examples (a bare state dict for the PyTorch tutorial's `Generator`, no metadata) and
+package (a folder with G, D, config.json and a model card; dcgan.package), which every verb
+reads back.
 
-BatchNorm is frozen at export: G is put in the sampling mode chosen (`batch` by default,
-the statistics of the fixed reference batch of `dcgan.sampling`) and those statistics are
-stored as its running averages, so the exported graph is a pure function of z: one seed
-gives one image, the same image `dcgan sample` gives, whatever else is in the batch.
+BatchNorm is frozen at export (a package keeps the model as it is): G is put in the
+sampling mode chosen (`batch` by default, the statistics of the fixed reference batch of
+`dcgan.sampling`) and those statistics are stored as its running averages, so the exported
+graph is a pure function of z: one seed gives one image, the same image `dcgan sample`
+gives, whatever else is in the batch.
 """
 
 from __future__ import annotations
@@ -33,10 +36,10 @@ from dcgan.io import check_overwrite, write_output
 from dcgan.models import Generator
 from dcgan.options import configure
 from dcgan.options_tools import ExportConfig, export_format
-from dcgan.sampling import Loaded, check_finite, generate, load, with_bn_mode
+from dcgan.sampling import Loaded, check_finite, generate, load, sample, with_bn_mode
 from dcgan.torch_examples import examples_g_state, examples_generator, infer_config, layers
 
-FORMATS = ("safetensors", "onnx", "torchscript", "pytorch-examples")
+FORMATS = ("safetensors", "onnx", "torchscript", "pytorch-examples", "package")
 NEEDS = {"safetensors": ("safetensors",), "onnx": ("onnx", "onnxscript", "onnxruntime")}
 META_KEY = "dcgan"  # the one metadata entry every format carries (a JSON string)
 CHECK_SEEDS = list(range(8))
@@ -89,6 +92,8 @@ def export(
     are ExportConfig's fields."""
     c = configure(ExportConfig, config, options)
     format = export_format(str(out), c.format)
+    if format == "package":
+        return _export_package(checkpoint, out, c, bn, ema)
     out = check_overwrite(out, format, c.force)
     for module in NEEDS.get(format, ()):  # the `export` extra (TorchScript needs only torch)
         require("export", module)
@@ -102,6 +107,26 @@ def export(
         out.unlink()
         raise DcganError(f"{out}: exported images differ from PyTorch's by {diff:.2e}")
     return Exported(out, format, meta, diff)
+
+
+# package ---------------------------------------------------------------------------------
+
+
+def _export_package(
+    checkpoint: str | Path, out: str | Path, config: ExportConfig, bn: str, ema: bool
+) -> Exported:
+    """A package folder (dcgan.package), then its images compared with the checkpoint's:
+    BatchNorm is not frozen there, and the same tensors must give the same images."""
+    from dcgan.package import CONFIG
+    from dcgan.pretrained import save_pretrained
+
+    model = load(checkpoint, ema=ema)
+    out = save_pretrained(model, out, config, bn=bn)
+    expected = sample(model, CHECK_SEEDS, bn=bn)
+    diff = float((sample(load(out), CHECK_SEEDS, bn=bn) - expected).abs().max())
+    if diff != 0.0:
+        raise DcganError(f"{out}: the package's images differ from the checkpoint's by {diff:.2e}")
+    return Exported(out, "package", json.loads((out / CONFIG).read_text()), diff)
 
 
 # safetensors -----------------------------------------------------------------------------

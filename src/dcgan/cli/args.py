@@ -175,7 +175,9 @@ def add_verb(
 class Checkpoint:
     """The generator a verb reads (flattened into its flags)."""
 
-    checkpoint: str = opt("", "checkpoint file or run directory", positional=True)
+    checkpoint: str = opt(
+        "", "checkpoint file, run directory or model package (folder)", positional=True
+    )
     bn: Literal["batch", "running"] = opt("batch", "BatchNorm statistics at sampling")
     no_ema: bool = opt(False, "use G, not its EMA, when both exist")
 

@@ -1,5 +1,6 @@
 """Verbs that take a trained generator out of training: export (safetensors, ONNX,
-TorchScript) and explore (the latent-space explorer in a browser)."""
+TorchScript, a model package), pull (a public model in, as a package) and explore (the
+latent-space explorer in a browser)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 from dcgan.cli.args import Checkpoint, add_verb
 from dcgan.options import opt
-from dcgan.options_tools import ExploreConfig, ExportConfig, export_format
+from dcgan.options_tools import ExploreConfig, ExportConfig, PullConfig, export_format
 
 
 @dataclass
@@ -17,9 +18,16 @@ class ExportArgs:
     config: ExportConfig
     out: str = opt(
         "",
-        "output file: .safetensors, .onnx, .pt (TorchScript) or .pth (pytorch-examples)",
+        "output file: .safetensors, .onnx, .pt (TorchScript) or .pth (pytorch-examples); a"
+        " folder with --out-format package",
         required=True,
     )
+
+
+@dataclass
+class PullArgs:
+    name: str = opt("", "a registered model: digiface64, newmu-svhn", positional=True)
+    config: PullConfig = opt(factory=PullConfig)
 
 
 @dataclass
@@ -35,11 +43,36 @@ def cmd_export(a: ExportArgs) -> None:
     m = a.model
     result = export(m.checkpoint, a.out, a.config, bn=m.bn, ema=not m.no_ema)
     meta = result.metadata["model"]
+    if result.format == "package":
+        nets = "G and D" if result.metadata["discriminator"] else "G"
+        print(
+            f"package ({nets}, {meta['size']} px, nz {meta['nz']}; config.json, "
+            f"model.safetensors, README.md, samples.png) written to {result.path}; its images "
+            f"equal the checkpoint's on {len(CHECK_SEEDS)} seeds"
+        )
+        return
     print(
         f"{result.format} generator ({meta['size']} px, nz {meta['nz']}, BatchNorm frozen at "
         f"'{result.metadata['bn']}') written to {result.path}; max abs diff vs PyTorch on "
         f"{len(CHECK_SEEDS)} seeds: {result.max_abs_diff:.2e} (< {TOLERANCE:g})"
     )
+
+
+def cmd_pull(a: PullArgs) -> None:
+    """The package's path alone on stdout (for `dcgan sample $(dcgan pull NAME)`), the
+    rest on stderr."""
+    import sys
+
+    from dcgan.registry import entry
+
+    e = entry(a.name)  # an unknown name is refused before torch loads
+    from dcgan.package import is_package
+    from dcgan.pull import cached, pull
+
+    done = "in the cache already" if is_package(cached(a.name, a.config.cache)) else "pulled"
+    path = pull(a.name, a.config)
+    print(f"{a.name} ({done}; licence {e.license}): {e.summary}", file=sys.stderr)
+    print(path)
 
 
 def cmd_explore(a: ExploreArgs) -> None:
@@ -62,7 +95,14 @@ def register(verbs: argparse._SubParsersAction) -> None:
         "export",
         ExportArgs,
         cmd_export,
-        "write the generator as safetensors, ONNX or TorchScript",
+        "write the generator as safetensors, ONNX or TorchScript, or a model package",
+    )
+    add_verb(
+        verbs,
+        "pull",
+        PullArgs,
+        cmd_pull,
+        "a public DCGAN (digiface64, newmu-svhn), checked and converted once into a package",
     )
     add_verb(
         verbs,
