@@ -43,7 +43,7 @@ def train_step(
             logit_real, torch.full_like(ones, real_label)
         ) + F.binary_cross_entropy_with_logits(logit_fake, zeros)
     loss_d.backward()
-    grad_d = _grad_norm(d)
+    grad_d = grad_norm(d)
     opt_d.step()
     # D's weight gradients are not needed for G's update: skip computing them (same math).
     d.requires_grad_(False)
@@ -51,7 +51,7 @@ def train_step(
     with autocast:
         loss_g = F.binary_cross_entropy_with_logits((d_frozen or d)(fake).float(), ones)
     loss_g.backward()
-    grad_g = _grad_norm(g)
+    grad_g = grad_norm(g)
     opt_g.step()
     d_x, d_g_z = torch.sigmoid(logit_real).mean(), torch.sigmoid(logit_fake).mean()
     real_as_real, fake_as_real = (logit_real > 0).float().mean(), (logit_fake > 0).float().mean()
@@ -59,7 +59,7 @@ def train_step(
     return torch.stack([s.float() for s in stats]).detach()
 
 
-def _grad_norm(module: nn.Module) -> torch.Tensor:
+def grad_norm(module: nn.Module) -> torch.Tensor:
     """The L2 norm of all of a module's gradients (the watchdog's signal of a blow-up)."""
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())

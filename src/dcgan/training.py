@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 GRID_SEED = 1234
+ROLLBACK_LR = 0.5  # a rollback's change of the learning rates (Trainer.restart)
 
 
 class Trainer:
@@ -111,7 +112,9 @@ class Trainer:
             distributed.broadcast(str(self.out.path) if self.main else "", self.job)
         )
         self.guard = (  # the watchdog (dcgan.training_watchdog)
-            TrainingWatchdog(self, (ckpt or {}).get("health")) if config.health_every else None
+            TrainingWatchdog(config, self.data, self.device, (ckpt or {}).get("health"))
+            if config.health_every
+            else None
         )
         self.watch = None
         if config.eval_every and self.out is not None:  # FID & co. during training
@@ -200,6 +203,25 @@ class Trainer:
             set_rng_state(ckpt["rng"])
         except Exception as e:  # the loader policy: a checkpoint that does not fit is one line
             raise DcganError(f"checkpoint does not fit this model ({first_line(e)})") from None
+
+    def restart(self, ckpt: dict) -> dict[str, float]:
+        """Go back to `ckpt` with a change, so that the same path is not retraced (a
+        rollback): both learning rates halved (paper §4: too high a rate is what
+        destabilised it), beta1 no higher than the paper's 0.5, and a fresh z stream and
+        data order (seed + 1). Returns the change, also written into the config."""
+        c = self.config
+        self.load_state(ckpt)
+        c.lr_g = (c.lr if c.lr_g is None else c.lr_g) * ROLLBACK_LR
+        c.lr_d = (c.lr if c.lr_d is None else c.lr_d) * ROLLBACK_LR
+        c.beta1, c.seed = min(c.beta1, 0.5), (c.seed + 1) % 2**32
+        for opt, lr in ((self.opt_g, c.lr_g), (self.opt_d, c.lr_d)):
+            for group in opt.param_groups:
+                group["lr"], group["betas"] = lr, (c.beta1, c.beta2)
+        self.z_gen = torch.Generator().manual_seed(c.seed)
+        self.order = BatchOrder(
+            len(self.data), self.global_batch, c.seed, self.job.rank, self.job.world
+        )
+        return {"lr_g": c.lr_g, "lr_d": c.lr_d, "beta1": c.beta1, "seed": c.seed}
 
     def state(self) -> dict:
         return {

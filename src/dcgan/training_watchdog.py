@@ -5,41 +5,57 @@ dcgan.watchdog's; the signals dcgan.health's."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 import torch
+from torch import nn
 
 from dcgan import distributed
 from dcgan.checkpoint import load_checkpoint
+from dcgan.config import TrainConfig
 from dcgan.data.loader import BatchOrder
+from dcgan.data.packed import PackedDataset
 from dcgan.health import probe, probe_batch
 from dcgan.progress import Progress
-from dcgan.rundir import HEALTHY
+from dcgan.rundir import HEALTHY, RunDir
 from dcgan.step import STATS
 from dcgan.watchdog import Alarm, Watchdog
 
-if TYPE_CHECKING:
-    from dcgan.training import Trainer
 
-# A rollback halves the learning rates (paper §4: too high a rate is what destabilised it).
-ROLLBACK_LR = 0.5
+class Run(Protocol):
+    """What the watchdog reads of a training run (dcgan.training.Trainer), and calls."""
+
+    config: TrainConfig
+    g: nn.Module
+    d: nn.Module
+    job: distributed.Dist
+    out: RunDir | None
+    order: BatchOrder
+    run_dir: Path
+    step: int
+
+    def save(self) -> Path | None: ...
+
+    def restart(self, ckpt: dict) -> dict[str, float]: ...
 
 
 class TrainingWatchdog:
     """A run's watchdog: `observe` each step's statistics, `probe` every --health-every
     steps; both answer what the loop must do ("go", "warn", "stop" or "rollback")."""
 
-    def __init__(self, trainer: Trainer, state: dict | None) -> None:
-        c = trainer.config
+    def __init__(
+        self, c: TrainConfig, data: PackedDataset, device: torch.device, state: dict | None
+    ) -> None:
         self.dog = Watchdog.from_state(c.health_every, state)
-        self.z, self.real = probe_batch(trainer.data, c.model.nz, c.z_dist, trainer.device)
+        self.z, self.real = probe_batch(data, c.model.nz, c.z_dist, device)
         self.alarms: list[Alarm] = []  # raised in this session
         self.stopped_by: Alarm | None = None
 
     def observe(self, values: list[float]) -> None:
         self.dog.observe(dict(zip(STATS[2:], values[2:], strict=True)))
 
-    def probe(self, t: Trainer, progress: Progress) -> str:
+    def probe(self, t: Run, progress: Progress) -> str:
         """One health probe: its row in stats.jsonl, its alarms, and the action."""
         measured = probe(t.g, t.d, self.z, self.real, self.dog.channel_means)
         # Rank 0's signals on every rank (BatchNorm buffers may differ by rank): every rank
@@ -53,13 +69,13 @@ class TrainingWatchdog:
             t.out.log({**row, "epoch": epoch, "kind": "health", "held": held}, "health")
         return self._act(t, alarms, progress) if alarms else "go"
 
-    def diverged(self, t: Trainer, progress: Progress) -> str:
+    def diverged(self, t: Run, progress: Progress) -> str:
         """A loss is no longer finite: an alarm, acted on as a rollback run asks."""
         step = t.step + 1
         alarm = Alarm("diverged", step, step, "losses", math.nan, "non-finite")
         return self._act(t, [alarm], progress)
 
-    def _act(self, t: Trainer, alarms: list[Alarm], progress: Progress) -> str:
+    def _act(self, t: Run, alarms: list[Alarm], progress: Progress) -> str:
         """Say what happened, one line per alarm, log it, and do once what --on-alarm asks
         (a rollback that cannot be made stops the run)."""
         c = t.config
@@ -81,26 +97,15 @@ class TrainingWatchdog:
             self._roll_back(t, load_checkpoint(healthy), alarms[0], progress)
         return action
 
-    def _roll_back(self, t: Trainer, ckpt: dict, alarm: Alarm, progress: Progress) -> None:
-        """Continue from healthy.pt with a change, so the same path is not retraced: halved
-        learning rates, beta1 no higher than the paper's 0.5, a fresh z stream and data
-        order. The abandoned rows go to rollbacks/attempt-K.jsonl."""
+    def _roll_back(self, t: Run, ckpt: dict, alarm: Alarm, progress: Progress) -> None:
+        """Continue from healthy.pt with a change (Trainer.restart); the abandoned rows go
+        to rollbacks/attempt-K.jsonl."""
         distributed.barrier(t.job)  # every rank has read healthy.pt before rank 0 writes
-        c, from_step = t.config, t.step
-        t.load_state(ckpt)
-        c.lr_g = (c.lr if c.lr_g is None else c.lr_g) * ROLLBACK_LR
-        c.lr_d = (c.lr if c.lr_d is None else c.lr_d) * ROLLBACK_LR
-        c.beta1 = min(c.beta1, 0.5)
-        c.seed = (c.seed + 1) % 2**32
-        for opt, lr in ((t.opt_g, c.lr_g), (t.opt_d, c.lr_d)):
-            for group in opt.param_groups:
-                group["lr"], group["betas"] = lr, (c.beta1, c.beta2)
-        t.z_gen = torch.Generator().manual_seed(c.seed)
-        t.order = BatchOrder(len(t.data), t.global_batch, c.seed, t.job.rank, t.job.world)
+        from_step, c = t.step, t.config
+        change = t.restart(ckpt)
         rollbacks = self.dog.rollbacks + 1
         self.dog = Watchdog.from_state(c.health_every, ckpt.get("health"))
         self.dog.rollbacks, self.dog.streaks = rollbacks, {}
-        change = {"lr_g": c.lr_g, "lr_d": c.lr_d, "beta1": c.beta1, "seed": c.seed}
         # In this order a kill at any point resumes: before the save, the run goes on from
         # its latest.pt as if no rollback had begun; after it, from the healthy step.
         if t.out is not None:
@@ -112,8 +117,8 @@ class TrainingWatchdog:
             t.out.archive_rows_after(t.step, rollbacks)
             t.out.write_config(c)
         progress.rewind(t.step)
+        what = ", ".join(f"{k} {v:g}" for k, v in change.items())
         progress.note(
-            f"dcgan: rolled back from step {from_step} to step {t.step} (rollback"
-            f" {rollbacks} of {c.max_rollbacks}): lr_g {c.lr_g:g}, lr_d {c.lr_d:g},"
-            f" beta1 {c.beta1:g}, seed {c.seed}"
+            f"dcgan: rolled back from step {from_step} to step {t.step}"
+            f" (rollback {rollbacks} of {c.max_rollbacks}): {what}"
         )
