@@ -120,7 +120,8 @@ def test_warn_logs_alarms_and_doctor_reaches_the_same_verdict(
     tmp_path: Path, monkeypatch, capsys
 ) -> None:
     collapse_probes(monkeypatch, FIRST_BAD, THRESHOLDS.patience + 1)
-    run = train_tiny(tmp_path, steps=50, health_every=EVERY, checkpoint_every=EVERY)
+    steps = (FIRST_BAD + THRESHOLDS.patience + 2) * EVERY  # the collapse is over by then
+    run = train_tiny(tmp_path, steps=steps, health_every=EVERY, checkpoint_every=EVERY)
     alarms = rows_of(run, "alarm")
     assert {"mode-collapse", "filter-collapse"} <= {a["name"] for a in alarms}
     assert all(a["action"] == "warn" for a in alarms)
@@ -128,7 +129,7 @@ def test_warn_logs_alarms_and_doctor_reaches_the_same_verdict(
     assert all(a["onset"] == onset for a in alarms)
     assert "dcgan: alarm " in capsys.readouterr().err
     # healthy.pt: the last checkpoint while no alarm condition held.
-    assert load_checkpoint(run / "healthy.pt")["step"] == 50
+    assert load_checkpoint(run / "healthy.pt")["step"] == steps
     logged = [(a["name"], a["step"]) for a in alarms]
     assert [(a.name, a.step) for a in replay(rows_of(run, "health"))] == logged
 
