@@ -4,7 +4,8 @@ Formats: safetensors (weights + config, loads back into `Generator` without pick
 (dynamic batch axis, checked with onnxruntime), TorchScript (a traced module),
 pytorch-examples (a bare state dict for the PyTorch tutorial's `Generator`, no metadata) and
 package (a folder with G, D, config.json and a model card; dcgan.package), which every verb
-reads back.
+reads back, and site (the explorer as a static site running the ONNX export in the browser;
+dcgan.explore.site).
 
 BatchNorm is frozen at export (a package keeps the model as it is): G is put in the
 sampling mode chosen (`batch` by default, the statistics of the fixed reference batch of
@@ -39,7 +40,7 @@ from dcgan.options_tools import ExportConfig, export_format
 from dcgan.sampling import Loaded, check_finite, generate, load, sample, with_bn_mode
 from dcgan.torch_examples import examples_g_state, examples_generator, infer_config, layers
 
-FORMATS = ("safetensors", "onnx", "torchscript", "pytorch-examples", "package")
+FORMATS = ("safetensors", "onnx", "torchscript", "pytorch-examples", "package", "site")
 NEEDS = {"safetensors": ("safetensors",), "onnx": ("onnx", "onnxscript", "onnxruntime")}
 META_KEY = "dcgan"  # the one metadata entry every format carries (a JSON string)
 CHECK_SEEDS = list(range(8))
@@ -94,6 +95,10 @@ def export(
     format = export_format(str(out), c.format)
     if format == "package":
         return _export_package(checkpoint, out, c, bn, ema)
+    if format == "site":
+        from dcgan.explore.site import export_site
+
+        return export_site(checkpoint, out, c, bn, ema)
     out = check_overwrite(out, format, c.force)
     for module in NEEDS.get(format, ()):  # the `export` extra (TorchScript needs only torch)
         require("export", module)
