@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -96,9 +97,7 @@ def export(
     if format == "package":
         return _export_package(checkpoint, out, c, bn, ema)
     if format == "site":
-        from dcgan.explore.site import export_site
-
-        return export_site(checkpoint, out, c, bn, ema)
+        return _export_site(checkpoint, out, c, bn, ema)
     out = check_overwrite(out, format, c.force)
     for module in NEEDS.get(format, ()):  # the `export` extra (TorchScript needs only torch)
         require("export", module)
@@ -132,6 +131,25 @@ def _export_package(
     if diff != 0.0:
         raise DcganError(f"{out}: the package's images differ from the checkpoint's by {diff:.2e}")
     return Exported(out, "package", json.loads((out / CONFIG).read_text()), diff)
+
+
+# site ------------------------------------------------------------------------------------
+
+
+def _export_site(
+    checkpoint: str | Path, out: str | Path, config: ExportConfig, bn: str, ema: bool
+) -> Exported:
+    """The explorer as a static site (dcgan.explore.site) around G's ONNX export."""
+    from dcgan.explore import site
+
+    out = site.check_out(out)  # refused before anything is exported
+    ort = site.ort_web(config.ort_web, config.cache) if config.offline else {}
+    with tempfile.TemporaryDirectory(prefix="dcgan-site-") as tmp:
+        onnx = export(checkpoint, Path(tmp) / "model.onnx", ExportConfig(format="onnx"), bn, ema)
+        name = Path(checkpoint).name
+        site.write_site(out, config, name, onnx.metadata, Path(tmp) / "model.onnx", ort)
+    meta = {**onnx.metadata, "seeds": config.site_seeds, "offline": config.offline}
+    return Exported(out, "site", meta, onnx.max_abs_diff)
 
 
 # safetensors -----------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """`dcgan export --out-format site`: the explorer as a static site, for any static host.
 
 The page is the served explorer's (index.html, explore.js) with `site.js` answering its
-requests in the browser: G runs from its ONNX export (BatchNorm frozen, dcgan.export) with
-onnxruntime-web's wasm build. The folder holds:
+requests in the browser: G runs from its ONNX export (BatchNorm frozen) with
+onnxruntime-web's wasm build. `dcgan.export.export(format="site")` exports G and calls
+`write_site`. The folder holds:
 
 - index.html, explore.js, site.js: the page;
 - model.onnx: G, its images checked against PyTorch's by dcgan.export;
@@ -36,7 +37,6 @@ from dcgan.experiments.options import ARITHMETIC_NEIGHBORS, ARITHMETIC_NOISE
 from dcgan.explore import requests as rq
 from dcgan.explore.directions import load_direction
 from dcgan.explore.server import static_file
-from dcgan.export import Exported, export
 from dcgan.io import atomic_write, atomic_write_text, check_not_special, new_folder, output_path
 from dcgan.options_tools import ExportConfig
 
@@ -53,34 +53,41 @@ SITE = "site.json"
 PAGE = ("explore.js", "site.js")  # copied as they are; index.html gets the import map
 
 
-def export_site(
-    checkpoint: str | Path, out: str | Path, config: ExportConfig, bn: str, ema: bool
-) -> Exported:
-    """Write the site folder `out` (new, empty or a site already, replaced as a whole)."""
-    out = _check_out(out)
-    ort = ort_web(config.ort_web, config.cache) if config.offline else {}
+def write_site(
+    out: Path,
+    config: ExportConfig,
+    name: str,
+    meta: dict[str, Any],
+    onnx: Path,
+    ort: dict[str, bytes],
+) -> Path:
+    """Write the site folder `out` (checked by `check_out`) around G's ONNX export `onnx`
+    and its metadata `meta`; `ort`: onnxruntime-web's files for an offline site, else {}.
+    dcgan.export.export(format="site") calls it."""
+    nz = meta["model"]["nz"]
+    directions = dict(load_direction(p, nz) for p in config.directions)
+    z = z_from_seeds(list(range(config.site_seeds)), nz, meta["z_dist"])
+    about = describe(name, meta, config.site_seeds, directions)
+    base = "./ort/" if ort else ORT_CDN
+    about["ort"] = {
+        "version": ORT_VERSION,
+        "wasm": base + ORT_WASM,
+        "integrity": ORT_FILES[ORT_WASM],
+    }
     with new_folder(out) as tmp:
-        onnx = export(checkpoint, tmp / "model.onnx", ExportConfig(format="onnx"), bn, ema)
-        meta, nz = onnx.metadata, onnx.metadata["model"]["nz"]
-        directions = dict(load_direction(p, nz) for p in config.directions)
-        z = z_from_seeds(list(range(config.site_seeds)), nz, meta["z_dist"])
+        shutil.copyfile(onnx, tmp / "model.onnx")
         atomic_write(tmp / "z.bin", lambda f: f.write(z.numpy().astype("<f4").tobytes()))
-        about = describe(Path(checkpoint), meta, config.site_seeds, directions)
-        base = "./ort/" if ort else ORT_CDN
-        wasm = {"wasm": base + ORT_WASM, "integrity": ORT_FILES[ORT_WASM]}
-        about["ort"] = {"version": ORT_VERSION, **wasm}
         atomic_write_text(tmp / SITE, json.dumps(about) + "\n")
         atomic_write_text(tmp / "index.html", page(base + ORT_JS))
-        for name in PAGE:
-            atomic_write(tmp / name, lambda f, n=name: f.write(static_file(n)))
-        for name, data in ort.items():
-            atomic_write(tmp / "ort" / name, lambda f, d=data: f.write(d))
-    meta = {**meta, "seeds": config.site_seeds, "offline": config.offline}
-    return Exported(out, "site", meta, onnx.max_abs_diff)
+        for file in PAGE:
+            atomic_write(tmp / file, lambda f, n=file: f.write(static_file(n)))
+        for file, data in ort.items():
+            atomic_write(tmp / "ort" / file, lambda f, d=data: f.write(d))
+    return out
 
 
 def describe(
-    checkpoint: Path, meta: dict[str, Any], seeds: int, directions: dict[str, list[float]]
+    name: str, meta: dict[str, Any], seeds: int, directions: dict[str, list[float]]
 ) -> dict[str, Any]:
     """site.json less `ort`: what the served explorer's /api/info says, and what site.js
     needs to answer the requests the server would."""
@@ -88,7 +95,7 @@ def describe(
     offsets = neighbors(torch.zeros(model["nz"]), ARITHMETIC_NEIGHBORS, ARITHMETIC_NOISE)[1:]
     return {
         "info": {
-            "checkpoint": checkpoint.name,
+            "checkpoint": name,
             "step": meta["step"],
             "size": model["size"],
             "channels": model["channels"],
@@ -128,7 +135,7 @@ def page(ort_url: str) -> str:
     return html
 
 
-def _check_out(out: str | Path) -> Path:
+def check_out(out: str | Path) -> Path:
     """`out` as a site folder to write: new, empty or a site already."""
     out = check_not_special(output_path(out), "a folder")
     if out.exists() and not out.is_dir():
