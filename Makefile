@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo_out
 
-.PHONY: install demo test lint bench clean
+.PHONY: install ort-web demo test lint bench clean
 
 install: $(STAMP)
 
@@ -15,6 +15,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/python -m pip install -q -e '.[all,dev]'
 	touch $(STAMP)
+
+# onnxruntime-web's npm .tgz into the cache (npm pack), for `dcgan export --out-format site
+# --offline` and the static site's browser test; without npm or a network it says so and
+# the test skips.
+ort-web: $(STAMP)
+	@$(BIN)/python -m dcgan.explore.site \
+	  || echo "make ort-web: no onnxruntime-web: the static site's browser test will skip" >&2
 
 # The main job on the embedded default data: the paper's model on scikit-learn's digits.
 demo: $(STAMP)

@@ -4,7 +4,8 @@ Formats: safetensors (weights + config, loads back into `Generator` without pick
 (dynamic batch axis, checked with onnxruntime), TorchScript (a traced module),
 pytorch-examples (a bare state dict for the PyTorch tutorial's `Generator`, no metadata) and
 package (a folder with G, D, config.json and a model card; dcgan.package), which every verb
-reads back.
+reads back, and site (the explorer as a static site running the ONNX export in the browser;
+dcgan.explore.site).
 
 BatchNorm is frozen at export (a package keeps the model as it is): G is put in the
 sampling mode chosen (`batch` by default, the statistics of the fixed reference batch of
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,7 +41,7 @@ from dcgan.options_tools import ExportConfig, export_format
 from dcgan.sampling import Loaded, check_finite, generate, load, sample, with_bn_mode
 from dcgan.torch_examples import examples_g_state, examples_generator, infer_config, layers
 
-FORMATS = ("safetensors", "onnx", "torchscript", "pytorch-examples", "package")
+FORMATS = ("safetensors", "onnx", "torchscript", "pytorch-examples", "package", "site")
 NEEDS = {"safetensors": ("safetensors",), "onnx": ("onnx", "onnxscript", "onnxruntime")}
 META_KEY = "dcgan"  # the one metadata entry every format carries (a JSON string)
 CHECK_SEEDS = list(range(8))
@@ -94,6 +96,8 @@ def export(
     format = export_format(str(out), c.format)
     if format == "package":
         return _export_package(checkpoint, out, c, bn, ema)
+    if format == "site":
+        return _export_site(checkpoint, out, c, bn, ema)
     out = check_overwrite(out, format, c.force)
     for module in NEEDS.get(format, ()):  # the `export` extra (TorchScript needs only torch)
         require("export", module)
@@ -127,6 +131,25 @@ def _export_package(
     if diff != 0.0:
         raise DcganError(f"{out}: the package's images differ from the checkpoint's by {diff:.2e}")
     return Exported(out, "package", json.loads((out / CONFIG).read_text()), diff)
+
+
+# site ------------------------------------------------------------------------------------
+
+
+def _export_site(
+    checkpoint: str | Path, out: str | Path, config: ExportConfig, bn: str, ema: bool
+) -> Exported:
+    """The explorer as a static site (dcgan.explore.site) around G's ONNX export."""
+    from dcgan.explore import site
+
+    out = site.check_out(out)  # refused before anything is exported
+    ort = site.ort_web(config.ort_web, config.cache) if config.offline else {}
+    with tempfile.TemporaryDirectory(prefix="dcgan-site-") as tmp:
+        onnx = export(checkpoint, Path(tmp) / "model.onnx", ExportConfig(format="onnx"), bn, ema)
+        name = Path(checkpoint).name
+        site.write_site(out, config, name, onnx.metadata, Path(tmp) / "model.onnx", ort)
+    meta = {**onnx.metadata, "seeds": config.site_seeds, "offline": config.offline}
+    return Exported(out, "site", meta, onnx.max_abs_diff)
 
 
 # safetensors -----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 import tempfile
 import zipfile
@@ -170,3 +171,31 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+@contextlib.contextmanager
+def new_folder(out: Path) -> Iterator[Path]:
+    """A temp folder beside `out`, renamed onto it once complete: a reader (or the cache of
+    `dcgan pull`) never sees half a folder."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+        os.chmod(tmp, default_mode(directory=True))
+    except OSError as e:
+        raise DcganError(f"cannot write {out} ({e.strerror or e})") from None
+    old = tmp.with_name(tmp.name.removesuffix(".tmp") + ".old")
+    try:
+        yield tmp
+        if out.exists():
+            os.rename(out, old)
+        try:
+            os.rename(tmp, out)
+        except OSError:
+            if old.exists():
+                os.rename(old, out)
+            raise
+    except OSError as e:
+        raise DcganError(f"cannot write {out} ({e.strerror or e})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)

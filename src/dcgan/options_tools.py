@@ -92,32 +92,59 @@ EXTENSIONS = {
     "torchscript": (".pt", ".ts", ".torchscript"),
     "pytorch-examples": (".pth", ".pt"),  # .pt alone means TorchScript: the first match
     "package": (),  # a folder: named only with --out-format package
+    "site": (),  # a folder too
 }
 
 
 @dataclass
 class ExportConfig(Options):
-    """The generator written as safetensors, ONNX, TorchScript or a pytorch/examples .pth."""
+    """The generator written as safetensors, ONNX, TorchScript or a pytorch/examples .pth, a
+    model package, or the explorer as a static site."""
 
-    format: Literal["safetensors", "onnx", "torchscript", "pytorch-examples", "package"] | None = (
-        opt(
-            None,
-            "file format of --out (default: from its extension); package: a folder with"
-            " config.json, model.safetensors and a model card",
-            flag="--out-format",
-            old=("--format",),
-        )
+    format: (
+        Literal["safetensors", "onnx", "torchscript", "pytorch-examples", "package", "site"] | None
+    ) = opt(
+        None,
+        "file format of --out (default: from its extension); package: a folder with"
+        " config.json, model.safetensors and a model card; site: the explorer as a static site",
+        flag="--out-format",
+        old=("--format",),
     )
     force: bool = opt(False, "replace an --out of another kind (a checkpoint, say)")
     license: str = opt("unknown", "a package's licence on its model card: an SPDX id such as mit")
+    site_seeds: int = opt(
+        1024, "a site's seeds: the z of seeds 0..N-1 it ships", check=count(1 << 16, low=16)
+    )
+    directions: list[str] = opt(
+        factory=list,
+        help="a site's direction to move along: the JSON of dcgan turn or arithmetic (repeatable)",
+        flag="--direction",
+        metavar="JSON",
+    )
+    offline: bool = opt(
+        False, "a site carries onnxruntime-web's files instead of loading them from a CDN"
+    )
+    ort_web: str | None = opt(
+        None,
+        "onnxruntime-web for --offline: its npm .tgz or package folder (default: npm pack into"
+        " the cache)",
+        metavar="PATH",
+    )
+    cache: str = opt(CACHE, "the cache folder: --offline keeps onnxruntime-web's npm .tgz there")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.directions, str | os.PathLike):
+            raise DcganError(f"directions must be a list of JSON files, got {self.directions!r}")
+        self.directions = list(self.directions)
+        super().__post_init__()
 
 
 def export_format(out: str, format: str | None) -> str:
     """The format of `out`: the one given, which its extension must match, or the one its
-    extension names. A package is a folder: any name will do."""
+    extension names."""
     if not str(out).strip():
         raise DcganError("the output path (--out) is empty: name a file to write")
-    if format == "package":
+    if format in ("package", "site"):  # folders: any name will do
         return format
     suffix = Path(out).suffix.lower()
     named = [f for f, exts in EXTENSIONS.items() if suffix in exts]

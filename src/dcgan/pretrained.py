@@ -9,11 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import shlex
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +19,7 @@ from dcgan.checkpoint import find_checkpoint, has_checkpoint
 from dcgan.config import TrainConfig
 from dcgan.errors import DcganError
 from dcgan.extras import require
-from dcgan.io import atomic_write, atomic_write_text, check_not_special, default_mode, output_path
+from dcgan.io import atomic_write, atomic_write_text, check_not_special, new_folder, output_path
 from dcgan.options import configure
 from dcgan.options_tools import ExportConfig
 from dcgan.package import CARD, CONFIG, FORMAT, GRID, WEIGHTS, is_package, read_config
@@ -65,7 +61,7 @@ def save_pretrained(
     safetensors = require("export", "safetensors.torch")
     data = safetensors.save(_tensors(loaded), metadata={"format": "pt"})
     grid, text = grid_image(sample(loaded, GRID_SEEDS, bn=bn), nrow=8), card(about, out.name)
-    with _new_folder(out) as tmp:
+    with new_folder(out) as tmp:
         atomic_write(tmp / WEIGHTS, lambda f: f.write(data))
         atomic_write_text(tmp / CONFIG, json.dumps(about, indent=2) + "\n")
         save_png(grid, tmp / GRID)
@@ -82,34 +78,6 @@ def _check_out(out: str | Path) -> Path:
         what = "a run directory" if has_checkpoint(out) else "a folder of other files"
         raise DcganError(f"{out} is {what}, not a model package: choose a new or empty folder")
     return out
-
-
-@contextlib.contextmanager
-def _new_folder(out: Path) -> Iterator[Path]:
-    """A temp folder beside `out`, renamed onto it once complete: a reader (or the cache of
-    `dcgan pull`) never sees half a package."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
-        os.chmod(tmp, default_mode(directory=True))
-    except OSError as e:
-        raise DcganError(f"cannot write {out} ({e.strerror or e})") from None
-    old = tmp.with_name(tmp.name.removesuffix(".tmp") + ".old")
-    try:
-        yield tmp
-        if out.exists():
-            os.rename(out, old)
-        try:
-            os.rename(tmp, out)
-        except OSError:
-            if old.exists():
-                os.rename(old, out)
-            raise
-    except OSError as e:
-        raise DcganError(f"cannot write {out} ({e.strerror or e})") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _tensors(model: Loaded) -> dict[str, torch.Tensor]:

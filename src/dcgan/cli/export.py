@@ -19,7 +19,7 @@ class ExportArgs:
     out: str = opt(
         "",
         "output file: .safetensors, .onnx, .pt (TorchScript) or .pth (pytorch-examples); a"
-        " folder with --out-format package",
+        " folder with --out-format package or site",
         required=True,
     )
 
@@ -49,6 +49,15 @@ def cmd_export(a: ExportArgs) -> None:
             f"package ({nets}, {meta['size']} px, nz {meta['nz']}; config.json, "
             f"model.safetensors, README.md, samples.png) written to {result.path}; its images "
             f"equal the checkpoint's on {len(CHECK_SEEDS)} seeds"
+        )
+        return
+    if result.format == "site":
+        where = "its own copy" if result.metadata["offline"] else "a CDN"
+        print(
+            f"static site ({meta['size']} px, seeds 0..{result.metadata['seeds'] - 1}, "
+            f"onnxruntime-web from {where}) written to {result.path}; its ONNX model's max abs "
+            f"diff vs PyTorch on {len(CHECK_SEEDS)} seeds: {result.max_abs_diff:.2e}; serve the "
+            "folder with any static file server"
         )
         return
     print(
@@ -95,7 +104,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
         "export",
         ExportArgs,
         cmd_export,
-        "write the generator as safetensors, ONNX or TorchScript, or a model package",
+        "write the generator as safetensors, ONNX or TorchScript, a model package or a static site",
     )
     add_verb(
         verbs,

@@ -1,6 +1,7 @@
-// dcgan explore: the page's logic. Plain JavaScript, no dependencies. The view's state lives
-// in the address bar's hash (#g=...&p=...), so copying the address shares the view, and
-// opening it restores the grid, the pins and every result shown.
+// dcgan explore: the page's logic. Plain JavaScript, no dependencies (a static site's site.js
+// brings onnxruntime-web). The view's state lives in the address bar's hash (#g=...&p=...),
+// so copying the address shares the view, and opening it restores the grid, the pins and
+// every result shown.
 "use strict";
 
 const GRID = 16;
@@ -33,23 +34,33 @@ function seedList(text) {
   return String(text || "").split(/[\s,]+/).filter((t) => t !== "").map(Number);
 }
 
-// ---- talking to the server ----------------------------------------------------------------
+// ---- talking to the server, or to site.js ------------------------------------------------
+// A static site (dcgan export --out-format site) marks its page data-backend="site": its
+// site.js answers the same requests in the browser, G running from the ONNX export.
+
+const SITE = document.body.dataset.backend === "site";
 
 function busy(delta) {
   pending += delta;
   document.body.dataset.busy = String(pending);
 }
 
+async function request(path, body) {
+  if (SITE) return (await import("./site.js")).answer(path, body);
+  const response = await fetch(path, {
+    method: body === undefined ? "GET" : "POST",
+    headers: { "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await response.json();
+  if (!response.ok) throw new Error(data.error || response.statusText);
+  return data;
+}
+
 async function api(path, body) {
   busy(1);
   try {
-    const response = await fetch(path, {
-      method: body === undefined ? "GET" : "POST",
-      headers: { "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const data = await response.json();
-    if (!response.ok) throw new Error(data.error || response.statusText);
+    const data = await request(path, body);
     $("status").textContent = "";
     return data;
   } catch (e) {
@@ -116,7 +127,10 @@ function pins() {
 }
 
 async function pin(seed) {
-  if (!Number.isInteger(seed) || seed < 0) return;
+  if (!Number.isInteger(seed) || seed < 0 || seed > info.limits.seed_max) {
+    $("status").textContent = "a seed lies in [0, " + info.limits.seed_max + "]";
+    return;
+  }
   if (!pins().includes(seed)) state.p = [...pins(), seed].join(",");
   writeHash();
   await showPins();
@@ -371,7 +385,8 @@ async function main() {
   info = await api("/api/info");
   const bn = info.bn === "batch" ? "reference-batch BatchNorm" : "running BatchNorm";
   $("info").textContent = info.checkpoint + " (step " + info.step + "): " + info.size +
-    " px, z ~ " + info.z_dist + " in " + info.nz + " dimensions, " + bn;
+    " px, z ~ " + info.z_dist + " in " + info.nz + " dimensions, " + bn +
+    (SITE ? "; in this browser (onnxruntime-web), seeds 0-" + info.limits.seed_max : "");
   for (const name of info.directions) $("dir-name").append(new Option(name, name));
   if (info.directions.length === 0) $("dir-name").append(new Option("(none: pick a file)", ""));
   await restore();
