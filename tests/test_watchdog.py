@@ -276,3 +276,10 @@ def test_a_run_killed_during_a_rollback_resumes(tmp_path: Path, kill_after: str)
     assert steps == sorted(steps) and steps[-1] == 50
     assert load_checkpoint(run)["step"] == 50
     assert not list(run.glob(".*.tmp"))
+
+
+def test_a_discriminator_that_overpowers_g_raises_d_wins(tmp_path: Path) -> None:
+    """Real dynamics, no forced signal: D's learning rate 50x G's (paper §4's recipe broken)
+    drives D(G(z)) to 0 within a few dozen steps."""
+    run = train_tiny(tmp_path, steps=60, health_every=EVERY, lr_d=1e-2)
+    assert "d-wins" in {a["name"] for a in rows_of(run, "alarm")}
