@@ -57,6 +57,7 @@ __all__ = [
 
 GRID_SEED = 1234
 ROLLBACK_LR = 0.5  # a rollback's change of the learning rates (Trainer.restart)
+PAPER_LR = 2e-4  # paper §4's learning rate, the highest a rollback keeps
 
 
 class Trainer:
@@ -204,15 +205,18 @@ class Trainer:
         except Exception as e:  # the loader policy: a checkpoint that does not fit is one line
             raise DcganError(f"checkpoint does not fit this model ({first_line(e)})") from None
 
-    def restart(self, ckpt: dict) -> dict[str, float]:
+    def restart(self, ckpt: dict, alarm: str) -> dict[str, float]:
         """Go back to `ckpt` with a change, so that the same path is not retraced (a
-        rollback): both learning rates halved (paper §4: too high a rate is what
-        destabilised it), beta1 no higher than the paper's 0.5, and a fresh z stream and
-        data order (seed + 1). Returns the change, also written into the config."""
+        rollback). Paper §4 found 0.001 too high a learning rate and used 0.0002: each rate
+        is halved and brought no higher than that; after `d-wins` (D overpowers G) only D's
+        is halved, G's only capped. beta1 no higher than the paper's 0.5, and a fresh z
+        stream and data order (seed + 1). Returns the change, also written into the config."""
         c = self.config
         self.load_state(ckpt)
-        c.lr_g = (c.lr if c.lr_g is None else c.lr_g) * ROLLBACK_LR
-        c.lr_d = (c.lr if c.lr_d is None else c.lr_d) * ROLLBACK_LR
+        lr_g = c.lr if c.lr_g is None else c.lr_g
+        lr_d = c.lr if c.lr_d is None else c.lr_d
+        c.lr_g = min(lr_g if alarm == "d-wins" else lr_g * ROLLBACK_LR, PAPER_LR)
+        c.lr_d = min(lr_d * ROLLBACK_LR, PAPER_LR)
         c.beta1, c.seed = min(c.beta1, 0.5), (c.seed + 1) % 2**32
         for opt, lr in ((self.opt_g, c.lr_g), (self.opt_d, c.lr_d)):
             for group in opt.param_groups:

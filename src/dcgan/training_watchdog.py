@@ -37,7 +37,7 @@ class Run(Protocol):
 
     def save(self) -> Path | None: ...
 
-    def restart(self, ckpt: dict) -> dict[str, float]: ...
+    def restart(self, ckpt: dict, alarm: str) -> dict[str, float]: ...
 
 
 class TrainingWatchdog:
@@ -102,7 +102,7 @@ class TrainingWatchdog:
         to rollbacks/attempt-K.jsonl."""
         distributed.barrier(t.job)  # every rank has read healthy.pt before rank 0 writes
         from_step, c = t.step, t.config
-        change = t.restart(ckpt)
+        change = t.restart(ckpt, alarm.name)
         rollbacks = self.dog.rollbacks + 1
         self.dog = Watchdog.from_state(c.health_every, ckpt.get("health"))
         self.dog.rollbacks, self.dog.streaks = rollbacks, {}
