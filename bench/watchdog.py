@@ -28,6 +28,7 @@ and a "hot" run that stays fine is healthy.
                      false alarms, delay; then roll back the held-out failures
                      (--on-alarm rollback) and compare the judge's final score
     --phase overhead the probe's cost against the training step, and the per-step extras
+    --phase report   the tables again from the results, no training
 
 Runs are cached under .cache/dcgan/watchdog (a rerun only adds what is missing); the
 records and the tables go to bench/results/watchdog.json.
@@ -80,7 +81,7 @@ ROOT_RUNS = CACHE / "watchdog"
 class Args:
     """The command line (harness.parse_args)."""
 
-    phase: str = opt("dev", "dev, heldout or overhead")
+    phase: str = opt("dev", "dev, heldout, overhead or report")
     steps: int = opt(1500, "steps per run")
     dev_seeds: int = opt(6, "seeds per kind in development (0..N-1)")
     heldout_seeds: int = opt(4, "seeds per kind held out (100..100+N-1)")
@@ -337,19 +338,54 @@ def phase_heldout(args: Args, classifier) -> dict:
         "training_alarms_equal_replay": agree,
     }
     failed = [r for r in records if r["onset"] is not None and r["alarms"]][: args.rollbacks]
-    rows, pairs = [], []
+    out["rollback"] = []
     for r in failed:
         rb = label([run_one(r["kind"], r["seed"], args, classifier, "rollback")], reference)[0]
-        warn_final, rb_final = r["judged"][-1]["J"], rb["judged"][-1]["J"] if rb["judged"] else 0
-        pair = {"warn_final_J": warn_final, "rollback_final_J": rb_final}
-        pair["rollbacks"], pair["stopped"] = len(rb["rollbacks"]), rb["stopped"]
-        pairs.append({"kind": r["kind"], "seed": r["seed"], **pair, "failed": rb["onset"]})
-        rows.append([r["kind"], r["seed"], warn_final, rb_final, len(rb["rollbacks"]),
-                     rb["stopped"] is not None])  # fmt: skip
-    print("\nheld-out failures rerun with --on-alarm rollback (final judge score J)")
-    print_table(["kind", "seed", "warn J", "rollback J", "rollbacks", "stopped"], rows)
-    out["rollback"] = pairs
+        out["rollback"].append(
+            {
+                "kind": r["kind"],
+                "seed": r["seed"],
+                "warn_final_J": r["judged"][-1]["J"],
+                "rollback_final_J": rb["judged"][-1]["J"] if rb["judged"] else 0.0,
+                "pre_collapse_best_J": max(
+                    (j["J"] for j in r["judged"] if j["step"] < r["onset"]), default=0.0
+                ),
+                "rollbacks": len(rb["rollbacks"]),
+                "stopped": rb["stopped"],
+                "failed_at": rb["onset"],
+            }
+        )
+    rollback_table(out["rollback"])
     return out
+
+
+def rollback_table(pairs: list[dict]) -> None:
+    print("\nheld-out failures rerun with --on-alarm rollback (the judge's J at the end)")
+    rows = [
+        [p["kind"], p["seed"], p["warn_final_J"], p.get("pre_collapse_best_J", "-"),
+         p["rollback_final_J"], p["rollbacks"], p["stopped"] is not None]
+        for p in pairs
+    ]  # fmt: skip
+    header = ["kind", "seed", "warn J", "best J before onset", "rollback J", "rollbacks", "stopped"]
+    print_table(header, rows)
+
+
+def phase_report(args: Args) -> dict:
+    """The tables again from bench/results/watchdog.json, no training; fills in what an
+    older run of the bench did not record (the best J before the judge's onset)."""
+    results = load_results()
+    reference = {int(k): v for k, v in results["reference_J"].items()}
+    dev = label(results["dev_records"], reference)
+    table("development (chosen here)", dev, Thresholds(**results["dev_chosen"]))
+    held = label(results["heldout_records"], reference)
+    table("held out (thresholds in dcgan/watchdog.py)", held, THRESHOLDS)
+    onsets = {(r["kind"], r["seed"]): r for r in held}
+    for pair in results.get("rollback", []):
+        r = onsets[(pair["kind"], pair["seed"])]
+        best = max((j["J"] for j in r["judged"] if j["step"] < r["onset"]), default=0.0)
+        pair["pre_collapse_best_J"] = best
+    rollback_table(results.get("rollback", []))
+    return {"rollback": results.get("rollback", [])}
 
 
 def time_parts(size: int, width: int, reps: int) -> dict[str, float]:
@@ -413,8 +449,8 @@ def phase_overhead(args: Args) -> dict:
 
 def main() -> None:
     args = parse_args(Args, __doc__)
-    if args.phase not in ("dev", "heldout", "overhead"):
-        raise SystemExit("--phase: dev, heldout or overhead")
+    if args.phase not in ("dev", "heldout", "overhead", "report"):
+        raise SystemExit("--phase: dev, heldout, overhead or report")
     if not Path(args.data).exists():
         raise SystemExit(f"no MNIST at {args.data}")
     torch.set_num_threads(2)
@@ -422,6 +458,8 @@ def main() -> None:
     try:
         if args.phase == "overhead":
             results.update(phase_overhead(args))
+        elif args.phase == "report":
+            results.update(phase_report(args))
         else:
             classifier = load_mnist_classifier()
             phase = phase_dev if args.phase == "dev" else phase_heldout
