@@ -283,3 +283,31 @@ def test_a_discriminator_that_overpowers_g_raises_d_wins(tmp_path: Path) -> None
     drives D(G(z)) to 0 within a few dozen steps."""
     run = train_tiny(tmp_path, steps=60, health_every=EVERY, lr_d=1e-2)
     assert "d-wins" in {a["name"] for a in rows_of(run, "alarm")}
+
+
+@pytest.mark.parametrize(
+    ("alarm", "lr_g", "lr_d"), [("d-wins", 1e-4, 2e-4), ("mode-collapse", 5e-5, 2e-4)]
+)
+def test_a_rollback_brings_the_rates_to_the_papers(
+    tmp_path: Path, alarm: str, lr_g: float, lr_d: float
+) -> None:
+    """Paper §4's 2e-4 caps both rates; d-wins slows D alone, other alarms both."""
+    from dcgan import ModelConfig, TrainConfig
+    from dcgan.training import Trainer
+
+    config = TrainConfig(
+        data="digits",
+        out=str(tmp_path / "runs"),
+        model=ModelConfig(size=16, channels=1, ngf=8, ndf=8),
+        lr_g=1e-4,
+        lr_d=1e-3,
+        beta1=0.9,
+        cache=str(tmp_path / "cache"),
+        progress=False,
+    )
+    trainer = Trainer(config)
+    change = trainer.restart(trainer.state(), alarm)
+    assert change["lr_g"] == pytest.approx(lr_g) and change["lr_d"] == pytest.approx(lr_d)
+    assert change["beta1"] == 0.5 and change["seed"] == 1
+    assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(lr_d)
+    assert trainer.opt_g.param_groups[0]["betas"][0] == 0.5
