@@ -36,11 +36,11 @@ from PIL import Image, ImageEnhance
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from dcgan.config import DedupConfig
 from dcgan.data.prepare import prepare
 from dcgan.experiments.dedup import contact_sheet, duplicate_groups, group_labels
 from dcgan.experiments.dedup_hash import RADIUS, hash_images, train_hash
 from dcgan.options import opt
+from dcgan.options_data import DedupConfig
 
 KINDS = {
     "jpeg": ("jpeg",),

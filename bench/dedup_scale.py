@@ -26,13 +26,13 @@ import numpy as np
 import torch
 from harness import SHARED, parse_args, results_path, write_results
 
-from dcgan.config import DedupConfig
 from dcgan.data.base import Item
 from dcgan.data.prepare import prepare
 from dcgan.data.sources import open_source
 from dcgan.experiments.dedup import dedup
 from dcgan.experiments.dedup_hash import save_model, train_hash
 from dcgan.options import opt
+from dcgan.options_data import DedupConfig
 
 TAR = SHARED / "celeba_aligned_00.tar"
 LSUN = 3_000_000

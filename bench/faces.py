@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from harness import SHARED, parse_args, results_path, write_results
 
-from dcgan.config import FacesConfig
 from dcgan.experiments.detect import cascade
 from dcgan.experiments.faces import CASCADE, detect_faces, faces
 from dcgan.options import opt
+from dcgan.options_data import FacesConfig
 
 
 def false_faces(images: np.ndarray, config: FacesConfig) -> dict:

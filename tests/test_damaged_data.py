@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import dcgan.data.prepare as prepare_module
+import dcgan.data.images as images_module
 from dcgan.data.packed import resolve_data
 from dcgan.data.prepare import prepare
 from dcgan.data.sources import open_source
@@ -138,7 +138,7 @@ def test_images_beyond_the_pixel_budget_are_skipped_before_decoding(tmp_path):
 
 
 def test_the_budget_counts_pixels_after_jpeg_draft(tmp_path, monkeypatch):
-    monkeypatch.setattr(prepare_module, "MAX_PIXELS", 100)
+    monkeypatch.setattr(images_module, "MAX_PIXELS", 100)
     folder = tmp_path / "imgs"
     folder.mkdir()
     Image.new("RGB", (40, 40), (9, 9, 9)).save(folder / "a.jpg")  # drafted to 10 x 10: fits

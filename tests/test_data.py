@@ -19,7 +19,7 @@ import scipy.io
 from data_helpers import encode, one_line_error, pack, solid
 from PIL import Image
 
-from dcgan.data.prepare import convert_image, fit_square
+from dcgan.data.images import convert_image, fit_square
 from dcgan.data.sources import detect_format, open_source
 
 # --- real data ----------------------------------------------------------------------------

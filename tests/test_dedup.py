@@ -13,12 +13,12 @@ from conftest import SHARED
 from PIL import Image
 
 from dcgan.cli import main
-from dcgan.config import DedupConfig
+from dcgan.data.images import convert_image
 from dcgan.data.packed import PackedDataset
-from dcgan.data.prepare import convert_image
 from dcgan.errors import DcganError
 from dcgan.experiments.dedup import dedup, group_labels, load_model, read_batches
 from dcgan.experiments.dedup_hash import HashAutoencoder, InvariantHash, train_hash
+from dcgan.options_data import DedupConfig
 
 TAR = SHARED / "celeba_aligned_00.tar"
 N = 240

@@ -10,10 +10,10 @@ import pytest
 from conftest import SHARED
 
 from dcgan.cli import main
-from dcgan.config import FacesConfig
+from dcgan.data.images import open_image
 from dcgan.data.packed import PackedDataset
-from dcgan.data.prepare import open_image
 from dcgan.experiments.faces import detect_faces, faces, square_crop
+from dcgan.options_data import FacesConfig
 
 TAR = SHARED / "celeba_aligned_00.tar"
 

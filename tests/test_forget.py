@@ -14,7 +14,7 @@ from PIL import Image
 
 from dcgan import DcganError
 from dcgan.cli import main
-from dcgan.data.prepare import fit_square, open_image
+from dcgan.data.images import fit_square, open_image
 from dcgan.experiments import forget as fg
 from dcgan.sampling import generate, load, z_from_seeds
 

@@ -16,12 +16,12 @@ import torch
 from data_helpers import one_line_error, pack, solid
 from sklearn.datasets import load_digits
 
-from dcgan.config import PrepareConfig
 from dcgan.data import packed as packed_module
 from dcgan.data.packed import PackedDataset, is_packed, resolve_data, to_unit_range
 from dcgan.data.prepare import prepare
 from dcgan.data.sources import Item, Source, open_source
 from dcgan.errors import DcganError
+from dcgan.options_data import PrepareConfig
 
 # --- prepare: meta, hashes, atomicity, errors ---------------------------------------------
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dcgan.cli.args import Checkpoint, add_verb, given_flags, png_out
-from dcgan.config import SIZE, PrepareConfig, TrainConfig
+from dcgan.config import SIZE, TrainConfig
 from dcgan.errors import DcganError
 from dcgan.options import count, opt
+from dcgan.options_data import PrepareConfig
 from dcgan.options_tools import ConvertConfig, SampleConfig
 
 

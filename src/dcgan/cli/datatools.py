@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from dcgan.cli.args import Source, add_verb
-from dcgan.config import DedupConfig, FacesConfig
 from dcgan.options import count, opt
+from dcgan.options_data import DedupConfig, FacesConfig
 
 
 @dataclass

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dcgan.cli.args import add_verb
-from dcgan.config import ClassifyConfig
+from dcgan.options_data import ClassifyConfig
 
 
 @dataclass

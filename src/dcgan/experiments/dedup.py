@@ -32,7 +32,6 @@ import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from dcgan.config import DedupConfig
 from dcgan.conventions import to_unit_range
 from dcgan.data.prepare import IMAGES, prepare
 from dcgan.data.sources import Item, Source, open_source
@@ -46,6 +45,7 @@ from dcgan.experiments.dedup_hash import (
     train_hash,
 )
 from dcgan.io import atomic_write, atomic_write_text
+from dcgan.options_data import DedupConfig
 from dcgan.sampling import grid_image, save_png
 
 MODEL, GROUPS_JSON, GROUPS_CSV, SHEET = "hash_model.pt", "groups.json", "groups.csv", "sheet.png"

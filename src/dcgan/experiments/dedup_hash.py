@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dcgan.config import DedupConfig
 from dcgan.errors import DcganError
 from dcgan.io import atomic_write
+from dcgan.options_data import DedupConfig
 
 SIDE = 32
 PIXELS = 3 * SIDE * SIDE

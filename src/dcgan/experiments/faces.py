@@ -18,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from dcgan.config import FacesConfig
-from dcgan.data.prepare import fit_square, open_image, prepare
+from dcgan.data.images import fit_square, open_image
+from dcgan.data.prepare import prepare
 from dcgan.data.sources import Item, Source, open_source
 from dcgan.errors import DcganError
 from dcgan.experiments.detect import cascade
 from dcgan.io import atomic_write_text
+from dcgan.options_data import FacesConfig
 from dcgan.sampling import save_png
 
 CASCADE = "face-alt2"  # of detect.CASCADES: faster than "face" (_default), as accurate on CelebA

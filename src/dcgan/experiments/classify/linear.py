@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dcgan.config import DEFAULT_C
 from dcgan.errors import DcganError
+from dcgan.options_data import DEFAULT_C
 
 CHUNK = 256  # rows of the design matrix per product
 

@@ -30,7 +30,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dcgan.config import ClassifyConfig
 from dcgan.errors import DcganError
 from dcgan.experiments.classify.features import (
     FeatureExtractor,
@@ -49,6 +48,7 @@ from dcgan.experiments.classify.splits import (
 )
 from dcgan.experiments.classify.supervised import accuracy, random_search, train_cnn
 from dcgan.models import Discriminator
+from dcgan.options_data import ClassifyConfig
 from dcgan.sampling import Loaded, load
 
 
