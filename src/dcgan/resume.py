@@ -134,3 +134,31 @@ def limits_text(config: TrainConfig) -> str:
         if v:
             shown.append(f"{flag(name)} {v:g}" if isinstance(v, float) else f"{flag(name)} {v}")
     return " ".join(shown)
+
+
+def open_run(
+    config: TrainConfig, resume: str | Path | None, given: set[str], job, cli: bool
+) -> tuple[TrainConfig, dict | None, Path | None]:
+    """(config, checkpoint, run directory) a Trainer continues from; (config, None, None) for
+    a new run. A checkpoint file outside any run directory starts a new run from it. `job`:
+    the torchrun job (dcgan.distributed.Dist); rank 0 tidies the run directory first."""
+    import warnings
+
+    from dcgan import distributed
+    from dcgan.checkpoint import clean_run_dir
+
+    if resume is None:
+        refuse_run_dir_as_out(config.out, cli)
+        return config, None, None
+    resume = Path(resume)
+    run_dir = run_dir_of(resume)
+    if run_dir is not None and job.is_main:
+        clean_run_dir(run_dir)  # temp files of a killed run: removed, or promoted
+    distributed.barrier(job)
+    stored, ckpt = read_saved(resume)
+    if ckpt is None:
+        warnings.warn(
+            f"{resume} was stopped before its first checkpoint: it starts again from step 0",
+            stacklevel=3,
+        )
+    return merge(stored, config, given, run_dir is None, cli), ckpt, run_dir

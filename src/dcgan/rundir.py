@@ -44,6 +44,12 @@ def new_run_dir(out: Path, name: str) -> Path:
             num += 1
 
 
+def run_name(config: TrainConfig) -> str:
+    """A new run's folder name after its data and size, e.g. `celeba64`."""
+    stem = Path(config.data.rstrip("/")).name.split(".")[0] or "data"
+    return f"{re.sub(r'[^A-Za-z0-9_-]', '', stem)}{config.model.size}"
+
+
 class RunDir:
     """The outputs of one run directory. `open(step)` before logging, `close()` after."""
 

@@ -7,9 +7,7 @@ import copy
 import math
 import os
 import random
-import re
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,6 @@ import torch
 from dcgan import distributed
 from dcgan import resume as resuming
 from dcgan.checkpoint import (
-    clean_run_dir,
     rng_state,
     set_rng_state,
 )
@@ -39,7 +36,7 @@ from dcgan.outcome import (
     elapsed_of,
 )
 from dcgan.progress import UNBOUNDED, Progress
-from dcgan.rundir import RunDir
+from dcgan.rundir import RunDir, run_name
 from dcgan.sampling import generate, grid_image, sample_z
 from dcgan.step import STATS, ema_decay, train_step, update_ema
 from dcgan.training_watchdog import TrainingWatchdog
@@ -77,7 +74,7 @@ class Trainer:
         self.main = self.job.is_main  # only rank 0 writes
         self.cli = given is not None  # refusals name flags, else Python fields
         given = resuming.set_fields(config) if given is None else given
-        config, ckpt, run_dir = self._resume(config, resume, given)
+        config, ckpt, run_dir = resuming.open_run(config, resume, given, self.job, self.cli)
         # Decided once, where the run starts and saved with it: a resumed run keeps it.
         config.precision = resolve_precision(config.precision, self.device)
         self.config = config
@@ -107,7 +104,7 @@ class Trainer:
         self._build(ckpt)
         self.out: RunDir | None = None  # the run's outputs: rank 0 writes, the others don't
         if self.main:
-            self.out = RunDir(run_dir) if run_dir else RunDir.create(config.out, self._run_name())
+            self.out = RunDir(run_dir) if run_dir else RunDir.create(config.out, run_name(config))
             self.out.write_config(config)  # a resume may have moved the limits: say which hold
         self.run_dir = Path(
             distributed.broadcast(str(self.out.path) if self.main else "", self.job)
@@ -122,32 +119,6 @@ class Trainer:
             from dcgan.training_eval import TrainingEval
 
             self.watch = TrainingEval(config, self.data, self.out, self.device, self.step)
-
-    def _resume(
-        self, config: TrainConfig, resume: str | Path | None, given: set[str]
-    ) -> tuple[TrainConfig, dict | None, Path | None]:
-        """(config, checkpoint, run directory) to continue from; (config, None, None) for a
-        new run. A checkpoint file outside any run directory starts a new run from it."""
-        if resume is None:
-            resuming.refuse_run_dir_as_out(config.out, self.cli)
-            return config, None, None
-        resume = Path(resume)
-        run_dir = resuming.run_dir_of(resume)
-        if run_dir is not None and self.main:
-            clean_run_dir(run_dir)  # temp files of a killed run: removed, or promoted
-        distributed.barrier(self.job)
-        stored, ckpt = resuming.read_saved(resume)
-        if ckpt is None:
-            warnings.warn(
-                f"{resume} was stopped before its first checkpoint: it starts again from step 0",
-                stacklevel=3,
-            )
-        merged = resuming.merge(stored, config, given, run_dir is None, self.cli)
-        return merged, ckpt, run_dir
-
-    def _run_name(self) -> str:
-        stem = Path(self.config.data.rstrip("/")).name.split(".")[0] or "data"
-        return f"{re.sub(r'[^A-Za-z0-9_-]', '', stem)}{self.config.model.size}"
 
     def _build(self, ckpt: dict | None) -> None:
         c = self.config
