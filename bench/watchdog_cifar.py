@@ -28,9 +28,8 @@ from pathlib import Path
 
 import torch
 from harness import CACHE, SHARED, parse_args, print_table, write_results
-from watchdog import EVERY, ROOT_RUNS, score, train_and_judge
+from watchdog_corpus import EVERY, ROOT_RUNS, corpus_config, score, train_and_judge
 
-from dcgan import ModelConfig, TrainConfig
 from dcgan.metrics.evaluate import evaluate
 from dcgan.metrics.train_extractor import train_extractor
 from dcgan.options import opt
@@ -88,24 +87,8 @@ def main() -> None:
         print(f"judge: CIFAR-10 classifier, held-out accuracy {info['accuracy']:.3f}")
     records = []
     for seed, kind in itertools.product(range(200, 200 + args.seeds), KINDS):
-        recipe = {k: v for k, v in KINDS[kind].items() if k not in ("ngf", "ndf")}
-        width = KINDS[kind]
-        config = TrainConfig(
-            data=args.data,
-            out=str(RUNS / "runs"),
-            model=ModelConfig(
-                size=32, channels=3, ngf=width.get("ngf", 16), ndf=width.get("ndf", 16)
-            ),
-            batch_size=64,
-            steps=args.steps,
-            seed=seed,
-            health_every=EVERY,
-            checkpoint_every=EVERY,
-            keep=10**6,
-            sample_every=10**6,
-            progress=False,
-            cache=str(CACHE),
-            **recipe,
+        config = corpus_config(
+            KINDS[kind], args.data, 3, seed, args.steps, RUNS / "runs", on_alarm="warn"
         )
         name = f"{kind}-{seed}-{args.steps}.json"
         r = train_and_judge(config, RUNS / name, judge_of(extractor), kind=kind, seed=seed)

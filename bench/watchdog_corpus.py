@@ -1,0 +1,181 @@
+"""The watchdog's corpus, shared by bench/watchdog.py (MNIST) and bench/watchdog_cifar.py:
+the recipes, one run's config, training a run and judging its checkpoints (cached), the
+MNIST judge's score and rule, and how a set of thresholds does on judged runs. The judge's
+rule is stated in bench/watchdog.py's docstring."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from harness import CACHE
+
+from dcgan import ModelConfig, TrainConfig, load, sample, train
+from dcgan.io import atomic_write_text
+from dcgan.metrics.mnist_classifier import classify_samples
+from dcgan.outcome import TrainingDiverged, TrainingStopped
+from dcgan.plots import read_stats
+from dcgan.watchdog import Thresholds, replay
+
+FALL, LEARNED, LAG_FROM = 0.5, 0.1, 500  # the judge's rule (see above)
+JUDGE_N, JUDGE_SEED = 500, 7
+EVERY = 100  # probes and checkpoints
+# The recipes of the corpus: TrainConfig fields (ngf/ndf and `subset`, a training set cut to
+# its first N images, apart). "healthy" is the paper's; the others often fail.
+KINDS: dict[str, dict] = {
+    "paper": {},
+    "hot": {"lr": 5e-3, "beta1": 0.9},
+    "strong-d": {"lr_d": 1e-3, "ngf": 8, "ndf": 32},
+    "tiny-data": {"subset": 256},
+    "hot-g": {"lr_g": 5e-3},
+    "lr-2e-3": {"lr": 2e-3},
+}
+DEV_KINDS = ("paper", "hot", "strong-d", "tiny-data")
+HELD_OUT_KINDS = ("hot-g", "lr-2e-3")  # never seen while choosing
+ROOT_RUNS = CACHE / "watchdog"
+
+
+def corpus_config(
+    recipe: dict, data: str, channels: int, seed: int, steps: int, out: Path, on_alarm: str
+) -> TrainConfig:
+    """One corpus run at 32 px: G and D 16 wide unless the recipe says (ngf, ndf), batch 64,
+    the default probe, a checkpoint at each probe, all of them kept."""
+    fields = {k: v for k, v in recipe.items() if k not in ("ngf", "ndf", "subset")}
+    model = ModelConfig(
+        size=32, channels=channels, ngf=recipe.get("ngf", 16), ndf=recipe.get("ndf", 16)
+    )
+    return TrainConfig(
+        data=data,
+        out=str(out),
+        model=model,
+        batch_size=64,
+        steps=steps,
+        seed=seed,
+        health_every=EVERY,
+        on_alarm=on_alarm,
+        checkpoint_every=EVERY,
+        keep=10**6,
+        sample_every=10**6,
+        progress=False,
+        cache=str(CACHE),
+        **fields,
+    )
+
+
+def data_for(kind: str, data: str) -> str:
+    """The training data of a kind: MNIST, or its first `subset` images."""
+    n = KINDS[kind].get("subset")
+    if not n:
+        return data
+    path = ROOT_RUNS / f"mnist_first{n}.npz"
+    if not path.exists():
+        with np.load(data) as f:
+            x = f["x_train"][:n]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, x_train=x)
+    return str(path)
+
+
+def judge_run(run_dir: Path, classifier) -> list[dict]:
+    """The judge's score at every checkpoint of a run."""
+    out = []
+    for ckpt in sorted(run_dir.glob("ckpt-*.pt"), key=lambda p: int(p.stem.split("-")[1])):
+        model = load(ckpt, ema=False)
+        images = sample(model, seeds=range(JUDGE_SEED, JUDGE_SEED + JUDGE_N))
+        r = classify_samples(images, classifier)
+        shares = np.array(r["class_fractions"])
+        entropy = float(-(shares[shares > 0] * np.log(shares[shares > 0])).sum() / math.log(10))
+        out.append(
+            {
+                "step": int(ckpt.stem.split("-")[1]),
+                "J": round(r["frac_confident"] * entropy, 4),
+                "confident": round(r["frac_confident"], 4),
+            }
+        )
+    return out
+
+
+def onset(judged: list[dict], reference: dict[int, float]) -> int | None:
+    """Where the judge says the run failed (None: it did not); `reference`: step -> the
+    median J of the development runs of the paper's recipe."""
+    best, low = 0.0, []
+    for row in judged:
+        fell = best >= LEARNED and row["J"] < FALL * best
+        ref = reference.get(row["step"], 0.0)
+        lags = row["step"] >= LAG_FROM and ref >= LEARNED and row["J"] < FALL * ref
+        low.append(fell or lags)
+        best = max(best, row["J"])
+    for i, row in enumerate(judged):
+        if low[i] and (i + 1 == len(judged) or low[i + 1]):
+            return row["step"]
+    return None
+
+
+def reference_of(records: list[dict]) -> dict[int, float]:
+    """Step -> the median J of the paper recipe's runs among `records`."""
+    by_step: dict[int, list[float]] = {}
+    for r in records:
+        if r["kind"] == "paper":
+            for row in r["judged"]:
+                by_step.setdefault(row["step"], []).append(row["J"])
+    return {step: statistics.median(js) for step, js in by_step.items()}
+
+
+def label(records: list[dict], reference: dict[int, float]) -> list[dict]:
+    return [{**r, "onset": onset(r["judged"], reference)} for r in records]
+
+
+def compact(row: dict) -> dict:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+
+
+def train_and_judge(
+    config: TrainConfig, record_path: Path, judge: Callable[[Path], list[dict]], **fields
+) -> dict:
+    """Train (or find cached) one corpus run and judge its checkpoints: its record, with
+    `fields` (its kind, seed, ...)."""
+    if record_path.exists():
+        return json.loads(record_path.read_text())
+    t0 = time.perf_counter()
+    stopped, run_dir = None, None
+    try:
+        run_dir = train(config).run_dir
+    except (TrainingDiverged, TrainingStopped) as e:
+        stopped = str(e)
+        run_dir = Path(e.result.run_dir) if hasattr(e, "result") else None
+    if run_dir is None:  # diverged: the newest run under out
+        run_dir = max(Path(config.out).glob("0*"), key=lambda p: p.stat().st_mtime)
+    rows = read_stats(run_dir)
+    record = {
+        **fields,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "stopped": stopped,
+        "health": [compact(r) for r in rows if r.get("kind") == "health"],
+        "alarms": [r for r in rows if r.get("kind") == "alarm"],
+        "rollbacks": [r for r in rows if r.get("kind") == "rollback"],
+        "judged": judge(run_dir),
+    }
+    atomic_write_text(record_path, json.dumps(record) + "\n")
+    return record
+
+
+def score(records: list[dict], t: Thresholds) -> dict:
+    """Detection, false alarms and delay of thresholds `t` replayed on records."""
+    failed = [r for r in records if r["onset"] is not None]
+    healthy = [r for r in records if r["onset"] is None]
+    first = {id(r): next(iter(replay(r["health"], t)), None) for r in records}
+    detected = [r for r in failed if first[id(r)] is not None]
+    delays = [first[id(r)].step - r["onset"] for r in detected]
+    return {
+        "failed_runs": len(failed),
+        "healthy_runs": len(healthy),
+        "detected": len(detected) / max(len(failed), 1),
+        "false_alarms": sum(first[id(r)] is not None for r in healthy) / max(len(healthy), 1),
+        "median_delay": statistics.median(delays) if delays else None,
+        "first_alarms": {f"{r['kind']}-{r['seed']}": first[id(r)].name for r in detected},
+    }
