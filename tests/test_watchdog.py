@@ -311,3 +311,18 @@ def test_a_rollback_brings_the_rates_to_the_papers(
     assert change["beta1"] == 0.5 and change["seed"] == 1
     assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(lr_d)
     assert trainer.opt_g.param_groups[0]["betas"][0] == 0.5
+
+
+def test_doctor_and_report_skip_lines_they_cannot_read(tmp_path: Path, monkeypatch) -> None:
+    collapse_probes(monkeypatch, FIRST_BAD, THRESHOLDS.patience)
+    run = train_tiny(tmp_path, steps=50, health_every=EVERY, checkpoint_every=EVERY)
+    before = [(a.name, a.step) for a in diagnose(run).alarms]
+    with (run / "stats.jsonl").open("a") as log:  # a hand-edited or foreign log
+        log.write('{"kind": "health", "step": "x", "diversity": 0}\n')
+        log.write('{"kind": "health", "step": 60, "diversity": "high"}\n')
+        log.write('{"kind": "alarm", "step": 60, "name": "mode-collapse"}\n')
+        log.write('{"step": 61, "D_x": null, "D_G_z": 0.5}\n')
+        log.write("[1, 2]\n")
+    assert [(a.name, a.step) for a in diagnose(run).alarms] == before
+    assert diagnose(run, recompute=True, cache=str(tmp_path / "cache")).recomputed
+    assert "alarm mode-collapse at step" in write_report(run, n=4).read_text()

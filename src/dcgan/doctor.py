@@ -23,7 +23,7 @@ from dcgan.options import configure
 from dcgan.options_tools import DoctorConfig
 from dcgan.plots import plot_health, read_stats
 from dcgan.rundir import HEALTHY
-from dcgan.watchdog import THRESHOLDS, Alarm, replay
+from dcgan.watchdog import THRESHOLDS, Alarm, logged, replay
 
 # Recomputed rows are as far apart as the checkpoints kept (often thousands of steps): one
 # row out of bounds is evidence enough there, and there is no warm-up to wait out.
@@ -67,7 +67,7 @@ def diagnose(run: str | Path, config: DoctorConfig | None = None, **options: Any
     if not (run_dir / "config.json").is_file():
         raise DcganError(f"{run_dir} is not a run directory (no config.json)")
     rows = read_stats(run_dir)
-    health = [r for r in rows if r.get("kind") == "health"]
+    health = logged(rows, "health")
     recomputed = config.recompute or not health
     thresholds = THRESHOLDS
     if recomputed:
@@ -76,7 +76,7 @@ def diagnose(run: str | Path, config: DoctorConfig | None = None, **options: Any
     if not health:
         raise DcganError(f"{run_dir} has no checkpoint to diagnose yet")
     alarms = replay(health, thresholds)
-    rollbacks = [r["step"] for r in rows if r.get("kind") == "rollback"]
+    rollbacks = [r["step"] for r in logged(rows, "rollback")]
     marks = [(a.step, a.name) for a in alarms]
     figure = plot_health(health, marks, rollbacks, run_dir / "health.png")
     return Diagnosis(run_dir, health, recomputed, alarms, healthiest(run_dir, alarms), figure)
@@ -103,7 +103,12 @@ def recompute(run_dir: Path, rows: list[dict], config: DoctorConfig) -> list[dic
         config.data or run.data, run.model.size, run.model.channels, None, config.cache
     )
     z, real = probe_batch(data, run.model.nz, run.z_dist, device)
-    train_rows = [r for r in rows if "D_x" in r]
+    train_rows = [
+        r
+        for r in rows
+        if isinstance(r.get("step"), int)
+        and all(isinstance(r.get(k), int | float) for k in ("D_x", "D_G_z"))
+    ]
     out, previous, last = [], None, 0
     for path in ckpts:
         ckpt = load_checkpoint(path, map_location=device)

@@ -14,9 +14,11 @@ def read_stats(run_dir: str | Path) -> list[dict]:
     rows = []
     for line in path.read_text().splitlines() if path.exists() else []:
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except ValueError:  # a line cut short by a kill
             continue
+        if isinstance(row, dict):  # a foreign line ([1, 2], "text") is no row
+            rows.append(row)
     return rows
 
 

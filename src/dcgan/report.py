@@ -22,7 +22,7 @@ from dcgan.options import configure
 from dcgan.options_tools import ReportConfig
 from dcgan.plots import plot_health, plot_training, read_stats
 from dcgan.sampling import generate, load, sample, save_grid, walk
-from dcgan.watchdog import Alarm
+from dcgan.watchdog import Alarm, logged
 
 STRIP_MAX = 10
 WALK_STEPS = 10
@@ -105,11 +105,11 @@ def _img(src: Path, run_dir: Path, caption: str) -> str:
 
 def _health(rows: list[dict], assets: Path, run_dir: Path) -> list[str]:
     """The watchdog's panel: its alarms, and its signals over time with them marked."""
-    health = [r for r in rows if r.get("kind") == "health"]
+    health = logged(rows, "health")
     if not health:
         return []
-    alarms = [r for r in rows if r.get("kind") == "alarm"]
-    rollbacks = [r["step"] for r in rows if r.get("kind") == "rollback"]
+    alarms = logged(rows, "alarm")
+    rollbacks = [r["step"] for r in logged(rows, "rollback")]
     marks = [(a["step"], a["name"]) for a in alarms]
     figure = plot_health(health, marks, rollbacks, assets / "health.png")
     lines = [f"{Alarm.from_dict(a).line()} [{a.get('action', '')}]" for a in alarms]

@@ -149,9 +149,6 @@ class Watchdog:
         """No alarm condition holds at the last probe (a checkpoint now is a healthy one)."""
         return not self.streaks
 
-    def diverged(self, step: int, values: list[float]) -> Alarm:
-        return Alarm("diverged", step, step, "losses", float("nan"), f"= {values}")
-
     def state(self) -> dict:
         return {
             "probes": self.probes,
@@ -175,6 +172,24 @@ class Watchdog:
             dog.channel_means = state.get("channel_means")
             dog.rollbacks = int(state.get("rollbacks", 0))
         return dog
+
+
+# What a health row's alarm rules read.
+SIGNALS = ("diversity", "near_copies", "filters_collapsed", "D_x_mean", "D_G_z_mean")
+
+
+def logged(rows: list[dict], kind: str) -> list[dict]:
+    """A run log's well-formed rows of `kind` ("health", "alarm" or "rollback"): a foreign
+    or hand-edited line is skipped, never a traceback in `doctor` or `report`."""
+    need = {f.name for f in fields(Alarm)} if kind == "alarm" else set()
+
+    def ok(row: dict) -> bool:
+        if row.get("kind") != kind or not isinstance(row.get("step"), int) or need - row.keys():
+            return False
+        numbers = {"health": SIGNALS, "alarm": ("value", "onset")}.get(kind, ())
+        return all(row.get(k) is None or isinstance(row[k], int | float) for k in numbers)
+
+    return [r for r in rows if ok(r)]
 
 
 def replay(rows: list[dict], thresholds: Thresholds = THRESHOLDS) -> list[Alarm]:
