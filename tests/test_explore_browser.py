@@ -78,6 +78,20 @@ def view(driver) -> dict:
     }
 
 
+def reopen(driver) -> str:
+    """Open the page's shared URL in a fresh page and wait for its four panels; the URL."""
+    shared = driver.current_url
+    driver.get("about:blank")
+    driver.get(shared)
+    settle(
+        driver,
+        "document.querySelector('#arith-pixel img') && document.querySelector('#walk-frame img')"
+        " && document.querySelectorAll('#pinned img').length === 2"
+        " && document.querySelector('#dir-frame img')",
+    )
+    return shared
+
+
 @pytest.fixture
 def turn_json(tmp_path: Path) -> Path:
     """A direction file as `dcgan turn` writes it (only `turn_vector` is read)."""
@@ -158,16 +172,8 @@ def test_explorer_in_a_browser(browser, url: str, turn_json: Path) -> None:
 
     # The shared URL restores the view in a fresh page.
     shown = view(browser)
-    shared = browser.current_url
+    shared = reopen(browser)
     assert "w=" in shared and "A=1%2C2%2C3" in shared
-    browser.get("about:blank")
-    browser.get(shared)
-    settle(
-        browser,
-        "document.querySelector('#arith-pixel img') && document.querySelector('#walk-frame img')"
-        " && document.querySelectorAll('#pinned img').length === 2"
-        " && document.querySelector('#dir-frame img')",
-    )
     restored = view(browser)
     assert restored == shown
     assert "t = 0.38" in browser.find_element("id", "walk-frame").text  # frame 3 of 8

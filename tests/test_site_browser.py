@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from conftest import train_tiny
 from PIL import Image
-from test_explore_browser import browser, click, settle, srcs, view  # noqa: F401 (a fixture)
+from test_explore_browser import browser, click, reopen, settle, srcs, view  # noqa: F401
 
 from dcgan.errors import DcganError
 from dcgan.experiments.latent import arithmetic
@@ -144,15 +144,8 @@ def test_site_in_a_browser(browser, site: tuple[str, Path]) -> None:  # noqa: F8
     assert np.abs(middle.astype(int) - uint8(sample(model, [9], bn="batch"))).max() <= 1
 
     # The shared URL restores the same view in a fresh page.
-    shown, shared = view(browser), browser.current_url
+    shown = view(browser)
+    shared = reopen(browser)
     assert "w=3%2C17" in shared and "d=turn" in shared
-    browser.get("about:blank")
-    browser.get(shared)
-    settle(
-        browser,
-        "document.querySelector('#arith-pixel img') && document.querySelector('#walk-frame img')"
-        " && document.querySelectorAll('#pinned img').length === 2"
-        " && document.querySelector('#dir-frame img')",
-    )
     assert view(browser) == shown
     assert "t = 0.38" in browser.find_element("id", "walk-frame").text  # frame 3 of 8
