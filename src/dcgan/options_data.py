@@ -111,7 +111,9 @@ class PrepareConfig(Options):
 class ClassifyConfig:
     """Options of `classify` (paper §5.2; the `dcgan classify` flags)."""
 
-    checkpoint: str = opt("", "checkpoint file or run directory", positional=True)
+    checkpoint: str = opt(
+        "", "checkpoint file, run directory or model package (folder)", positional=True
+    )
     data: str = opt("", "labelled source the examples are drawn from", required=True)
     test: str | None = opt(None, "test source (default: the data's test split or a fifth)")
     val: str | None = opt(None, "validation source for C and the CNN's search")

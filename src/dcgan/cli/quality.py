@@ -19,7 +19,7 @@ class EvaluateArgs:
     config: EvaluateConfig
     checkpoint: str | None = opt(
         None,
-        "checkpoint file or run directory (optional with --train-extractor)",
+        "checkpoint file, run directory or model package (optional with --train-extractor)",
         positional=True,
         optional=True,
     )
@@ -65,7 +65,9 @@ def cmd_evaluate(a: EvaluateArgs) -> None:
         if a.checkpoint is None:
             return
     if a.checkpoint is None:
-        raise DcganError("evaluate needs a checkpoint or run directory (or --train-extractor)")
+        raise DcganError(
+            "evaluate needs a checkpoint, run directory or model package (or --train-extractor)"
+        )
     config = dataclasses.replace(a.config, extractor=extractor)
     result = evaluate(a.checkpoint, config, ema=not a.no_ema, bn=a.bn)
     print(format_table(result))

@@ -77,8 +77,8 @@ def evaluate(
     bn: str = "batch",
     **options: Any,
 ) -> dict:
-    """Evaluate a checkpoint (file or run dir) against real data (default: its training data);
-    `options` are EvaluateConfig's fields.
+    """Evaluate a checkpoint (file, run dir or model package) against real data (default:
+    its training data); `options` are EvaluateConfig's fields.
 
     Returns a JSON-ready dict: what was compared, and `metrics` (fid, kid_mean, kid_std,
     is_mean, is_std, precision, recall, f_score, as asked). Images of other channels than the
