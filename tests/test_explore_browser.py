@@ -34,6 +34,13 @@ def url(tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
+    driver = chromium()
+    yield driver
+    driver.quit()
+
+
+def chromium(*flags: str):
+    """Headless chromium under selenium, with extra command-line `flags`."""
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
@@ -41,9 +48,9 @@ def browser() -> Iterator:
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
         options.add_argument(flag)
     options.add_argument("--window-size=1200,1600")
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    yield driver
-    driver.quit()
+    for flag in flags:
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(DRIVER), options=options)
 
 
 def settle(driver, ready: str = "true") -> None:

@@ -20,7 +20,15 @@ import numpy as np
 import pytest
 from conftest import train_tiny
 from PIL import Image
-from test_explore_browser import browser, click, reopen, settle, srcs, view  # noqa: F401
+from test_explore_browser import (  # noqa: F401 (fixture; the skip without chromium)
+    browser,
+    click,
+    pytestmark,
+    reopen,
+    settle,
+    srcs,
+    view,
+)
 
 from dcgan.errors import DcganError
 from dcgan.experiments.latent import arithmetic
