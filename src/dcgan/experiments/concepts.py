@@ -95,17 +95,18 @@ def random_like(v: torch.Tensor, n: int, draw: int) -> torch.Tensor:
 
 def attribute_concepts(seeds: list[int], found: list[Face], name: str) -> dict[str, list[int]]:
     """A (with the attribute), B and C (without) among the labelled `seeds`."""
-    a = attribute(name)
-    score = lambda f: getattr(f, a.score)  # noqa: E731
+    a, k = attribute(name), EXEMPLARS
     seen = [(s, f) for s, f in zip(seeds, found, strict=True) if f.found]
-    with_a = sorted([x for x in seen if getattr(x[1], a.flag)], key=lambda x: -score(x[1]))
-    without = sorted([x for x in seen if not getattr(x[1], a.flag)], key=lambda x: score(x[1]))
-    if len(with_a) < EXEMPLARS or len(without) < 2 * EXEMPLARS:
+    with_a = [x for x in seen if getattr(x[1], a.flag)]
+    without = [x for x in seen if not getattr(x[1], a.flag)]
+    with_a.sort(key=lambda x: -getattr(x[1], a.score))  # the clearest first
+    without.sort(key=lambda x: getattr(x[1], a.score))  # the clearest absence first
+    if len(with_a) < k or len(without) < 2 * k:
         raise DcganError(
             f"only {len(with_a)} faces with {a.words} and {len(without)} without were found "
-            f"among {len(seeds)} samples ({len(seen)} faces): {2 * EXEMPLARS} are needed"
+            f"among {len(seeds)} samples ({len(seen)} faces): {k} with and {2 * k} without "
+            "are needed"
         )
-    k = EXEMPLARS
     return {
         "A": [s for s, _ in with_a[:k]],
         "B": [s for s, _ in without[:k]],
