@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from digiface_vectors import BN, images_of, pool_faces, spread
+from digiface_vectors import BN, images_of, spread
 
+from dcgan.experiments.concepts import eye_boxes
 from dcgan.experiments.detect import eyes
 from dcgan.experiments.forget import (
     _activations,
+    detected_boxes,
     forget,
     inside,
     without_maps,
@@ -101,12 +103,8 @@ def forget_tests(model, boxes: dict, test: dict, args) -> tuple[dict, object]:
 
 def forget_setup(model, args) -> tuple[dict, dict]:
     """Eye boxes on `forget_boxes` samples; the test samples with their outside-eyes masks."""
-    seeds = list(range(args.forget_boxes))
-    found = pool_faces(model, seeds)
-    boxes = {
-        s: [tuple(min(max(v, 0.0), 64.0) for v in b) for b in f.eye_boxes()] if f.found else []
-        for s, f in zip(seeds, found, strict=True)
-    }
+    # The boxes of `dcgan forget --auto landmark-eyes --n FORGET_BOXES --bn running`.
+    boxes = detected_boxes(model, list(range(args.forget_boxes)), eye_boxes, BN)
     z = latents(model, range(500_000, 500_000 + args.forget_n))
     intact = images_of(model, z)
     mask = torch.zeros(len(z), 64, 64)

@@ -4,7 +4,10 @@ The model is the DigiFace-1M DCGAN in the data folder beside the repository
 (pretrained/digiface64_dcgan: the PyTorch tutorial's architecture, converted with `dcgan
 convert`). Detectors: dlib's 68 facial
 landmarks (dcgan.experiments.landmarks: yaw, open mouth, glasses, eye boxes) and OpenCV's
-Haar eye cascade (dcgan.experiments.detect.eyes) for the forgetting hit rate.
+Haar eye cascade (dcgan.experiments.detect.eyes) for the forgetting hit rate. Exemplars,
+vectors, the turn rule and the eye boxes are dcgan.experiments.concepts', the functions of
+`dcgan arithmetic --auto glasses|mouth-open`, `dcgan turn` and `dcgan forget --auto
+landmark-eyes`.
 
 - paper §6.3.2 arithmetic: a concept vector = mean z of 3 exemplars with the attribute minus
   mean z of 3 without (chosen by the detector among seeds 0..pool-1), added to `test` faces

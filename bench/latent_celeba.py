@@ -68,7 +68,7 @@ def main() -> None:
 
     # Fig. 8: turn vector from the profile cascade; 20 rows, 8 of them in the picture.
     if "turn" in parts:
-        images, record = turn(model, pool=400, rows=20, frames=7, scale=2.0)
+        images, record = turn(model, pose="profile", pool=400, rows=20, frames=7, scale=2.0)
         save_grid(images[: 8 * 7], docs / "latent_turn.png", 7)
         results["turn"] = {k: record[k] for k in ("scale", "vector_norm", "turn_success")}
         results["turn"].update(left=len(record["left"]), right=len(record["right"]), rows=20)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-pytest.importorskip("dlib", reason="landmarks need dlib-bin (a dev dependency)")
+pytest.importorskip("dlib", reason='landmarks need dlib-bin: pip install "dcgan[landmarks]"')
 from dcgan.experiments.landmarks import faces  # noqa: E402
 
 

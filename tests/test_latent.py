@@ -183,5 +183,13 @@ def test_facing_of_blank_images_is_zero() -> None:
 
 
 def test_turn_without_profiles_exit_2(tiny: Path, tmp_path: Path, capsys) -> None:
-    assert main(["turn", str(tiny), "--pool", "20", "--out", str(tmp_path)]) == 2
+    argv = ["turn", str(tiny), "--pose", "profile", "--pool", "20", "--out", str(tmp_path)]
+    assert main(argv) == 2
     assert "facing" in capsys.readouterr().err
+
+
+def test_turn_without_landmark_faces_exit_2(tiny: Path, tmp_path: Path, capsys) -> None:
+    pytest.importorskip("dlib", reason='landmarks need dlib-bin: pip install "dcgan[landmarks]"')
+    assert main(["turn", str(tiny), "--pool", "20", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "faces were found among 20 samples" in err and len(err.splitlines()) == 1

@@ -104,7 +104,8 @@ def test_the_readme_section6_starts_with_pull_and_its_verbs_take_the_package(
 ) -> None:
     """`M=$(dcgan pull digiface64)` run as written but offline (`--from` the shared data's
     copy, a temporary cache), sample and sheet run on the folder it prints, and every other
-    line parses with the folder in place of $M (turn needs OpenCV, explore is a server)."""
+    line parses with the folder in place of $M (turn and arithmetic --auto take half a
+    minute each with dlib, explore is a server)."""
     from dcgan.cli import parser
 
     pull, *rest = section6_commands()

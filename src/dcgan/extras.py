@@ -13,12 +13,13 @@ from dcgan.errors import DcganError
 
 # extra -> the top-level modules it brings (pyproject.toml's optional-dependencies)
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "faces": ("cv2",),  # dcgan faces, arithmetic/turn --auto, forget --auto: Haar cascades
+    "faces": ("cv2",),  # dcgan faces and the Haar-cascade detectors of the §6 verbs
     "export": ("onnx", "onnxscript", "onnxruntime", "safetensors"),  # dcgan export
     "metrics": ("torch_fidelity",),  # dcgan evaluate, train --eval-every, FID & co.
     "explore": (),  # dcgan explore: the standard library's HTTP server is enough
-    # dcgan.experiments.landmarks (§6's pose and attribute detectors): dlib, its 68-point
-    # predictor's weights, and OpenCV's solvePnP (through dcgan[faces])
+    # dcgan.experiments.landmarks (§6's pose and attribute detectors: turn, arithmetic --auto
+    # glasses|mouth-open, forget --auto landmark-eyes): dlib, its 68-point predictor's
+    # weights, and OpenCV's solvePnP (through dcgan[faces])
     "landmarks": ("dlib", "face_recognition_models", "cv2"),
 }
 

@@ -60,12 +60,15 @@ class ArithmeticArgs:
         positional=True,
         optional=True,
     )
-    auto: Literal["smile"] | None = opt(
-        None, "pick concepts with OpenCV: A smiling, B and C neutral faces, and test the vector"
+    auto: Literal["smile", "glasses", "mouth-open"] | None = opt(
+        None,
+        "pick the concepts with a detector and test the vector: smile (OpenCV's cascades: A "
+        "smiling, B and C neutral faces) or glasses, mouth-open (dlib's landmarks: A the 3 "
+        "clearest faces with it, B and C the 6 clearest without)",
     )
     test_n: int = opt(
         SMILE_TEST_N,
-        "with --auto: neutral faces the smile vector is tested on",
+        "with --auto: faces without the concept that its vector is tested on",
         check=count(MAX_IMAGES, low=0),
     )
     A: str | None = _concept("A")
@@ -123,14 +126,31 @@ def cmd_arithmetic(a: ArithmeticArgs) -> None:
     from dcgan.sampling import load
 
     png_out(a.out)
+    if a.auto in ("glasses", "mouth-open"):
+        from dcgan.experiments.landmarks import require_landmarks
+
+        require_landmarks()
     concepts = {c: parse_seeds(getattr(a, c)) for c in CONCEPTS if getattr(a, c)}
     model = load(a.model.checkpoint, ema=not a.model.no_ema)
     bn = a.model.bn
-    if a.auto:
+    if a.auto == "smile":
         concepts = latent.auto_smile_concepts(model, bn=bn)
+    elif a.auto:
+        from dcgan.experiments import concepts as labelled
+
+        concepts = labelled.auto_concepts(model, a.auto, bn=bn)
     result = latent.arithmetic(model, a.expression, concepts, a.config, bn)
     print(f"arithmetic {concepts} written to {', '.join(map(str, result.save(a.out)))}")
-    if a.auto and a.test_n:
+    if a.auto and a.auto != "smile" and a.test_n:
+        test = labelled.attribute_test(model, a.auto, concepts, a.test_n, bn=bn)
+        path = save_json(png_path(a.out, "arithmetic").with_suffix(f".{a.auto}.json"), test)
+        c = test["rate_with_random"]
+        print(
+            f"{test['attribute']} rate of {test['test_faces']} faces without it: "
+            f"{test['rate_with_vector']:.3f} with the A - B vector, {c['mean']:.3f} ± "
+            f"{c['std']:.3f} with {len(c['draws'])} random vectors of its norm ({path})"
+        )
+    elif a.auto and a.test_n:
         test = latent.smile_test(model, n=a.test_n, bn=bn)
         path = save_json(png_path(a.out, "arithmetic").with_suffix(".smile.json"), test)
         print(
@@ -146,11 +166,25 @@ def cmd_turn(a: TurnArgs) -> None:
     from dcgan.sampling import load, save_grid
 
     png_out(a.out)
+    if a.config.pose == "landmarks":
+        from dcgan.experiments.landmarks import require_landmarks
+
+        require_landmarks()
     model = load(a.model.checkpoint, ema=not a.model.no_ema)
     images, record = turn(model, a.config, bn=a.model.bn)
     png = save_grid(images, png_path(a.out, "turn"), a.config.frames)
     save_json(png.with_suffix(".json"), record)
-    print(f"turn success {record['turn_success']:.2f} of {a.config.rows} rows; written to {png}")
+    rows, share = a.config.rows, record["turn_success"]
+    line = f"turn success {share:.3f}: {round(share * rows)} of {rows} rows turned"
+    if record.get("turn_success_random"):
+        c = record["turn_success_random"]
+        line += (
+            f" (yaw monotone by >= 15°); random directions of its norm: {c['mean']:.3f} ± "
+            f"{c['std']:.3f}"
+        )
+    else:
+        line += " (ends facing opposite ways)"
+    print(f"{line}; written to {png}")
 
 
 def cmd_neighbors(a: NeighborsArgs) -> None:
@@ -191,7 +225,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
         "turn",
         TurnArgs,
         cmd_turn,
-        "a pose vector from profile-detected faces (Fig. 8)",
+        "a pose vector from left- and right-facing faces (Fig. 8)",
     )
     add_verb(
         verbs,

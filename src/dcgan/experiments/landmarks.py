@@ -87,6 +87,13 @@ def _models():
     return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(path))
 
 
+def require_landmarks() -> None:
+    """Fail early, in one line naming the extra, when dlib, its predictor or OpenCV is
+    missing (before a verb loads a model or draws a sample)."""
+    _models()
+    require("landmarks", "cv2")
+
+
 def _yaw(points: np.ndarray, side: int) -> float:
     cv2 = require("landmarks", "cv2")
 

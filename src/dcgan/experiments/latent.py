@@ -289,13 +289,20 @@ def turn(
     bn: str = "batch",
     **options: Any,
 ) -> tuple[torch.Tensor, dict]:
-    """Fig. 8: turn vector = mean z of right- minus left-facing faces among seeds 0..pool-1
-    (profile cascade on each image and its mirror); `rows` faces moved from z - scale*v to
-    z + scale*v. Returns the rows' images and a record with the fraction of rows whose ends
-    face opposite ways. `options` are TurnConfig's fields."""
+    """Fig. 8: turn vector = mean z of right- minus left-facing faces among seeds 0..pool-1;
+    `rows` faces moved from z - scale*v to z + scale*v. Returns the rows' images and a record
+    with `turn_success`, the share of rows that turn. By the pose of dlib's landmarks (the
+    default, concepts.landmark_turn): the `ends` most turned faces each way, and a row turns
+    when its yaw moves monotonically by >= 15 degrees. By the profile cascade on each image
+    and its mirror: every face seen facing one way, and a row turns when its ends face
+    opposite ways. `options` are TurnConfig's fields."""
     from dcgan.experiments.detect import facing
 
     c = configure(TurnConfig, config, options)
+    if c.pose == "landmarks":
+        from dcgan.experiments.concepts import landmark_turn
+
+        return landmark_turn(model, c, first_row_seed, bn)
     pool, rows, frames, scale = c.pool, c.rows, c.frames, c.scale
 
     seeds = list(range(pool))
@@ -312,6 +319,7 @@ def turn(
     ends = facing(images.view(rows, frames, *images.shape[1:])[:, [0, -1]].flatten(0, 1))
     turned = [a * b < 0 for a, b in zip(ends[::2], ends[1::2], strict=True)]
     record = {
+        "pose": "profile",
         "left": left,
         "right": right,
         "row_seeds": row_seeds,

@@ -5,6 +5,7 @@ dcgan.experiments (their keyword arguments) use. Free of torch, so `dcgan --help
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from dcgan.errors import DcganError
 from dcgan.options import CACHE, MAX_IMAGES, MAX_SHOWN, NON_NEGATIVE, SEED, Options, count, opt
@@ -59,16 +60,29 @@ class ArithmeticConfig(Options):
 
 @dataclass
 class TurnConfig(Options):
-    """A pose vector from profile-detected faces (paper §6.3.2, Fig. 8)."""
+    """A pose vector from left- and right-facing faces (paper §6.3.2, Fig. 8)."""
 
+    pose: Literal["landmarks", "profile"] = opt(
+        "landmarks",
+        "how a face's pose is read: the yaw of dlib's landmarks (extra 'landmarks') or "
+        "OpenCV's profile cascade on the image and its mirror (extra 'faces')",
+    )
     pool: int = opt(
-        400,
+        600,
         "samples (seeds 0..N-1) searched for left- and right-facing faces",
         check=count(MAX_IMAGES, low=2),
     )
+    ends: int = opt(
+        20,
+        "with --pose landmarks: the vector is the mean z of the N most right-turned minus "
+        "the N most left-turned faces of the pool",
+        check=count(MAX_IMAGES),
+    )
     rows: int = opt(8, "faces turned", check=count(MAX_SHOWN))
     frames: int = opt(7, "frames per row", check=count(MAX_SHOWN, low=2))
-    scale: float = opt(2.0, "rows go from z - s*v to z + s*v", check=NON_NEGATIVE)
+    # 1: the scale of docs/digiface.md's turn measure. At 2 the yaw of its rows saturates and
+    # random directions turn rows as well (40 rows: 0.85 vs 0.47 random; at 1, 0.975 vs 0.31).
+    scale: float = opt(1.0, "rows go from z - s*v to z + s*v", check=NON_NEGATIVE)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 - `turn.json`: `turn_vector` (mean z of right- minus left-facing faces);
 - `arithmetic.smile.json`: `smile_vector` (mean z of smiling minus neutral faces);
+- `arithmetic.glasses.json`, `arithmetic.mouth-open.json`: `vector` (mean z(A) - mean z(B));
 - `arithmetic.json` of "A - B + C": Y - mean(C), i.e. the offset the expression adds to its
   last concept (mean(A) - mean(B): "smiling woman - neutral woman" is "smile");
 - any JSON list of nz numbers, or an object with a `vector` list.
