@@ -221,3 +221,17 @@ def test_evaluate_run_names_the_best_kept_checkpoint(tmp_path: Path, capsys) -> 
     assert np.isfinite(fids).all()
     text = capsys.readouterr().out
     assert f"best: {Path(result['best']['checkpoint']).name}" in text
+
+
+def test_training_keeps_best_by_fid_with_this_inception(network_file: Path, tmp_path: Path) -> None:
+    """`train --eval-every N --eval-metric fid` (default extractor: this network) logs FID
+    and keeps best.pt by it."""
+    run = train_tiny(tmp_path, steps=2, eval_every=1, eval_metric="fid", eval_n=4)
+    rows = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r.get("eval") == "fid"]
+    assert [r["step"] for r in evals] == [1, 2] and all(np.isfinite(r["fid"]) for r in evals)
+    best = min(evals, key=lambda r: r["fid"])
+    kept = torch.load(run / "best.pt", map_location="cpu", weights_only=True)
+    assert kept["step"] == best["step"] and kept["best"]["fid"] == pytest.approx(best["fid"])
+    stats = list((tmp_path / "cache" / "real-stats").glob("inception-nvidia-*-n4-*.npz"))
+    assert len(stats) == 1
