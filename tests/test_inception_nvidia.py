@@ -83,6 +83,20 @@ def test_preprocessing_equals_the_wheels_own_code() -> None:
     assert torch.equal(nv.preprocess(x), t)
 
 
+def test_preprocessing_equals_torch_fidelity_inception_v3_compat() -> None:
+    """torch-fidelity's `inception-v3-compat` feeds the same graph its TF1-style bilinear
+    resize and (x - 128) / 128: the same input as ours to float rounding."""
+    from torch_fidelity.interpolate_compat_tensorflow import (
+        interpolate_bilinear_2d_like_tensorflow1x as tf1_resize,
+    )
+
+    gen = torch.Generator().manual_seed(0)
+    for size in (28, 32, 64):
+        x = torch.randint(0, 256, (2, 3, size, size), generator=gen, dtype=torch.uint8)
+        theirs = (tf1_resize(x.float(), size=(299, 299), align_corners=False) - 128) / 128
+        torch.testing.assert_close(nv.preprocess(x), theirs, rtol=0, atol=5e-5)
+
+
 # Features of fixed_images() with torch 2.x on x86 CPUs: (sum over the 2,048, index of the
 # largest, largest, values at 0, 1000, 2047). They pin the file and the preprocessing: a
 # change of resize, range or channel order moves them by far more than the tolerance.
