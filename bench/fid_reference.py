@@ -75,14 +75,18 @@ class FeatureStore:
 
     def __call__(self, indices: np.ndarray) -> torch.Tensor:
         todo = sorted(set(indices.tolist()) - self.done.keys())
-        for i in range(0, len(todo), 200):  # save as we go: a long run can be resumed
+        saved = time.monotonic()
+        for i in range(0, len(todo), 200):
             block = todo[i : i + 200]
             t0 = time.monotonic()
             feats = self.ext(torch.from_numpy(self.images[block])).features.numpy()
             self.seconds += time.monotonic() - t0
             self.count += len(block)
             self.done.update(zip(block, feats, strict=True))
-            self._save()
+            last = i + 200 >= len(todo)
+            if last or time.monotonic() - saved > 300:  # a long run can be resumed
+                self._save()
+                saved = time.monotonic()
             print(f"  {self.path.stem}: {len(self.done)} images ({self.rate()})", flush=True)
         return torch.from_numpy(np.stack([self.done[i] for i in indices.tolist()]))
 
