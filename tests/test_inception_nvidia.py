@@ -168,7 +168,8 @@ def test_registered_with_torch_fidelity(network_file: Path, tmp_path: Path) -> N
     assert ours["kid_mean"] == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-3)
 
 
-def test_missing_or_wrong_file_is_one_line(tmp_path: Path, capsys) -> None:
+def test_missing_or_wrong_file_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(nv, "CACHE", str(tmp_path / "default"))  # no fallback to the real one
     with pytest.raises(DcganError, match="dcgan pull inception") as e:
         get_extractor("inception", cache=tmp_path)
     assert "\n" not in str(e.value)

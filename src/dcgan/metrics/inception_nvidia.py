@@ -16,6 +16,7 @@ torch-fidelity as `inception-v3-nvidia`, so its metrics run on these features.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import torch
@@ -42,8 +43,8 @@ def inception_file(cache: str | Path = CACHE) -> Path:
 def find_inception(cache: str | Path = CACHE) -> Path:
     """The network in `cache`, else in the default cache (where a plain `dcgan pull
     inception` puts it); the former when neither has it (for the error)."""
-    here = inception_file(cache)
-    return here if here.is_file() or not inception_file().is_file() else inception_file()
+    here, default = inception_file(cache), inception_file(CACHE)
+    return here if here.is_file() or not default.is_file() else default
 
 
 def nv_bilinear(x: torch.Tensor, size: int = SIZE) -> torch.Tensor:
@@ -94,7 +95,9 @@ def load_network(path: str | Path | None = None) -> torch.jit.ScriptModule:
     path = Path(path).expanduser() if path is not None else inception_file()
     check_file(path)
     try:
-        net = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():  # torch 2.x calls jit.load deprecated: noise to users
+            warnings.simplefilter("ignore", FutureWarning)
+            net = torch.jit.load(str(path), map_location="cpu")
     except Exception as e:  # cannot happen with the registered file, but say it in one line
         raise DcganError(f"{path}: the Inception network does not load ({first_line(e)})") from None
     return net.eval()
