@@ -19,6 +19,7 @@ from dcgan.cli import main
 from dcgan.data.packed import PackedDataset
 from dcgan.metrics.extractors import INCEPTION_FILE, get_extractor
 from dcgan.metrics.fidelity import Reference, compute
+from dcgan.metrics.inception_nvidia import inception_file
 
 # Inception at 299 px costs ~0.3 s an image on this CPU; the tests run it at 75 px (its
 # smallest input), which changes nothing else in the code path.
@@ -79,7 +80,7 @@ def test_inception_path_equals_torch_fidelity(inception_weights: Path, tmp_path:
     import torch_fidelity
 
     fake, real = blobs(10, 0, smooth=False), blobs(10, 1, smooth=True)
-    ours_ext = get_extractor("inception", inception_weights)
+    ours_ext = get_extractor("inception-fidelity", inception_weights)
     ours = compute(["fid", "kid", "is", "pr"], ours_ext(fake), Reference.of(ours_ext(real)))
     theirs = torch_fidelity.calculate_metrics(
         input1=str(write_pngs(fake, tmp_path / "fake")),
@@ -115,16 +116,17 @@ def test_missing_inception_weights_is_one_clear_line(
     run_dir: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    assert main(["evaluate", str(run_dir), "--n", "8", "--cache", str(tmp_path / "c")]) == 2
+    args = ["evaluate", str(run_dir), "--n", "8", "--cache", str(tmp_path / "c")]
+    assert main([*args, "--extractor", "inception-fidelity"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert INCEPTION_FILE in err and str(tmp_path / "torch" / "hub" / "checkpoints") in err
     with pytest.raises(DcganError, match="not found"):
-        get_extractor("inception", tmp_path / "nope.pth")
+        get_extractor("inception-fidelity", tmp_path / "nope.pth")
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not weights")
     with pytest.raises(DcganError, match="unusable"):
-        get_extractor("inception", bad)
+        get_extractor("inception-fidelity", bad)
 
 
 def test_evaluate_inception_cli_with_given_weights(
@@ -132,13 +134,28 @@ def test_evaluate_inception_cli_with_given_weights(
 ) -> None:
     # FID's 2048 x 2048 eigenvalues take seconds here; the FID path is checked above.
     args = ["evaluate", str(run_dir), "--n", "12", "--cache", str(run_dir.parents[1] / "cache")]
-    args += ["--metrics", "kid,is,pr"]
+    args += ["--metrics", "kid,is,pr", "--extractor", "inception-fidelity"]
     args += ["--inception-weights", str(inception_weights), "--out", str(tmp_path / "r.json")]
     assert main(args) == 0
     result = json.loads((tmp_path / "r.json").read_text())
-    assert result["extractor"].startswith("inception-") and result["generator"] == "ema"
+    assert result["extractor"].startswith("inception-fidelity-") and result["generator"] == "ema"
     assert {"kid_mean", "kid_std", "is_mean", "precision", "recall"} <= set(result["metrics"])
     assert "not comparable" not in capsys.readouterr().out
+
+
+def test_default_inception_takes_is_from_torch_fidelity_weights(
+    run_dir: Path, inception_weights: Path, tmp_path: Path
+) -> None:
+    """The default (NVIDIA) Inception has no logits: IS comes from torch-fidelity's network,
+    features for KID from the NVIDIA one."""
+    if not inception_file().is_file():
+        pytest.skip("the Inception network is not installed (dcgan pull inception)")
+    args = ["evaluate", str(run_dir), "--n", "4", "--cache", str(run_dir.parents[1] / "cache")]
+    args += ["--metrics", "kid,is", "--inception-weights", str(inception_weights)]
+    assert main([*args, "--out", str(tmp_path / "r.json")]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["extractor"].startswith("inception-nvidia-")
+    assert {"kid_mean", "is_mean"} <= set(result["metrics"])
 
 
 def test_evaluate_mnist_cli_and_cached_real_stats(

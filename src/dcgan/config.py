@@ -202,9 +202,14 @@ class TrainConfig:
     )
     eval_metric: Literal["fid", "kid", "is", "pr"] = opt("fid", "metric that picks best.pt")
     eval_n: int = opt(2000, "samples (and real images) per eval", check=count(10**7, low=2))
-    eval_extractor: str = opt("inception", "eval features: inception, mnist or a .pt")
+    eval_extractor: str = opt(
+        "inception", "eval features: inception, inception-fidelity, mnist or a .pt"
+    )
     eval_data: str | None = opt(None, "real data of the eval (default: the training data)")
-    inception_weights: str | None = opt(None, "Inception-v3 weights file (default: torch's cache)")
+    inception_weights: str | None = opt(
+        None,
+        "torch-fidelity's Inception-v3 weights (inception-fidelity, IS; default: torch's cache)",
+    )
     # The watchdog (dcgan.watchdog): health probes, alarms, and what an alarm does.
     health_every: int = opt(
         100, "steps between health probes of G and D, 0 = no watchdog", check=count(10**12, low=0)

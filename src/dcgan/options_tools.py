@@ -31,15 +31,19 @@ class EvaluateConfig(Options):
     """Sample-quality metrics of a generator against real images."""
 
     data: str | None = opt(None, "real images, any source (default: the run's training data)")
-    metrics: str = opt("fid,kid,is,pr", "comma list of fid, kid, is, pr")
+    metrics: str = opt(
+        "fid,kid,pr", "comma list of fid, kid, is, pr (is: torch-fidelity's Inception weights)"
+    )
     n: int = opt(10000, "samples, and as many real images", check=count(10**7, low=2))
     extractor: str = opt(
         "inception",
-        "inception (torch-fidelity's Inception-v3), mnist (the shipped MNIST classifier)"
-        " or a classifier .pt from --train-extractor",
+        "inception (the TF FID Inception-v3 of StyleGAN2-ADA: `dcgan pull inception`),"
+        " inception-fidelity (torch-fidelity's), mnist (the shipped MNIST classifier) or a"
+        " classifier .pt from --train-extractor",
     )
     inception_weights: str | None = opt(
-        None, "Inception-v3 weights file (default: torch's hub cache)"
+        None,
+        "torch-fidelity's Inception-v3 weights (inception-fidelity, IS; default: torch's cache)",
     )
     first_seed: int = opt(
         0, "seed of the first sample: samples are seeds S..S+n-1", check=SEED, old=("seed",)

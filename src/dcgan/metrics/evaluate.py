@@ -16,15 +16,19 @@ from typing import Any
 import torch
 from torch import nn
 
+from dcgan.checkpoint import load_checkpoint, step_of
 from dcgan.conventions import quantize, z_from_seeds
 from dcgan.data.packed import PackedDataset, resolve_data
 from dcgan.devices import pick_device
+from dcgan.errors import DcganError
 from dcgan.extras import require
 from dcgan.metrics.extractors import Extractor, get_extractor
-from dcgan.metrics.fidelity import Features, compute, parse_metrics
+from dcgan.metrics.fidelity import METRICS, Features, compute, parse_metrics
 from dcgan.metrics.reference import reference
 from dcgan.options import CACHE, configure
 from dcgan.options_tools import EvaluateConfig
+from dcgan.package import is_package
+from dcgan.rundir import BEST
 from dcgan.sampling import load, with_bn_mode
 
 GEN_BATCH = 250
@@ -38,13 +42,35 @@ def generated_features(
     z_dist: str = "uniform",
     bn: str = "batch",
     seed: int = 0,
+    logits_extractor: Extractor | None = None,
 ) -> Features:
-    """Features of the images of seeds seed..seed+n-1, generated in batches."""
+    """Features of the images of seeds seed..seed+n-1, generated in batches; their logits
+    from `logits_extractor` when given (IS with an extractor that has none)."""
     g = with_bn_mode(g, bn, z_dist)  # a copy: the caller's G (and its BN stats) is untouched
     device = next(g.parameters()).device
     z = z_from_seeds(list(range(seed, seed + n)), g.config.nz, z_dist)
-    parts = [extractor(quantize(g(zb.to(device)).float()).cpu()) for zb in z.split(GEN_BATCH)]
-    return Features(torch.cat([p.features for p in parts]), torch.cat([p.logits for p in parts]))
+    feats, logits = [], []
+    for zb in z.split(GEN_BATCH):
+        images = quantize(g(zb.to(device)).float()).cpu()
+        part = extractor(images)
+        feats.append(part.features)
+        logits.append(logits_extractor(images).logits if logits_extractor else part.logits)
+    return Features(torch.cat(feats), None if logits[0] is None else torch.cat(logits))
+
+
+def is_extractor(
+    extractor: Extractor, names: list[str], weights: str | Path | None, device: Any
+) -> Extractor | None:
+    """The extractor of IS's logits when `names` asks for IS and `extractor` has none:
+    torch-fidelity's Inception, or one line saying that its weights are missing."""
+    if "is" not in names or extractor.has_logits:
+        return None
+    try:
+        return get_extractor("inception-fidelity", weights, device)
+    except DcganError as e:
+        raise DcganError(
+            f"IS needs torch-fidelity's Inception logits ({e}); or drop is from --metrics"
+        ) from None
 
 
 class Evaluator:
@@ -57,16 +83,19 @@ class Evaluator:
         metrics: str | list[str] = "fid",
         n: int = 10000,
         cache: str | Path | None = CACHE,
+        logits_extractor: Extractor | None = None,
     ) -> None:
         self.metrics = parse_metrics(metrics)
         extractor.check_channels(dataset.channels, f"data {dataset.path}")
-        self.extractor, self.n = extractor, n
+        self.extractor, self.n, self.logits_extractor = extractor, n, logits_extractor
         self.real = reference(dataset, extractor, n, cache)
 
     def __call__(
         self, g: nn.Module, z_dist: str = "uniform", bn: str = "batch", seed: int = 0
     ) -> dict[str, float]:
-        fake = generated_features(g, self.n, self.extractor, z_dist, bn, seed)
+        fake = generated_features(
+            g, self.n, self.extractor, z_dist, bn, seed, self.logits_extractor
+        )
         return compute(self.metrics, fake, self.real)
 
 
@@ -93,8 +122,9 @@ def evaluate(
     device = pick_device(device)
     model = load(checkpoint, ema=ema, device=device)
     cfg = model.config
-    ext = get_extractor(extractor, inception_weights, device)  # before any data is prepared
+    ext = get_extractor(extractor, inception_weights, device, cache)  # before any data
     ext.check_channels(cfg.model.channels, f"the generator of {model.path}")
+    logits_ext = is_extractor(ext, names, inception_weights, device)
     dataset = resolve_data(
         data or cfg.data,
         cfg.model.size,
@@ -103,9 +133,10 @@ def evaluate(
         cache,
         progress=False,
     )
-    evaluator = Evaluator(dataset, ext, names, n, cache)
+    evaluator = Evaluator(dataset, ext, names, n, cache, logits_ext)
     values = evaluator(model.generator, cfg.z_dist, bn, seed)
     warning = ext.domain_warning(evaluator.real.features)
+    every = each_checkpoint(evaluator, checkpoint, (model.step, values), ema, bn, seed, device)
     return {
         "checkpoint": str(model.path),
         "step": model.step,
@@ -118,9 +149,53 @@ def evaluate(
         "bn": bn,
         "seed": seed,
         "metrics": values,
+        **every,
         "seconds": round(time.monotonic() - t0, 2),
         **({"warning": warning} if warning else {}),
     }
+
+
+def kept_checkpoints(path: str | Path) -> list[Path]:
+    """The step checkpoints a run directory keeps, oldest first, then its best.pt."""
+    path = Path(path)
+    if not path.is_dir() or is_package(path):
+        return []
+    best = [path / BEST] if (path / BEST).is_file() else []
+    return sorted(path.glob("ckpt-*.pt")) + best
+
+
+def each_checkpoint(
+    evaluator: Evaluator,
+    checkpoint: str | Path,
+    latest: tuple[int, dict[str, float]],
+    ema: bool,
+    bn: str,
+    seed: int,
+    device: Any,
+) -> dict:
+    """For a run directory keeping more than one checkpoint: the metrics of each, and the best
+    by the first metric (`latest`: the step and values of the one evaluated already)."""
+    files = kept_checkpoints(checkpoint)
+    if len(files) < 2:
+        return {}
+    rows = []
+    for path in files:
+        if path.name != BEST and step_of(path) == latest[0]:
+            values = latest[1]
+        else:
+            model = load(path, ema=ema, device=device)
+            values = evaluator(model.generator, model.config.z_dist, bn, seed)
+        rows.append({"checkpoint": str(path), "step": _step(path), "metrics": values})
+    metric = METRICS[evaluator.metrics[0]]
+    key, sign = metric.primary, (-1 if metric.higher_is_better else 1)
+    best = min(rows, key=lambda r: sign * r["metrics"][key])
+    return {"checkpoints": rows, "best": {**best, "by": key}}
+
+
+def _step(path: Path) -> int:
+    if path.name != BEST:
+        return step_of(path)
+    return int(load_checkpoint(path).get("step", 0))
 
 
 LABELS = {
@@ -148,4 +223,13 @@ def format_table(result: dict) -> str:
         if key in m:
             extra = f" ± {m[std]:.4g}" if std else ""
             lines.append(f"{label:<10} {m[key]:>12.5g}{extra}")
+    if "checkpoints" in result:
+        by = result["best"]["by"]
+        lines += ["", f"{'checkpoint':<28} {'step':>8} {by:>12}"]
+        for row in result["checkpoints"]:
+            name = Path(row["checkpoint"]).name
+            lines.append(f"{name:<28} {row['step']:>8} {row['metrics'][by]:>12.5g}")
+        best = result["best"]
+        name, value = Path(best["checkpoint"]).name, best["metrics"][by]
+        lines.append(f"best: {name} (step {best['step']}, {by} {value:.5g})")
     return "\n".join(lines)

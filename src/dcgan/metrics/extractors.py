@@ -1,9 +1,13 @@
 """Feature extractors: uint8 images (N, C, H, W) -> `Features` (embedding and class logits).
 
-- `inception`: torch-fidelity's Inception-v3 (the TF FID network: TF1-style bilinear resize
-  to 299, 2048-d pool features, unbiased logits for IS). Grey images are repeated to RGB, as
-  torch-fidelity does when it reads a grey PNG. Its weights are never downloaded here: they
-  come from `--inception-weights PATH` or torch's hub cache, else a one-line error.
+- `inception` (the default): the field's FID network offline, StyleGAN2-ADA's TorchScript
+  Inception-v3 with NVIDIA's preprocessing (dcgan.metrics.inception_nvidia), installed by
+  `dcgan pull inception`; 2048-d pool features, no logits (IS takes `inception-fidelity`'s).
+- `inception-fidelity`: torch-fidelity's Inception-v3 (the same TF FID network: TF1-style
+  bilinear resize to 299, 2048-d pool features, unbiased logits for IS). Its weights are
+  never downloaded here: they come from `--inception-weights PATH` or torch's hub cache,
+  else a one-line error.
+  Grey images are repeated to RGB by both, as torch-fidelity does with a grey PNG.
 - `mnist`: the classifier shipped in the package (penultimate 256-d features, softmax for
   IS): the usual "FID on MNIST", *not* comparable to Inception FID.
 - a path: a classifier file written by `dcgan evaluate --train-extractor`.
@@ -21,6 +25,7 @@ from dcgan.errors import DcganError
 from dcgan.extras import require
 from dcgan.metrics.fidelity import Features
 from dcgan.metrics.mnist_classifier import DEFAULT_WEIGHTS, load_mnist_classifier
+from dcgan.options import CACHE
 
 # Below this mean confidence (max softmax) of the MNIST classifier, the real images are no
 # digits to it. Measured on 1,000 images at 16-64 px: MNIST 0.98-0.99, sklearn's 8x8 digits
@@ -55,18 +60,19 @@ class Extractor:
         """A line saying that the real images' features `real` look foreign to the network."""
         return None
 
-    def batch(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         raise NotImplementedError
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> Features:
-        """Features of uint8 images, in batches of `batch_size`."""
+        """Features of uint8 images, in batches of `batch_size` (logits None without)."""
         feats, logits = [], []
         for chunk in images.split(self.batch_size):
             f, lg = self.batch(chunk.to(self.device))
             feats.append(f.float().cpu())
-            logits.append(lg.float().cpu())
-        return Features(torch.cat(feats), torch.cat(logits))
+            if lg is not None:
+                logits.append(lg.float().cpu())
+        return Features(torch.cat(feats), torch.cat(logits) if logits else None)
 
 
 class ClassifierExtractor(Extractor):
@@ -126,14 +132,15 @@ def inception_weights_path(path: str | Path | None = None) -> Path:
     cached = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
     if not cached.is_file():
         raise DcganError(
-            f"Inception-v3 weights missing: download {INCEPTION_URL} and put it at {cached}"
-            " (or pass --inception-weights FILE), or use --extractor mnist"
+            f"torch-fidelity's Inception-v3 weights missing: download {INCEPTION_URL} and put"
+            f" it at {cached} (or pass --inception-weights FILE), or use --extractor inception"
         )
     return cached
 
 
 class InceptionExtractor(Extractor):
-    """torch-fidelity's Inception-v3, built through torch-fidelity's own factory."""
+    """torch-fidelity's Inception-v3 (`inception-fidelity`), built through torch-fidelity's
+    own factory."""
 
     batch_size = 64  # torch-fidelity's default, so batches (and float sums) match its CLI
 
@@ -153,7 +160,7 @@ class InceptionExtractor(Extractor):
         except Exception as e:  # unreadable file, wrong keys or shapes
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
             raise DcganError(f"Inception weights at {path} are unusable ({first})") from None
-        self.name = f"inception-{file_digest(path)}"
+        self.name = f"inception-fidelity-{file_digest(path)}"
 
     def batch(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if images.shape[1] == 1:
@@ -161,16 +168,51 @@ class InceptionExtractor(Extractor):
         return self.net(images.contiguous())
 
 
+class NvidiaInceptionExtractor(Extractor):
+    """The TorchScript Inception of StyleGAN2-ADA (`inception`), through torch-fidelity's
+    factory as its registered `inception-v3-nvidia`."""
+
+    batch_size = 64
+    has_logits = False
+
+    def __init__(self, cache: str | Path = CACHE, device: str | torch.device = "cpu"):
+        super().__init__(device)
+        from dcgan.metrics import inception_nvidia as nv
+
+        nv.register()
+        tf_utils = require("metrics", "torch_fidelity.utils")
+        self.net = tf_utils.create_feature_extractor(
+            nv.FIDELITY_NAME,
+            ["2048"],
+            cuda=False,
+            feature_extractor_weights_path=str(nv.find_inception(cache)),
+            verbose=False,
+        ).to(self.device)
+        # the preprocessing's version is part of the name: it keys the real-stats cache
+        self.name = f"inception-nvidia-{nv.SHA256[:16]}"
+
+    def batch(self, images: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.net(images)[0], None
+
+
 def get_extractor(
     name: str | Path,
     inception_weights: str | Path | None = None,
     device: str | torch.device = "cpu",
+    cache: str | Path = CACHE,
 ) -> Extractor:
-    """`inception`, `mnist`, or the path of a classifier from `--train-extractor`."""
+    """`inception` (installed in `cache` by `dcgan pull inception`), `inception-fidelity`
+    (torch-fidelity's weights: `inception_weights` or torch's hub cache), `mnist`, or the
+    path of a classifier from `--train-extractor`."""
     if str(name) == "inception":
+        return NvidiaInceptionExtractor(cache, device)
+    if str(name) == "inception-fidelity":
         return InceptionExtractor(inception_weights, device)
     if str(name) == "mnist":
         return ClassifierExtractor(None, device)
     if not Path(name).is_file():
-        raise DcganError(f"unknown extractor {str(name)!r}: use inception, mnist or a .pt file")
+        raise DcganError(
+            f"unknown extractor {str(name)!r}: use inception, inception-fidelity, mnist or a"
+            " .pt file"
+        )
     return ClassifierExtractor(name, device)

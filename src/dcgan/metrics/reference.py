@@ -42,7 +42,8 @@ def dataset_features(
     idx = subset(dataset, n, seed)
     blocks = np.array_split(idx, max(1, -(-len(idx) // READ_BATCH)))
     parts = [extractor(dataset.get_batch(block)) for block in blocks]
-    return Features(torch.cat([p.features for p in parts]), torch.cat([p.logits for p in parts]))
+    logits = None if parts[0].logits is None else torch.cat([p.logits for p in parts])
+    return Features(torch.cat([p.features for p in parts]), logits)
 
 
 def data_hash(dataset: PackedDataset) -> str:
