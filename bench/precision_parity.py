@@ -14,9 +14,14 @@ images). The judges are the project's:
   (`dcgan evaluate --train-extractor`, the judge of bench/watchdog_cifar.py), 1,000 samples
   against 1,000 real images.
 
-The rule, fixed before any run: on the development seeds (`--dev-seeds`), bf16 is at parity
-when, for every metric, |mean(bf16) - mean(fp32)| <= the std of fp32 over the seeds (the
-seed spread). Held-out seeds (`--heldout-seeds`) take no part in it and are reported apart.
+Two rules, on the development seeds (`--dev-seeds`); held-out seeds (`--heldout-seeds`) take
+no part in choosing either and are reported apart:
+
+- two-sided (fixed before any run): for every metric, |mean(bf16) - mean(fp32)| <= the std
+  of fp32 over the seeds (the seed spread);
+- one-sided (chosen after the MNIST development runs, where bf16's largest class share was
+  lower, i.e. better, than fp32's by more than the spread; before the CIFAR-10 and held-out
+  runs): for every metric, bf16 is not worse than fp32 by more than fp32's seed std.
 
     python bench/precision_parity.py [--datasets mnist,cifar] [--dev-seeds 0,1,2]
         [--heldout-seeds 10,11] [--steps 1000]
@@ -46,7 +51,7 @@ from dcgan.options import opt
 RUNS = CACHE / "precision_parity"
 CIFAR_JUDGE = CACHE / "watchdog" / "cifar" / "cifar_classifier.pt"  # shared with watchdog_cifar
 DATA = {"mnist": ("mnist.npz", 1), "cifar": ("cifar10_train20k.npz", 3)}
-# metric -> whether higher is better (for the table only; the rule is two-sided)
+# metric -> whether higher is better (for the one-sided rule)
 METRICS = {
     "mnist": {"KID": False, "frac_confident": True, "min_class": True, "max_class": False},
     "cifar": {"KID": False},
@@ -133,7 +138,7 @@ def summarize(records: list[dict], dataset: str, seeds: list[int]) -> dict:
     """Per metric: mean and std over `seeds` of each precision, the paired differences
     (bf16 - fp32, same seed) and whether the rule holds."""
     out = {}
-    for metric in METRICS[dataset]:
+    for metric, higher in METRICS[dataset].items():
         by = {
             p: [r[metric] for r in records if r["precision"] == p and r["seed"] in seeds]
             for p in PRECISIONS
@@ -151,6 +156,7 @@ def summarize(records: list[dict], dataset: str, seeds: list[int]) -> dict:
             "bf16_std": s16,
             "paired_diff_mean": statistics.fmean(diffs),
             "within_fp32_spread": abs(m16 - m32) <= s32,
+            "not_worse_than_spread": (m32 - m16 if higher else m16 - m32) <= s32,
         }
     return out
 
@@ -165,7 +171,7 @@ def main() -> None:
     if "cifar" in datasets and not CIFAR_JUDGE.exists():
         CIFAR_JUDGE.parent.mkdir(parents=True, exist_ok=True)
         info = train_extractor(SHARED / DATA["cifar"][0], CIFAR_JUDGE, epochs=5, cache=str(CACHE))
-        print(f"judge: CIFAR-10 classifier, held-out accuracy {info['held_out_accuracy']:.3f}")
+        print(f"judge: CIFAR-10 classifier, held-out accuracy {info['accuracy']:.3f}")
     records = []
     for seed in dev + held:  # interleaved: both precisions of a seed, order alternating
         for dataset in datasets:
@@ -179,7 +185,8 @@ def main() -> None:
             "steps": args.steps,
             "ema": 0.999,
             "n_judged": args.n,
-            "rule": "|mean(bf16) - mean(fp32)| <= std(fp32) over the dev seeds, every metric",
+            "rule_two_sided": "|mean(bf16) - mean(fp32)| <= std(fp32), every metric",
+            "rule_one_sided": "bf16 not worse than mean(fp32) by more than std(fp32), every metric",
         },
         "cpu": cpu_model(),
         "dev_seeds": dev,
@@ -188,9 +195,10 @@ def main() -> None:
         "dev": {d: summarize(records, d, dev) for d in datasets},
         "heldout": {d: summarize(records, d, held) for d in datasets} if held else {},
     }
-    result["parity_on_dev"] = all(
-        m["within_fp32_spread"] for d in result["dev"].values() for m in d.values()
-    )
+    for group in ("dev", "heldout"):
+        for rule in ("within_fp32_spread", "not_worse_than_spread"):
+            ms = [m for d in result[group].values() for m in d.values()]
+            result[f"{group}_{rule}"] = all(m[rule] for m in ms) if ms else None
     rows = []
     for group in ("dev", "heldout"):
         for dataset, metrics in result[group].items():
@@ -204,10 +212,17 @@ def main() -> None:
                         f"{m['bf16_mean']:.4f} ± {m['bf16_std']:.4f}",
                         f"{m['paired_diff_mean']:+.4f}",
                         m["within_fp32_spread"],
+                        m["not_worse_than_spread"],
                     ]
                 )
-    print_table(["seeds", "data", "metric", "fp32", "bf16", "bf16-fp32 (paired)", "within"], rows)
-    print(f"parity on the dev seeds {dev}: {result['parity_on_dev']}")
+    print_table(
+        ["seeds", "data", "metric", "fp32", "bf16", "bf16-fp32", "within", "not worse"], rows
+    )
+    for group in ("dev", "heldout"):
+        print(
+            f"{group} seeds: within fp32's spread {result[f'{group}_within_fp32_spread']}, "
+            f"not worse than it {result[f'{group}_not_worse_than_spread']}"
+        )
     print(f"written {write_results(args.name, result)}")
 
 
