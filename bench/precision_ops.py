@@ -27,6 +27,7 @@ most 0.1 % of bits flipped; features at a mean cosine >= 0.999 and the argmax un
 from __future__ import annotations
 
 import contextlib
+import json
 import statistics
 import tempfile
 import time
@@ -145,7 +146,16 @@ def feature_jobs(n: int) -> list[Job]:
         ("evaluate features (CIFAR judge)", get_extractor(str(CIFAR_JUDGE)), photos),
     ):
         jobs.append(Job(name, n, lambda e=ext, x=images: e(x), compare, ok))
-    ckpt = next((RUNS / "runs").glob("*cifar32*/ckpt-*.pt"), None)
+    ckpt = next(
+        (
+            run / "ckpt-00001000.pt"
+            for run in sorted((RUNS / "runs").glob("*cifar10*"))
+            if (run / "ckpt-00001000.pt").exists()
+            and json.loads((run / "config.json").read_text())["precision"] == "fp32"
+            and json.loads((run / "config.json").read_text())["seed"] == 0
+        ),
+        None,
+    )
     if ckpt is None:
         raise SystemExit("no CIFAR-10 run of bench/precision_parity.py: run it first")
     d = with_batch_statistics(load(ckpt).discriminator)
