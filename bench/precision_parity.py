@@ -140,7 +140,11 @@ def summarize(records: list[dict], dataset: str, seeds: list[int]) -> dict:
     out = {}
     for metric, higher in METRICS[dataset].items():
         by = {
-            p: [r[metric] for r in records if r["precision"] == p and r["seed"] in seeds]
+            p: [
+                r[metric]
+                for r in records
+                if r["dataset"] == dataset and r["precision"] == p and r["seed"] in seeds
+            ]
             for p in PRECISIONS
         }
         if any(len(v) != len(seeds) for v in by.values()):
