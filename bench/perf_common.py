@@ -13,10 +13,12 @@ from dcgan.data.packed import PackedDataset, resolve_data
 CELEBA = SHARED / "celeba_aligned_00.tar"
 
 
-def matmul_peak(device: torch.device, n: int = 2048, repeat: int = 5) -> float:
-    """Measured fp32 FLOP/s of a large square matmul: the best of `repeat` runs."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+def matmul_peak(
+    device: torch.device, n: int = 2048, repeat: int = 5, dtype: torch.dtype = torch.float32
+) -> float:
+    """Measured FLOP/s of a large square matmul in `dtype`: the best of `repeat` runs."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     best = 0.0
     for _ in range(repeat + 1):  # the first run warms up
         sync(device)

@@ -12,6 +12,10 @@ from test_training import assert_states_equal, tiny_config
 import dcgan.devices as devices
 from dcgan import DcganError, TrainConfig
 from dcgan.checkpoint import load_checkpoint, run_config
+from dcgan.config import ModelConfig
+from dcgan.conventions import quantize
+from dcgan.models import Generator
+from dcgan.sampling import sample
 from dcgan.training import train
 
 
@@ -34,6 +38,11 @@ def test_native_bf16_on_a_cpu_is_read_from_its_flags(monkeypatch) -> None:
     assert devices.native_bf16(cpu)
     monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx2", "avx512f"})
     assert not devices.native_bf16(cpu)
+    assert devices.resolve_precision("auto", cpu) == "fp32"  # training: CPUs stay fp32
+    assert devices.resolve_precision("auto", cpu, cpu_bf16=True) == "fp32"  # no native bf16
+    monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx512_bf16"})
+    assert devices.resolve_precision("auto", cpu) == "fp32"
+    assert devices.resolve_precision("auto", cpu, cpu_bf16=True) == "bf16"
 
 
 def test_the_run_saves_its_precision_and_resume_keeps_it(tmp_path: Path) -> None:
@@ -54,3 +63,18 @@ def test_bf16_resumes_bit_exactly(tmp_path: Path) -> None:
     resumed = train(TrainConfig(steps=6, progress=False), resume=part.run_dir)
     assert resumed.step == 6
     assert_states_equal(load_checkpoint(full.run_dir), load_checkpoint(part.run_dir))
+
+
+def test_sampling_auto_follows_the_cpu_flags_and_bf16_stays_close(monkeypatch) -> None:
+    torch.manual_seed(0)
+    g = Generator(ModelConfig(size=16, channels=3, ngf=8, ndf=8))
+    fp32, bf16 = sample(g, n=16), sample(g, n=16, precision="bf16")
+    assert torch.equal(sample(g, n=16, precision="fp32"), fp32)  # the default is fp32
+    assert not torch.equal(fp32, bf16)  # bf16 did run
+    levels = (quantize(fp32).int() - quantize(bf16).int()).abs().float()
+    assert levels.mean() <= 1.0  # the tolerance of bench/precision_ops.py
+    monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    assert torch.equal(sample(g, n=16, precision="auto"), bf16)
+    assert torch.equal(sample(g, n=16), fp32)
+    monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx2", "avx512f"})
+    assert torch.equal(sample(g, n=16, precision="auto"), fp32)

@@ -176,15 +176,16 @@ class TrainConfig:
     keep: int = opt(3, "number of step checkpoints kept", check=count(1_000_000))
     device: str = opt("auto", "auto, cpu, cuda, cuda:1, mps")
     # Speed (bench/train_speed.py): channels-last is faster on CPU and GPU and keeps the
-    # math (float rounding aside); compile costs a cold compile (cached under --cache);
-    # bf16 is slower on CPUs without AMX, so both stay opt-in.
+    # math (float rounding aside); compile costs a cold compile (cached under --cache), so it
+    # stays opt-in; so does bf16 on CPUs (--precision, docs/speed.md).
     channels_last: bool = opt(True, "use channels-last memory")
     compile: bool = opt(False, "torch.compile G and D (kernels cached under --cache)")
     precision: Literal["auto", "fp32", "bf16"] = opt(
         "auto",
         "math precision; auto: bf16 autocast on CUDA GPUs with bf16, fp32 elsewhere. bf16 is"
-        " also faster on CPUs with AVX512-BF16 or AMX, but its effect on GAN training is not"
-        " yet measured there, so auto keeps CPUs in fp32. A run keeps its precision on resume",
+        " about 2x faster on CPUs with AVX512-BF16 or AMX, but it did not pass the quality"
+        " parity test there (docs/speed.md), so auto keeps CPUs in fp32. A run keeps its"
+        " precision on resume",
     )
     amp: bool = opt(False, "deprecated: the same as --precision bf16")
     # Multi-process training (torchrun; dcgan.distributed).

@@ -47,12 +47,15 @@ def native_bf16(device: torch.device) -> bool:
     return False
 
 
-def resolve_precision(requested: str, device: torch.device) -> str:
-    """`fp32` or `bf16` for a run's `precision` option. `auto` is bf16 on CUDA GPUs with
-    native bf16 and fp32 elsewhere: on CPUs bf16 is faster where native, but its effect on
-    GAN training is not yet measured against fp32 (ask for `bf16` to use it)."""
+def resolve_precision(requested: str, device: torch.device, cpu_bf16: bool = False) -> str:
+    """`fp32` or `bf16` for a `precision` option. `auto` is bf16 where the device computes
+    bf16 natively (`native_bf16`) and fp32 elsewhere; on a CPU, only for the jobs whose
+    results were measured to hold in bf16 there (`cpu_bf16`, bench/precision_ops.py and
+    bench/precision_parity.py; docs/speed.md)."""
     if device.type not in ("cuda", "cpu"):
         return "fp32"  # torch's bf16 autocast covers CUDA and CPU
     if requested != "auto":
         return requested
-    return "bf16" if device.type == "cuda" and native_bf16(device) else "fp32"
+    if device.type == "cpu" and not cpu_bf16:
+        return "fp32"
+    return "bf16" if native_bf16(device) else "fp32"

@@ -8,6 +8,7 @@ whatever else is in the batch. `running` uses the running averages kept during t
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from collections.abc import Iterable
@@ -22,6 +23,7 @@ from torchvision.utils import make_grid
 
 from dcgan.checkpoint import checkpoint_config, find_checkpoint, load_checkpoint
 from dcgan.conventions import quantize, sample_z, z_from_seeds
+from dcgan.devices import resolve_precision
 from dcgan.errors import DcganError, first_line
 from dcgan.io import check_overwrite, write_output
 from dcgan.models import Discriminator, Generator
@@ -92,14 +94,22 @@ def generate(
     z_dist: str = "uniform",
     batch_size: int = 256,
     compile: bool = False,
+    precision: str = "fp32",
 ) -> torch.Tensor:
     """Images in [-1, 1] for latents z, on the CPU. G runs in channels-last memory (same
     images, faster); `compile` also runs it through torch.compile, worth its one-off
-    compile for many thousands of images (bench/sample_speed.py)."""
+    compile for many thousands of images (bench/sample_speed.py); `precision` bf16 runs it
+    under bf16 autocast (convolutions in bf16, the images returned in fp32)."""
     g = with_bn_mode(g, bn, z_dist).to(memory_format=torch.channels_last)
     device = next(g.parameters()).device
     run = torch.compile(g) if compile else g
-    images = [run(zb.to(device)).float().cpu() for zb in z.split(batch_size)]
+    mixed = (
+        torch.autocast(device.type, dtype=torch.bfloat16)
+        if precision == "bf16"
+        else contextlib.nullcontext()
+    )
+    with mixed:
+        images = [run(zb.to(device)).float().cpu() for zb in z.split(batch_size)]
     return torch.cat(images).contiguous()
 
 
@@ -112,7 +122,7 @@ def sample(
     **options: Any,
 ) -> torch.Tensor:
     """Images for `seeds` (default 0..n-1), in [-1, 1], shape (len(seeds), C, S, S);
-    `options` are SampleConfig's fields (n, compile)."""
+    `options` are SampleConfig's fields (n, compile, precision)."""
     c = configure(SampleConfig, config, options)
     n, compile = c.n, c.compile
     if isinstance(model, Loaded):
@@ -120,7 +130,9 @@ def sample(
     else:
         g, z_dist = model, z_dist or "uniform"
     seeds = list(range(n)) if seeds is None else list(seeds)
-    return generate(g, z_from_seeds(seeds, g.config.nz, z_dist), bn, z_dist, compile=compile)
+    z = z_from_seeds(seeds, g.config.nz, z_dist)
+    precision = resolve_precision(c.precision, next(g.parameters()).device, cpu_bf16=True)
+    return generate(g, z, bn, z_dist, compile=compile, precision=precision)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
