@@ -69,6 +69,7 @@ class Args:
 
     repeats: str = opt("1,10")
     epochs: int = opt(2, "the model's quality is not timed")
+    hash: str = opt("invariant", "the hash timed: invariant or robust")
     one: str | None = opt(None, "MODEL,REPEATS,OUT: one size, in a child process (internal)")
     out: str = opt(str(results_path("dedup_scale")))
 
@@ -88,7 +89,7 @@ def main() -> None:
         images = np.load(thumbs / "images.npy", mmap_mode="r")[:3000]
         t0 = time.perf_counter()
         model = save_model(
-            train_hash(images, DedupConfig(hash="invariant", epochs=args.epochs)),
+            train_hash(images, DedupConfig(hash=args.hash, epochs=args.epochs)),
             Path(tmp, "model.pt"),
         )
         train_s = time.perf_counter() - t0

@@ -32,8 +32,10 @@ class DedupConfig:
     """The semantic-hash de-duplication of paper §4.1.1 on 32x32 centre crops: the paper's
     3072-128-3072 de-noising autoencoder, or one trained to be invariant to copies."""
 
-    hash: Literal["paper", "invariant"] = opt(
-        "invariant", "paper: paper §4.1.1 exactly; invariant: trained on near-duplicate copies"
+    hash: Literal["paper", "invariant", "robust"] = opt(
+        "invariant",
+        "paper: paper §4.1.1 exactly; invariant: trained on near-duplicate copies;"
+        " robust: also grayscale, mirrored, framed, texted, rotated and re-cropped copies",
     )
     bits: int = opt(128, "code units = hash bits (a multiple of 8)", check=count(4096, low=8))
     epochs: int = opt(20, "autoencoder training epochs", check=count(1_000_000))
@@ -55,7 +57,7 @@ class DedupConfig:
     )
     radius: int | None = opt(
         None,
-        "Hamming radius of a match (default: 0 for the paper hash, 8 for invariant)",
+        "Hamming radius of a match (default: 0 for the paper hash, 8 for invariant, 2 for robust)",
         check=count(4095, low=0),
     )
     sheet_groups: int = opt(16, "groups shown in the contact sheet", check=count(MAX_SHOWN, low=0))

@@ -30,7 +30,7 @@ from dcgan.options_data import DedupConfig
 SIDE = 32
 PIXELS = 3 * SIDE * SIDE
 HASH_BATCH = 4096
-RADIUS = {"paper": 0, "invariant": 8}  # default Hamming radius of a match, by kind
+RADIUS = {"paper": 0, "invariant": 8, "robust": 2}  # default Hamming radius of a match, by kind
 SHIFT, ZOOM = 0.1, 0.08  # near_copy: up to 1.6 px of shift and 8 % of zoom at 32 px
 WEIGHTS = {"recon": 0.25, "contrast": 2.0, "balance": 1.0, "binary": 0.5}
 TEMPERATURE = 0.1
@@ -144,23 +144,32 @@ def _invariant_loss(model: InvariantHash, x: torch.Tensor, gen: torch.Generator)
     return sum(WEIGHTS[k] * v for k, v in terms.items())
 
 
+def _new_model(kind: str, bits: int, dropout: float = 0.2, threshold: float = 0.0):
+    """An untrained hash model of `kind` (paper, invariant or robust)."""
+    from dcgan.experiments.dedup_robust import RobustHash  # it builds on this module
+
+    if kind == "paper":
+        return HashAutoencoder(bits, dropout, threshold)
+    return InvariantHash(bits, dropout) if kind == "invariant" else RobustHash(bits, dropout)
+
+
 def train_hash(images: np.ndarray, config: DedupConfig) -> HashAutoencoder:
     """Train the `config.hash` model on (at most `train_limit`, evenly spaced) uint8
     thumbnails N x 3 x 32 x 32 (a memory map is read batch by batch)."""
+    from dcgan.experiments.dedup_robust import robust_loss
+
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    if config.hash == "paper":
-        model: HashAutoencoder = HashAutoencoder(config.bits, config.dropout, config.threshold)
-    else:
-        model = InvariantHash(config.bits, config.dropout)
+    model = _new_model(config.hash, config.bits, config.dropout, config.threshold)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     n = len(images)
     picked = np.unique(np.linspace(0, n - 1, min(n, config.train_limit)).astype(np.int64))
     rng = np.random.default_rng(config.seed)
-    with torch.no_grad():
+    with torch.no_grad():  # the training images' mean (robust keeps zero: see its module)
         prep = _flat if model.kind == "paper" else (lambda b: standardise(_flat(b)))
-        total = sum(prep(images[i : i + HASH_BATCH]).sum(0) for i in range(0, n, HASH_BATCH))
-        model.mean.copy_(total / n)
+        if model.kind != "robust":
+            total = sum(prep(images[i : i + HASH_BATCH]).sum(0) for i in range(0, n, HASH_BATCH))
+            model.mean.copy_(total / n)
     model.train()
     for _ in range(config.epochs):
         order = rng.permutation(picked)
@@ -169,6 +178,8 @@ def train_hash(images: np.ndarray, config: DedupConfig) -> HashAutoencoder:
             if model.kind == "paper":
                 noisy = x + config.noise * torch.randn_like(x)  # de-noising: clean target
                 loss = F.mse_loss(model(noisy), x)
+            elif model.kind == "robust":
+                loss = robust_loss(model, x, gen)
             else:
                 loss = _invariant_loss(model, x, gen)
             opt.zero_grad(set_to_none=True)
@@ -190,10 +201,10 @@ def load_model(path: str | Path) -> HashAutoencoder:
         path = path / "hash_model.pt"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        if state.get("kind", "paper") == "paper":
-            model = HashAutoencoder(state["bits"], threshold=state["threshold"])
-        else:
-            model = InvariantHash(state["bits"])
+        kind = state.get("kind", "paper")
+        if kind not in RADIUS:
+            raise ValueError(kind)
+        model = _new_model(kind, state["bits"], threshold=state["threshold"])
         model.load_state_dict(state["state"])
     except FileNotFoundError:
         raise DcganError(f"hash model not found: {path}") from None

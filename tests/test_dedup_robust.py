@@ -1,0 +1,106 @@
+"""`dedup --hash robust`: mirrored and grayscale copies of real photos are found."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+from conftest import SHARED
+from PIL import Image, ImageOps
+
+from dcgan.data.images import convert_image
+from dcgan.experiments.dedup import dedup, load_model
+from dcgan.experiments.dedup_hash import HashAutoencoder, train_hash
+from dcgan.experiments.dedup_robust import RobustHash
+from dcgan.options_data import DedupConfig
+
+TAR = SHARED / "celeba_aligned_00.tar"
+N = 300
+COPIES = {
+    "mirror": ImageOps.mirror,
+    "grayscale": lambda im: im.convert("L").convert("RGB"),
+}
+GROUPED = tuple(COPIES)
+
+
+def _jpeg(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def _copy(data: bytes, kind: str) -> bytes:
+    return _jpeg(COPIES[kind](Image.open(io.BytesIO(data)).convert("RGB")))
+
+
+@pytest.fixture(scope="module")
+def celeba() -> list[tuple[str, bytes]]:
+    if not TAR.is_file():
+        pytest.skip(f"real CelebA tar {TAR} is absent")
+    with tarfile.open(TAR) as tf:
+        members = [m for m in tf.getmembers() if m.isfile()][:N]
+        return [(m.name.split("/")[-1], tf.extractfile(m).read()) for m in members]
+
+
+@pytest.fixture(scope="module")
+def run(celeba, tmp_path_factory):
+    """dedup --hash robust of N photos plus a mirrored and a grayscale copy of two of them."""
+    root = tmp_path_factory.mktemp("robust")
+    folder = root / "images"
+    folder.mkdir()
+    for name, data in celeba:
+        (folder / name).write_bytes(data)
+    for k, kind in enumerate(GROUPED):
+        name, data = celeba[10 * k]
+        (folder / f"z_{kind}_{name}").write_bytes(_copy(data, kind))
+    return dedup(folder, root / "out", DedupConfig(hash="robust", epochs=15), workers=1)
+
+
+def _codes(model, payloads: list[bytes]) -> np.ndarray:
+    return np.unpackbits(model.hash(np.stack([convert_image(p, 32, 3) for p in payloads])), 1)
+
+
+def test_mirror_and_grayscale_are_built_in(celeba):
+    """Untrained, the robust code of a mirrored thumbnail is the same, and of a grayscale
+    one nearly (only the rounding to 8-bit gray differs); the paper's hash has neither."""
+    images = np.stack([convert_image(d, 32, 3) for _, d in celeba[:20]])
+    mirrored = np.ascontiguousarray(images[..., ::-1])
+    luma = (images * np.array([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)).sum(1, keepdims=True)
+    gray = np.repeat(np.round(luma).astype(np.uint8), 3, axis=1)
+
+    def bits(model, x: np.ndarray) -> np.ndarray:
+        return np.unpackbits(model.hash(x), 1).astype(int)
+
+    torch.manual_seed(0)
+    model = RobustHash().eval()
+    assert np.array_equal(bits(model, images), bits(model, mirrored))
+    assert np.abs(bits(model, images) - bits(model, gray)).sum(1).max() <= 4
+    paper = HashAutoencoder().eval()
+    assert np.abs(bits(paper, images) - bits(paper, mirrored)).sum(1).min() > 0
+    assert np.abs(bits(paper, images) - bits(paper, gray)).sum(1).min() > 0
+
+
+def test_copies_grouped_with_their_originals(run, celeba):
+    names = [json.loads(line) for line in (run.out / "names.txt").read_text().splitlines()]
+    kept_of = {names[i]: names[g[0]] for g in run.groups for i in g[1:]}
+    for k, kind in enumerate(GROUPED):
+        name = celeba[10 * k][0]
+        assert kept_of.get(f"z_{kind}_{name}") == name, kind
+    assert run.removed <= 6  # a few of CelebA's own duplicates at most, not a collapse
+
+
+def test_saved_robust_model_reloads(run, celeba):
+    model = load_model(run.out)
+    assert model.kind == "robust"
+    images = np.stack([convert_image(d, 32, 3) for _, d in celeba[:32]])
+    assert np.array_equal(model.hash(images), np.load(run.out / "hashes.npy")[:32])
+
+
+def test_robust_training_is_seeded(celeba):
+    images = np.stack([convert_image(d, 32, 3) for _, d in celeba[:64]])
+    a, b = (train_hash(images, DedupConfig(hash="robust", epochs=1)) for _ in range(2))
+    assert np.array_equal(a.hash(images), b.hash(images))
