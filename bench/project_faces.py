@@ -16,7 +16,7 @@ images (seeds 5,000,000+ and CelebA train-partition photos) and writes the choic
 test-partition photos, one per person). No trained CelebA DCGAN ships with the project or
 the shared data, so only the DigiFace model is measured.
 
-Run: python bench/project_faces.py --phase dev; python bench/project_faces.py --phase held-out
+Run: python bench/project_faces.py (both phases; or --phase dev, then --phase held-out)
 (writes bench/results/project_faces_dev.json, bench/results/project_faces.json and
 docs/project_faces.png).
 """
@@ -62,7 +62,7 @@ GRID = [(lr, nw) for lr in (0.02, 0.1) for nw in (0.0, 0.1, 1.0)]
 
 @dataclass
 class Args:
-    phase: Literal["dev", "held-out"] = opt("dev")
+    phase: Literal["dev", "held-out", "all"] = opt("all", "all: dev, then held-out")
     n: int = opt(16, "images of each kind (dev uses half)")
     restarts: int = opt(4)
     search_steps: int = opt(300)
@@ -370,16 +370,16 @@ def main(argv: list[str] | None = None) -> int:
         "bn": BN,
         "args": vars(args),
     }
-    if args.phase == "dev":
-        record.update(dev(model, args, data))
-        name = "project_faces_dev"
-    else:
+    if args.phase in ("dev", "all"):
+        dev_record = {**record, **dev(model, args, data)}
+        dev_record["seconds"] = round(time.monotonic() - start)
+        print(f"written to {write_results('project_faces_dev', dev_record)}")
+    if args.phase in ("held-out", "all"):
         choice = json.loads(results_path("project_faces_dev").read_text())["choice"]
         record.update(held_out(model, args, data, choice))
-        name = "project_faces"
         print(json.dumps({k: record[k] for k in ("recovery", "real_photos", "glasses")}, indent=1))
-    record["seconds"] = round(time.monotonic() - start)
-    print(f"written to {write_results(name, record)} in {record['seconds']} s")
+        record["seconds"] = round(time.monotonic() - start)
+        print(f"written to {write_results('project_faces', record)} in {record['seconds']} s")
     return 0
 
 
