@@ -155,7 +155,7 @@ class ProjectConfig(Options):
 
     search_steps: int = opt(200, "Adam steps on z per start", check=count(100_000, low=0))
     restarts: int = opt(4, "random starts per image; the closest result is kept", check=count(64))
-    lr: float = opt(0.05, "Adam's learning rate on z", check=POSITIVE)
+    lr: float = opt(0.1, "Adam's learning rate on z", check=POSITIVE)
     pixel_weight: float = opt(
         1.0, "weight of the pixel distance (mean squared)", check=NON_NEGATIVE
     )
