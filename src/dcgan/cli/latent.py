@@ -136,7 +136,8 @@ def cmd_interpolate(a: InterpolateArgs) -> None:
     seeds = parse_points(a.seeds) if a.seeds else None
     model = load(a.model.checkpoint, ema=not a.model.no_ema)
     walk = interpolate(model, seeds, a.config, bn=a.model.bn)
-    print(f"walk through seeds {walk.seeds} written to {', '.join(map(str, walk.save(a.out)))}")
+    shown = ",".join(map(str, walk.seeds))
+    print(f"walk through {shown} written to {', '.join(map(str, walk.save(a.out)))}")
 
 
 def cmd_sheet(a: SheetArgs) -> None:
