@@ -40,6 +40,7 @@ API: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         (*CHECKPOINT, "expression", "auto", "test_n", "A", "B", "C", "D", "E", "out"),
     ),
     "turn": (("dcgan.experiments.latent:turn",), (*CHECKPOINT, "out")),
+    "project": (("dcgan.experiments.project:project",), (*CHECKPOINT, "images", "out")),
     "neighbors": (("dcgan.experiments.neighbors:neighbors",), (*CHECKPOINT, "data", "out")),
     "forget": (
         ("dcgan.experiments.forget:forget",),

@@ -22,6 +22,7 @@ _LAZY = {
     "forget": "dcgan.experiments.forget",
     "load": "dcgan.sampling",
     "prepare": "dcgan.data.prepare",
+    "project": "dcgan.experiments.project",
     "pull": "dcgan.pull",
     "sample": "dcgan.sampling",
     "save_pretrained": "dcgan.pretrained",
@@ -39,6 +40,7 @@ __all__ = [
     "forget",
     "load",
     "prepare",
+    "project",
     "pull",
     "sample",
     "save_pretrained",
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     from dcgan.data.prepare import prepare
     from dcgan.errors import DcganError
     from dcgan.experiments.forget import forget
+    from dcgan.experiments.project import project
     from dcgan.experiments.visualize import visualize
     from dcgan.models import Discriminator, Generator
     from dcgan.pretrained import save_pretrained

@@ -183,6 +183,11 @@ class ExploreConfig(Options):
         flag="--direction",
         metavar="JSON",
     )
+    latents: str | None = opt(
+        None,
+        "a z file of dcgan project (.npy or .json): walks and arithmetic may then name its"
+        " rows p0, p1, ... beside seeds",
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.directions, str | os.PathLike):

@@ -1,5 +1,6 @@
 """Verbs of the latent-space tools of paper §6.1 and §6.3.2: interpolate, sheet,
-arithmetic, turn, neighbors. Their options are dcgan.experiments.options'."""
+arithmetic, turn, neighbors, and project (photos into z). Their options are
+dcgan.experiments.options'."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dcgan.experiments.options import (
     ArithmeticConfig,
     InterpolateConfig,
     NeighborsConfig,
+    ProjectConfig,
     SheetConfig,
     TurnConfig,
 )
@@ -26,7 +28,11 @@ SEEDS = "seeds such as 0-63 or 3,17,42"
 class InterpolateArgs:
     model: Checkpoint
     config: InterpolateConfig
-    seeds: str | None = opt(None, "seeds of the points to walk through (default: 0..points-1)")
+    seeds: str | None = opt(
+        None,
+        "seeds of the points to walk through, p0, p1, ... for rows of --latents"
+        " (default: 0..points-1)",
+    )
     out: str = opt(
         "walk.png", "grid PNG (one row per segment; a .gif and .json go beside it), or a directory"
     )
@@ -43,7 +49,8 @@ class SheetArgs:
 def _concept(name: str) -> str | None:
     return opt(
         None,
-        f"exemplar seeds of concept {name} in the expression, e.g. 1,5,9 (pick them on a sheet)",
+        f"exemplar seeds of concept {name} in the expression, e.g. 1,5,9 (pick them on a sheet)"
+        " or p0, p1, ... for rows of --latents",
         metavar="SEEDS",
         flag=f"--{name}",
     )
@@ -94,16 +101,46 @@ class NeighborsArgs:
     out: str = opt("neighbors.png", "PNG (a .json goes beside it) or directory")
 
 
-def cmd_interpolate(a: InterpolateArgs) -> None:
-    from dcgan.conventions import parse_seeds
-    from dcgan.experiments.latent import interpolate
+@dataclass
+class ProjectArgs:
+    model: Checkpoint
+    images: str = opt(
+        "", "a folder of photos (searched recursively) or one image file", positional=True
+    )
+    config: ProjectConfig = opt(factory=ProjectConfig)
+    out: str = opt(
+        "project.png",
+        "sheet PNG (photo | reconstruction; the z go beside it as .npy and .json), or a directory",
+    )
+
+
+def cmd_project(a: ProjectArgs) -> None:
+    from dcgan.experiments.project import project
     from dcgan.sampling import load
 
     png_out(a.out)
-    seeds = parse_seeds(a.seeds) if a.seeds else None
+    model = load(a.model.checkpoint, ema=not a.model.no_ema)
+    result = project(model, a.images, a.config, a.model.bn)
+    paths = result.save(a.out)
+    mse = result.pixel_mse()
+    print(
+        f"{len(result.names)} images projected (distance: {result.measure}); pixel MSE"
+        f" {mse.mean():.4f} (min {mse.min():.4f}, max {mse.max():.4f}); written to"
+        f" {', '.join(map(str, paths))}; use {paths[1]} as --latents, its rows as p0, p1, ..."
+    )
+
+
+def cmd_interpolate(a: InterpolateArgs) -> None:
+    from dcgan.experiments.latent import interpolate
+    from dcgan.experiments.zfile import parse_points
+    from dcgan.sampling import load
+
+    png_out(a.out)
+    seeds = parse_points(a.seeds) if a.seeds else None
     model = load(a.model.checkpoint, ema=not a.model.no_ema)
     walk = interpolate(model, seeds, a.config, bn=a.model.bn)
-    print(f"walk through seeds {walk.seeds} written to {', '.join(map(str, walk.save(a.out)))}")
+    shown = ",".join(map(str, walk.seeds))
+    print(f"walk through {shown} written to {', '.join(map(str, walk.save(a.out)))}")
 
 
 def cmd_sheet(a: SheetArgs) -> None:
@@ -120,9 +157,9 @@ def cmd_sheet(a: SheetArgs) -> None:
 
 
 def cmd_arithmetic(a: ArithmeticArgs) -> None:
-    from dcgan.conventions import parse_seeds
     from dcgan.experiments import latent
     from dcgan.experiments.figures import png_path, save_json
+    from dcgan.experiments.zfile import parse_points
     from dcgan.sampling import load
 
     png_out(a.out)
@@ -130,7 +167,7 @@ def cmd_arithmetic(a: ArithmeticArgs) -> None:
         from dcgan.experiments.landmarks import require_landmarks
 
         require_landmarks()
-    concepts = {c: parse_seeds(getattr(a, c)) for c in CONCEPTS if getattr(a, c)}
+    concepts = {c: parse_points(getattr(a, c)) for c in CONCEPTS if getattr(a, c)}
     model = load(a.model.checkpoint, ema=not a.model.no_ema)
     bn = a.model.bn
     if a.auto == "smile":
@@ -209,6 +246,13 @@ def register(verbs: argparse._SubParsersAction) -> None:
         InterpolateArgs,
         cmd_interpolate,
         "walk between random points of z (paper §6.1)",
+    )
+    add_verb(
+        verbs,
+        "project",
+        ProjectArgs,
+        cmd_project,
+        "photos into z: the latents of your own images (for §6.3.2 on them)",
     )
     add_verb(
         verbs, "sheet", SheetArgs, cmd_sheet, "numbered contact sheet for picking seeds by eye"

@@ -18,7 +18,7 @@ from dcgan.errors import DcganError
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 
 
-def _image_files(root: Path) -> list[Path]:
+def image_files(root: Path) -> list[Path]:
     """Image files under `root`, recursively, hidden entries skipped, in sorted order."""
     files = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -52,7 +52,7 @@ def read_folder(path: Path, opt: Options) -> Source:
     """A folder of image files, recursive; labelled when its top level is class folders."""
     if not path.is_dir():
         raise DcganError(f"not a folder: {path}")
-    files = _image_files(path)
+    files = image_files(path)
     if not files:
         exts = " ".join(sorted(IMAGE_EXTENSIONS))
         raise DcganError(f"no image files ({exts}) found in {path}")

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from dcgan.conventions import sample_z, z_from_seeds
+from dcgan.conventions import sample_z
 from dcgan.errors import DcganError
 from dcgan.experiments.figures import (
     floats,
@@ -34,15 +34,21 @@ from dcgan.experiments.options import (
     SheetConfig,
     TurnConfig,
 )
+from dcgan.experiments.zfile import Point, points_z, read_latents
 from dcgan.options import configure
 from dcgan.sampling import Loaded, generate, grid_image, save_png, walk
 
 NOISE, NEIGHBORS = ARITHMETIC_NOISE, ARITHMETIC_NEIGHBORS
 
 
-def latents(model: Loaded, seeds: Iterable[int]) -> torch.Tensor:
-    """The latents of `seeds` under the model's prior."""
-    return z_from_seeds(list(seeds), model.generator.config.nz, model.config.z_dist)
+def latents(
+    model: Loaded, seeds: Iterable[Point], z_file: str | Path | None = None
+) -> torch.Tensor:
+    """The latents of `seeds` under the model's prior; a point "p<i>" is row i of `z_file`
+    (a z file of dcgan project)."""
+    nz = model.generator.config.nz
+    rows = read_latents(z_file, nz) if z_file is not None else None
+    return points_z(list(seeds), nz, model.config.z_dist, rows)
 
 
 def _images(model: Loaded, z: torch.Tensor, bn: str) -> torch.Tensor:
@@ -53,7 +59,7 @@ def _images(model: Loaded, z: torch.Tensor, bn: str) -> torch.Tensor:
 class Walk:
     """A path through the latents of `seeds`: `steps` frames per segment, endpoints included."""
 
-    seeds: list[int]
+    seeds: list[Point]
     steps: int
     spherical: bool
     z: torch.Tensor
@@ -79,18 +85,18 @@ class Walk:
 
 def interpolate(
     model: Loaded,
-    seeds: list[int] | None = None,
+    seeds: list[Point] | None = None,
     config: InterpolateConfig | None = None,
     bn: str = "batch",
     **options: Any,
 ) -> Walk:
-    """Fig. 4: walk through the latents of `seeds` (default 0..points-1), lerp or slerp;
-    `options` are InterpolateConfig's fields."""
+    """Fig. 4: walk through the latents of `seeds` (default 0..points-1; "p<i>" is row i of
+    the z file `latents`), lerp or slerp; `options` are InterpolateConfig's fields."""
     c = configure(InterpolateConfig, config, options)
     seeds = list(range(c.points)) if seeds is None else list(seeds)
     if len(seeds) < 2:
         raise DcganError("a walk needs at least two seeds")
-    z = walk(latents(model, seeds), c.segment_steps, c.spherical)
+    z = walk(latents(model, seeds, c.latents), c.segment_steps, c.spherical)
     return Walk(seeds, c.segment_steps, c.spherical, z, _images(model, z, bn))
 
 
@@ -123,7 +129,7 @@ class Arithmetic:
     """Everything one arithmetic produced: exemplars, means, Y and its noisy neighbors."""
 
     terms: list[tuple[int, str]]
-    concepts: dict[str, list[int]]
+    concepts: dict[str, list[Point]]
     exemplars: dict[str, torch.Tensor]  # images of each concept's seeds
     means: dict[str, torch.Tensor]  # image of each concept's mean z
     z_means: dict[str, torch.Tensor]
@@ -184,13 +190,13 @@ def neighbors(y: torch.Tensor, n: int = NEIGHBORS, noise: float = NOISE, seed: i
 def arithmetic(
     model: Loaded,
     expression: str,
-    concepts: dict[str, list[int]],
+    concepts: dict[str, list[Point]],
     config: ArithmeticConfig | None = None,
     bn: str = "batch",
     **options: Any,
 ) -> Arithmetic:
-    """Fig. 7: Y = sum of +-mean(z of each concept's exemplar seeds), with neighbors;
-    `options` are ArithmeticConfig's fields."""
+    """Fig. 7: Y = sum of +-mean(z of each concept's exemplar seeds), with neighbors; an
+    exemplar "p<i>" is row i of the z file `latents`; `options` are ArithmeticConfig's fields."""
     c = configure(ArithmeticConfig, config, options)
     noise, noise_seed = c.noise, c.noise_seed
     terms = parse_expression(expression)
@@ -198,7 +204,11 @@ def arithmetic(
     if missing:
         raise DcganError(f"no exemplar seeds for concept(s) {', '.join(missing)}")
     used = {c: list(concepts[c]) for _, c in terms}
-    z = {c: latents(model, s) for c, s in used.items()}
+    rows = read_latents(c.latents, model.generator.config.nz) if c.latents else None
+    z = {
+        t: points_z(s, model.generator.config.nz, model.config.z_dist, rows)
+        for t, s in used.items()
+    }
     z_means = {c: v.mean(0) for c, v in z.items()}
     y = neighbors(sum(s * z_means[t] for s, t in terms), c.neighbors, noise, noise_seed)
     single = neighbors(sum(s * z[t][0] for s, t in terms), c.neighbors, noise, noise_seed)

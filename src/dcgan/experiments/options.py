@@ -8,7 +8,17 @@ from dataclasses import dataclass
 from typing import Literal
 
 from dcgan.errors import DcganError
-from dcgan.options import CACHE, MAX_IMAGES, MAX_SHOWN, NON_NEGATIVE, SEED, Options, count, opt
+from dcgan.options import (
+    CACHE,
+    MAX_IMAGES,
+    MAX_SHOWN,
+    NON_NEGATIVE,
+    POSITIVE,
+    SEED,
+    Options,
+    count,
+    opt,
+)
 
 # Vector arithmetic (paper §6.3.2, Fig. 7): Y's neighbors are Y + U[-0.25, 0.25]^nz, 8 of them.
 ARITHMETIC_NOISE = 0.25
@@ -17,6 +27,8 @@ ARITHMETIC_NEIGHBORS = 8
 # and forget's hit-rate test; the CLI's --test-n and the API's n share them.
 SMILE_TEST_N = 200
 HIT_RATE_N = 1000
+# A z file of `dcgan project` (dcgan.experiments.zfile): its rows are points p0, p1, ...
+LATENTS_HELP = "a z file of dcgan project (.npy or .json): seeds may then name its rows p0, p1, ..."
 
 
 @dataclass
@@ -33,6 +45,7 @@ class InterpolateConfig(Options):
     spherical: bool = opt(
         False, "spherical interpolation (slerp) instead of linear", old=("slerp",)
     )
+    latents: str | None = opt(None, LATENTS_HELP)
 
 
 @dataclass
@@ -56,6 +69,7 @@ class ArithmeticConfig(Options):
         old=("neighbours", "n_neighbours"),
     )
     noise_seed: int = opt(0, "seed of the neighbors' noise", check=SEED)
+    latents: str | None = opt(None, LATENTS_HELP)
 
 
 @dataclass
@@ -147,3 +161,36 @@ class VisualizeConfig(Options):
         if self.d_channels is not None:
             self.d_channels = tuple(self.d_channels)
         super().__post_init__()
+
+
+@dataclass
+class ProjectConfig(Options):
+    """Photos into z (image -> z): Adam on z from several starts, the prior kept in view."""
+
+    search_steps: int = opt(200, "Adam steps on z per start", check=count(100_000, low=0))
+    restarts: int = opt(4, "random starts per image; the closest result is kept", check=count(64))
+    lr: float = opt(0.1, "Adam's learning rate on z", check=POSITIVE)
+    pixel_weight: float = opt(
+        1.0, "weight of the pixel distance (mean squared)", check=NON_NEGATIVE
+    )
+    feature_weight: float = opt(
+        1.0,
+        "weight of the distance of D's features (unused for a model without D)",
+        check=NON_NEGATIVE,
+    )
+    norm_weight: float = opt(
+        0.1,
+        "weight of the penalty that keeps |z| at the prior's typical norm",
+        check=NON_NEGATIVE,
+    )
+    encoder_steps: int = opt(
+        0,
+        "train an encoder on G's own samples this many steps to give one start (0: off)",
+        check=count(100_000, low=0),
+    )
+    seed: int = opt(0, "seed of the random starts (and of the encoder's samples)", check=SEED)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.pixel_weight == 0 and self.feature_weight == 0:
+            raise DcganError("pixel_weight and feature_weight cannot both be 0")

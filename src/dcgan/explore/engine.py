@@ -19,9 +19,9 @@ from typing import Any
 import torch
 from PIL import Image
 
-from dcgan.conventions import z_from_seeds
 from dcgan.errors import DcganError
 from dcgan.experiments.latent import arithmetic
+from dcgan.experiments.zfile import points_z, read_latents
 from dcgan.explore import requests as rq
 from dcgan.explore.directions import direction_from_record, load_direction
 from dcgan.options import configure
@@ -60,6 +60,9 @@ class Engine:
         self.nz = g.config.nz
         self.bn = bn
         self.directions = dict(load_direction(p, self.nz) for p in self.config.directions)
+        path = self.config.latents
+        self.latents = read_latents(path, self.nz) if path else None  # rows p0, p1, ...
+        self.rows = 0 if self.latents is None else len(self.latents)
         self.lock = threading.Lock()
 
     def info(self) -> dict[str, Any]:
@@ -73,6 +76,7 @@ class Engine:
             "z_dist": self.model.config.z_dist,
             "bn": self.bn,
             "directions": sorted(self.directions),
+            "latents": self.rows,
             "limits": {
                 "seed_max": rq.SEED_MAX,
                 "images": rq.MAX_IMAGES,
@@ -82,8 +86,8 @@ class Engine:
             },
         }
 
-    def _z(self, seeds: list[int]) -> torch.Tensor:
-        return z_from_seeds(seeds, self.nz, self.model.config.z_dist)
+    def _z(self, seeds: list[int | str]) -> torch.Tensor:
+        return points_z(seeds, self.nz, self.model.config.z_dist, self.latents)
 
     def _images(self, z: torch.Tensor) -> list[str]:
         with self.lock, torch.no_grad():
@@ -91,12 +95,12 @@ class Engine:
         return [png_data_url(x) for x in images]
 
     def samples(self, body: dict[str, Any]) -> dict[str, Any]:
-        seeds = rq.seeds(rq.field(body, "seeds"), "seeds", 1, rq.MAX_IMAGES)
+        seeds = rq.points(rq.field(body, "seeds"), "seeds", 1, rq.MAX_IMAGES, self.rows)
         return {"seeds": seeds, "images": self._images(self._z(seeds))}
 
     def walk(self, body: dict[str, Any]) -> dict[str, Any]:
         """Frames through the seeds' latents, `steps` per segment, endpoints included."""
-        seeds = rq.seeds(rq.field(body, "seeds"), "seeds", 2, 16)
+        seeds = rq.points(rq.field(body, "seeds"), "seeds", 2, 16, self.rows)
         mode = rq.choice(rq.field(body, "mode", "slerp"), "mode", WALK_MODES)
         most = (rq.MAX_FRAMES - 1) // (len(seeds) - 1)
         steps = rq.integer(rq.field(body, "steps", 8), "steps", 1, most)
@@ -106,10 +110,19 @@ class Engine:
 
     def arithmetic(self, body: dict[str, Any]) -> dict[str, Any]:
         """Paper §6.3.2 (Fig. 7): mean(A) - mean(B) + mean(C), its 8 neighbours, pixel space."""
-        concepts = {c: rq.seeds(rq.field(body, c), c, 1, rq.MAX_EXEMPLARS) for c in CONCEPTS}
+        concepts = {
+            c: rq.points(rq.field(body, c), c, 1, rq.MAX_EXEMPLARS, self.rows) for c in CONCEPTS
+        }
         noise_seed = rq.seed(rq.field(body, "noise_seed", 0), "noise_seed")
         with self.lock:
-            r = arithmetic(self.model, "A - B + C", concepts, noise_seed=noise_seed, bn="running")
+            r = arithmetic(
+                self.model,
+                "A - B + C",
+                concepts,
+                noise_seed=noise_seed,
+                bn="running",
+                latents=self.config.latents,
+            )
         return {
             "concepts": concepts,
             "exemplars": {c: [png_data_url(x) for x in r.exemplars[c]] for c in CONCEPTS},

@@ -62,6 +62,22 @@ def seeds(value: Any, name: str, least: int, most: int) -> list[int]:
     return [seed(v, f"{name}[{i}]") for i, v in enumerate(value)]
 
 
+def points(value: Any, name: str, least: int, most: int, rows: int) -> list[int | str]:
+    """A list of `least`..`most` points: seeds, or "p<i>" for row i < `rows` of the z file."""
+    if not isinstance(value, list) or not least <= len(value) <= most:
+        raise BadRequest(f"{name} must be a list of {least} to {most} seeds")
+    out: list[int | str] = []
+    for i, v in enumerate(value):
+        if isinstance(v, str) and v[:1] == "p" and v[1:].isascii() and v[1:].isdigit():
+            if int(v[1:]) >= rows:
+                has = f"rows p0..p{rows - 1}" if rows else "no z file (start with --latents)"
+                raise BadRequest(f"{name}[{i}] is {v[:40]}, but the explorer has {has}")
+            out.append(v)
+        else:
+            out.append(seed(v, f"{name}[{i}]"))
+    return out
+
+
 def choice(value: Any, name: str, options: tuple[str, ...]) -> str:
     if value not in options:
         raise BadRequest(f"{name} must be one of {', '.join(options)}, got {value!r}")

@@ -31,7 +31,9 @@ function writeHash() {
 }
 
 function seedList(text) {
-  return String(text || "").split(/[\s,]+/).filter((t) => t !== "").map(Number);
+  // "p3" is row 3 of the z file the explorer was started with (--latents), else a seed.
+  return String(text || "").split(/[\s,]+/).filter((t) => t !== "")
+    .map((t) => (/^p\d+$/.test(t) ? t : Number(t)));
 }
 
 // ---- talking to the server, or to site.js ------------------------------------------------
@@ -386,7 +388,8 @@ async function main() {
   const bn = info.bn === "batch" ? "reference-batch BatchNorm" : "running BatchNorm";
   $("info").textContent = info.checkpoint + " (step " + info.step + "): " + info.size +
     " px, z ~ " + info.z_dist + " in " + info.nz + " dimensions, " + bn +
-    (SITE ? "; in this browser (onnxruntime-web), seeds 0-" + info.limits.seed_max : "");
+    (SITE ? "; in this browser (onnxruntime-web), seeds 0-" + info.limits.seed_max : "") +
+    (info.latents ? "; z file: walks and arithmetic take p0-p" + (info.latents - 1) : "");
   for (const name of info.directions) $("dir-name").append(new Option(name, name));
   if (info.directions.length === 0) $("dir-name").append(new Option("(none: pick a file)", ""));
   await restore();
