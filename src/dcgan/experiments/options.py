@@ -7,7 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dcgan.errors import DcganError
-from dcgan.options import CACHE, MAX_IMAGES, MAX_SHOWN, NON_NEGATIVE, SEED, Options, count, opt
+from dcgan.options import (
+    CACHE,
+    MAX_IMAGES,
+    MAX_SHOWN,
+    NON_NEGATIVE,
+    SEED,
+    TRUNCATION,
+    TRUNCATION_HELP,
+    Options,
+    count,
+    opt,
+)
 
 # Vector arithmetic (paper §6.3.2, Fig. 7): Y's neighbors are Y + U[-0.25, 0.25]^nz, 8 of them.
 ARITHMETIC_NOISE = 0.25
@@ -32,6 +43,7 @@ class InterpolateConfig(Options):
     spherical: bool = opt(
         False, "spherical interpolation (slerp) instead of linear", old=("slerp",)
     )
+    truncation: float = opt(1.0, TRUNCATION_HELP, check=TRUNCATION)
 
 
 @dataclass

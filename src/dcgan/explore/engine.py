@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from dcgan.conventions import z_from_seeds
+from dcgan.conventions import truncate, z_from_seeds
 from dcgan.errors import DcganError
 from dcgan.experiments.latent import arithmetic
 from dcgan.explore import requests as rq
@@ -72,6 +72,7 @@ class Engine:
             "nz": self.nz,
             "z_dist": self.model.config.z_dist,
             "bn": self.bn,
+            "truncation": self.config.truncation,
             "directions": sorted(self.directions),
             "limits": {
                 "seed_max": rq.SEED_MAX,
@@ -83,7 +84,11 @@ class Engine:
         }
 
     def _z(self, seeds: list[int]) -> torch.Tensor:
-        return z_from_seeds(seeds, self.nz, self.model.config.z_dist)
+        """The seeds' latents, truncated (samples, walks, a direction's start; the
+        arithmetic panel shows paper §6.3.2's sums untruncated)."""
+        return truncate(
+            z_from_seeds(seeds, self.nz, self.model.config.z_dist), self.config.truncation
+        )
 
     def _images(self, z: torch.Tensor) -> list[str]:
         with self.lock, torch.no_grad():
