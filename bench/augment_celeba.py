@@ -197,6 +197,15 @@ def main(argv: list[str] | None = None) -> int:
                 **{key: stats([r[key] for r in rows]) for key in keys},
                 "runs": rows,
             }
+            record = {
+                "args": vars(args),
+                "held_out": int(held.sum()),
+                "pool": len(pool),
+                "extractor": {k: v for k, v in info.items() if k != "path"},
+                "cells": cells,
+                "seconds": round(time.monotonic() - start, 1),
+            }
+            write_results(args.json, record)  # after every cell: a cut-short run keeps its cells
     header = [
         "images",
         "augment",
@@ -224,17 +233,6 @@ def main(argv: list[str] | None = None) -> int:
             ]
         )
     print_table(header, table)
-    write_results(
-        args.json,
-        {
-            "args": vars(args),
-            "held_out": int(held.sum()),
-            "pool": len(pool),
-            "extractor": {k: v for k, v in info.items() if k != "path"},
-            "cells": cells,
-            "seconds": round(time.monotonic() - start, 1),
-        },
-    )
     tmp.cleanup()
     return 0
 
