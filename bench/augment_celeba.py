@@ -19,7 +19,7 @@ Judges, on the final G and D of each run (no EMA: the paper's recipe):
 
 Run the full protocol (64 px, width 64, 5,000 steps, 1k/5k/all, three arms, 3 seeds):
     python bench/augment_celeba.py
-The small version that docs/training.md reports:
+The small versions that docs/training.md reports (--steps 250 and --steps 600):
     python bench/augment_celeba.py --size 32 --width 32 --steps 250 --subsets 1000,0 \
         --arms none,diffaugment
 (`0` in --subsets means the whole pool.)
