@@ -2,7 +2,8 @@
 CLI and the Python API (the other verbs' options: options_data.py, options_tools.py).
 
 The defaults are the paper's recipe (paper §4): batch 128, Adam lr 2e-4, beta1 0.5,
-z ~ U[-1, 1]^100, pixels in [-1, 1], no augmentation, non-saturating G loss.
+z ~ U[-1, 1]^100, pixels in [-1, 1], no augmentation, non-saturating G loss (`augment`
+adds the differentiable augmentation of dcgan.augment, off by default).
 """
 
 from __future__ import annotations
@@ -164,6 +165,12 @@ class TrainConfig:
     beta1: float = opt(0.5, "Adam beta1", check=between(0, 1, open_hi=True))
     beta2: float = opt(0.999, "Adam beta2", check=between(0, 1, open_hi=True))
     z_dist: Literal["uniform", "normal"] = opt("uniform", "prior of z")
+    augment: Literal["none", "diffaugment", "ada"] = opt(
+        "none",
+        "differentiable augmentation of D's inputs, real and generated, for small datasets:"
+        " none (the paper's recipe), diffaugment (colour, translation, cutout on every image),"
+        " ada (the same, each with a probability adapted to D's overfitting)",
+    )
     seed: int = opt(0, "random seed of the run", check=SEED)
     ema: float | None = opt(
         None,

@@ -52,6 +52,17 @@ def sample_z(
     raise DcganError(f"unknown z distribution {dist!r}: use uniform or normal")
 
 
+def truncate(z: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
+    """The truncation trick: z scaled toward the prior's mean (0 for both priors) by psi.
+
+    psi = 1 returns z itself (today's samples, bit for bit); psi = 0 gives every seed the
+    mean latent. Scaling, not resampling outside a radius, so each seed keeps its face as
+    psi falls, and walks and sums of truncated latents stay walks and sums (docs/latent.md)."""
+    if not 0 <= psi <= 1:
+        raise DcganError(f"truncation must be in [0, 1], got {psi}")
+    return z if psi == 1 else z * psi
+
+
 def z_from_seeds(seeds: list[int], nz: int, dist: str = "uniform") -> torch.Tensor:
     """One latent per seed; the same seed always gives the same z."""
     return torch.cat([sample_z(1, nz, dist, torch.Generator().manual_seed(s)) for s in seeds])

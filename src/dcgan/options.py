@@ -81,6 +81,11 @@ NON_NEGATIVE = Check(lambda v: v >= 0, "non-negative")
 FINITE = Check(lambda v: True, "a finite number")
 SEED = count(MAX_SEED, low=0)
 STEPS = count(10**12)  # step counts and step intervals
+TRUNCATION = between(0, 1)
+TRUNCATION_HELP = (
+    "truncation psi in [0, 1]: each z scaled toward the prior's mean by psi (1: none;"
+    " lower: more typical, less varied images)"
+)
 
 
 def opt(

@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Literal
 
 from dcgan.errors import DcganError
-from dcgan.options import CACHE, MAX_IMAGES, MAX_SHOWN, SEED, Options, count, opt
+from dcgan.options import (
+    CACHE,
+    MAX_IMAGES,
+    MAX_SHOWN,
+    SEED,
+    TRUNCATION,
+    TRUNCATION_HELP,
+    Options,
+    count,
+    opt,
+)
 
 
 @dataclass
@@ -29,6 +39,7 @@ class SampleConfig(Options):
     precision: Literal["auto", "fp32", "bf16"] = opt(
         "fp32", "math precision of G; auto: bf16 where the device has it natively, else fp32"
     )
+    truncation: float = opt(1.0, TRUNCATION_HELP, check=TRUNCATION)
 
 
 @dataclass
@@ -177,6 +188,7 @@ class ExploreConfig(Options):
 
     host: str = opt("127.0.0.1", "address to listen on")
     port: int = opt(8000, "port; 0 picks a free one", check=count(65535, low=0))
+    truncation: float = opt(1.0, TRUNCATION_HELP, check=TRUNCATION)
     directions: list[str] = opt(
         factory=list,
         help="a direction to move along: the JSON of dcgan turn or arithmetic (repeatable)",

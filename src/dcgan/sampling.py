@@ -22,7 +22,7 @@ from torch import nn
 from torchvision.utils import make_grid
 
 from dcgan.checkpoint import checkpoint_config, find_checkpoint, load_checkpoint
-from dcgan.conventions import quantize, sample_z, z_from_seeds
+from dcgan.conventions import quantize, sample_z, truncate, z_from_seeds
 from dcgan.devices import resolve_precision
 from dcgan.errors import DcganError, first_line
 from dcgan.io import check_overwrite, write_output
@@ -122,7 +122,7 @@ def sample(
     **options: Any,
 ) -> torch.Tensor:
     """Images for `seeds` (default 0..n-1), in [-1, 1], shape (len(seeds), C, S, S);
-    `options` are SampleConfig's fields (n, compile, precision)."""
+    `options` are SampleConfig's fields (n, compile, precision, truncation)."""
     c = configure(SampleConfig, config, options)
     n, compile = c.n, c.compile
     if isinstance(model, Loaded):
@@ -130,13 +130,16 @@ def sample(
     else:
         g, z_dist = model, z_dist or "uniform"
     seeds = list(range(n)) if seeds is None else list(seeds)
-    z = z_from_seeds(seeds, g.config.nz, z_dist)
+    z = truncate(z_from_seeds(seeds, g.config.nz, z_dist), c.truncation)
     precision = resolve_precision(c.precision, next(g.parameters()).device, cpu_bf16=True)
     return generate(g, z, bn, z_dist, compile=compile, precision=precision)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between rows a and b at fractions t (falls back to lerp)."""
+    """Spherical interpolation between rows a and b at fractions t (falls back to lerp,
+    also for a zero vector: the mean latent of truncation 0)."""
+    if not (a.norm() > 0 and b.norm() > 0):
+        return torch.lerp(a, b, t[:, None])
     omega = torch.arccos((a / a.norm() * b / b.norm()).sum().clamp(-1, 1))
     if omega.abs() < 1e-6:
         return torch.lerp(a, b, t[:, None])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +23,7 @@ def train_step(
     autocast: contextlib.AbstractContextManager,
     d_frozen: nn.Module | None = None,
     real_label: float = 1.0,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """One D update then one non-saturating G update; returns STATS: the losses, D's mean
     outputs, the gradient norms and the shares of real and generated images D takes for real.
@@ -30,15 +32,19 @@ def train_step(
     in DistributedDataParallel, since that step needs no gradient of D's weights.
     `real_label` < 1 is one-sided label smoothing (Salimans et al. 2016): D's target for
     real images only; G's target stays 1.
+    `augment` (dcgan.augment) transforms every batch D sees, real and generated, in both
+    updates, each call with fresh random parameters; it is differentiable, so G's gradient
+    passes through it. None: D sees the images as they are (paper §4).
     """
+    aug = augment or (lambda x: x)
     ones = torch.ones(real.shape[0], device=real.device)
     zeros = torch.zeros_like(ones)
     d.requires_grad_(True)
     opt_d.zero_grad(set_to_none=True)
     with autocast:
         fake = g(z)
-        logit_real = d(real).float()
-        logit_fake = d(fake.detach()).float()
+        logit_real = d(aug(real)).float()
+        logit_fake = d(aug(fake.detach())).float()
         loss_d = F.binary_cross_entropy_with_logits(
             logit_real, torch.full_like(ones, real_label)
         ) + F.binary_cross_entropy_with_logits(logit_fake, zeros)
@@ -49,7 +55,7 @@ def train_step(
     d.requires_grad_(False)
     opt_g.zero_grad(set_to_none=True)
     with autocast:
-        loss_g = F.binary_cross_entropy_with_logits((d_frozen or d)(fake).float(), ones)
+        loss_g = F.binary_cross_entropy_with_logits((d_frozen or d)(aug(fake)).float(), ones)
     loss_g.backward()
     grad_g = grad_norm(g)
     opt_g.step()

@@ -15,6 +15,7 @@ import torch
 
 from dcgan import distributed
 from dcgan import resume as resuming
+from dcgan.augment import Augment
 from dcgan.checkpoint import (
     rng_state,
     set_rng_state,
@@ -140,6 +141,11 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=lr_d, betas=betas)
         self.ema = copy.deepcopy(self.g).eval().requires_grad_(False) if c.ema else None
         self.z_gen = torch.Generator().manual_seed(c.seed)
+        self.augment = (
+            Augment(c.augment, c.seed, self.job.rank, self.job.world)
+            if c.augment != "none"
+            else None
+        )
         self.step = 0
         if ckpt is not None:
             self.load_state(ckpt)
@@ -172,6 +178,8 @@ class Trainer:
                 self.ema.load_state_dict(ckpt["G_ema"])
             self.step = int(ckpt["step"])
             self.z_gen.set_state(ckpt["rng"]["z"])
+            if self.augment is not None:
+                self.augment.load_state(ckpt["augment"])
             set_rng_state(ckpt["rng"])
         except Exception as e:  # the loader policy: a checkpoint that does not fit is one line
             raise DcganError(f"checkpoint does not fit this model ({first_line(e)})") from None
@@ -211,6 +219,7 @@ class Trainer:
             "rng": {**rng_state(), "z": self.z_gen.get_state()},
             "elapsed": self.elapsed,  # seconds of training so far: what --time-limit counts
             "health": self.guard.dog.state() if self.guard is not None else None,
+            "augment": self.augment.state() if self.augment is not None else None,
         }
 
     def total_steps(self) -> int:
@@ -304,6 +313,8 @@ class Trainer:
                 self.guard.observe(values)
             if self.ema is not None:
                 update_ema(self.ema, self.g, ema_decay(c.ema, self.step))
+            if self.augment is not None:  # ADA's p follows D's overfitting signal
+                self.augment.observe(values[STATS.index("real_as_real")], self.global_batch)
             self.step += 1
             self.elapsed = progress.elapsed()
             progress.update(self.step)
@@ -362,6 +373,7 @@ class Trainer:
             self.autocast,
             self.d_frozen,
             c.real_label,
+            self.augment,
         )
 
     def _log(self, values: list[float], rate: float) -> None:
@@ -369,6 +381,7 @@ class Trainer:
             "step": self.step,
             "epoch": round(self.step / self.order.steps_per_epoch, 4),
             **dict(zip(STATS, values, strict=True)),
+            **({"augment_p": round(self.augment.p, 4)} if self.augment is not None else {}),
             "img_s": round(rate, 1),
             "time": round(self.elapsed, 2),
         }

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from dcgan.conventions import sample_z
+from dcgan.conventions import sample_z, truncate
 from dcgan.errors import DcganError
 from dcgan.experiments.figures import (
     floats,
@@ -91,12 +91,13 @@ def interpolate(
     **options: Any,
 ) -> Walk:
     """Fig. 4: walk through the latents of `seeds` (default 0..points-1; "p<i>" is row i of
-    the z file `latents`), lerp or slerp; `options` are InterpolateConfig's fields."""
+    the z file `latents`), lerp or slerp, truncated first (a walk between truncated points
+    stays truncated); `options` are InterpolateConfig's fields."""
     c = configure(InterpolateConfig, config, options)
     seeds = list(range(c.points)) if seeds is None else list(seeds)
     if len(seeds) < 2:
         raise DcganError("a walk needs at least two seeds")
-    z = walk(latents(model, seeds, c.latents), c.segment_steps, c.spherical)
+    z = walk(truncate(latents(model, seeds, c.latents), c.truncation), c.segment_steps, c.spherical)
     return Walk(seeds, c.segment_steps, c.spherical, z, _images(model, z, bn))
 
 

@@ -15,6 +15,8 @@ from dcgan.options import (
     NON_NEGATIVE,
     POSITIVE,
     SEED,
+    TRUNCATION,
+    TRUNCATION_HELP,
     Options,
     count,
     opt,
@@ -46,6 +48,7 @@ class InterpolateConfig(Options):
         False, "spherical interpolation (slerp) instead of linear", old=("slerp",)
     )
     latents: str | None = opt(None, LATENTS_HELP)
+    truncation: float = opt(1.0, TRUNCATION_HELP, check=TRUNCATION)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from dcgan.conventions import truncate
 from dcgan.errors import DcganError
 from dcgan.experiments.latent import arithmetic
 from dcgan.experiments.zfile import points_z, read_latents
@@ -75,6 +76,7 @@ class Engine:
             "nz": self.nz,
             "z_dist": self.model.config.z_dist,
             "bn": self.bn,
+            "truncation": self.config.truncation,
             "directions": sorted(self.directions),
             "latents": self.rows,
             "limits": {
@@ -87,7 +89,10 @@ class Engine:
         }
 
     def _z(self, seeds: list[int | str]) -> torch.Tensor:
-        return points_z(seeds, self.nz, self.model.config.z_dist, self.latents)
+        """The points' latents (seeds, or rows p<i> of --latents), truncated (samples, walks,
+        a direction's start; the arithmetic panel shows paper §6.3.2's sums untruncated)."""
+        z = points_z(seeds, self.nz, self.model.config.z_dist, self.latents)
+        return truncate(z, self.config.truncation)
 
     def _images(self, z: torch.Tensor) -> list[str]:
         with self.lock, torch.no_grad():

@@ -1,0 +1,241 @@
+"""Differentiable augmentation on small CelebA subsets (issue 31): `--augment none` against
+`diffaugment` (and `ada`), at equal steps, several seeds per cell.
+
+Data: the 5,999 aligned CelebA faces of the shared tar, centre-cropped to a square and
+resized to `size` px. The 659 faces of CelebA's official test partition (numbers >= 182638)
+are held out: no run trains on them. The training pool is the other 5,340 faces; a subset
+of k is the first k of a fixed shuffle of the pool (seed 0), the same for every run.
+
+Judges, on the final G and D of each run (no EMA: the paper's recipe):
+- KID (dcgan.metrics.fidelity: 100 subsets, cubic kernel) between `n_eval` samples and the
+  held-out faces, in the features of the project's domain extractor (`dcgan evaluate
+  --train-extractor`: the small CNN trained on the identities of the training pool; its
+  accuracy on a held-out tenth is reported). Comparable only within this bench.
+- D's accuracy (logit > 0 = "real") on the held-out faces, on as many faces of the run's own
+  training subset, and on `n_eval` samples (logit < 0 = "fake"), without augmentation and with
+  D's BatchNorm on batch statistics of 64 images of one kind, as in training. A D that
+  overfits calls its training faces real and the held-out faces fake: the gap between the
+  two is the overfitting signal.
+
+Run the full protocol (64 px, width 64, 5,000 steps, 1k/5k/all, three arms, 3 seeds):
+    python bench/augment_celeba.py
+The small versions that docs/training.md reports (--steps 250 and --steps 600):
+    python bench/augment_celeba.py --size 32 --width 32 --steps 250 --subsets 1000,0 \
+        --arms none,diffaugment
+(`0` in --subsets means the whole pool.)
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from harness import CACHE, SHARED, parse_args, print_table, results_path, write_results
+from PIL import Image
+
+from dcgan import ModelConfig, TrainConfig, train
+from dcgan.checkpoint import load_checkpoint
+from dcgan.conventions import quantize, to_unit_range
+from dcgan.metrics.extractors import ClassifierExtractor
+from dcgan.metrics.fidelity import Reference, kid
+from dcgan.metrics.train_extractor import train_extractor
+from dcgan.models import Discriminator
+from dcgan.options import opt
+from dcgan.sampling import load, sample
+
+TAR = SHARED / "celeba_aligned_00.tar"
+IDENTITIES = SHARED / "identity_CelebA.txt"
+FIRST_TEST = 182_638  # CelebA's official test partition starts here
+
+
+@dataclass
+class Args:
+    """The command line: one flag per field (harness.parse_args)."""
+
+    size: int = opt(64, "image side in px")
+    width: int = opt(64, "ngf = ndf")
+    steps: int = opt(5000, "training steps of every run")
+    batch_size: int = opt(64)
+    subsets: tuple[int, ...] = opt((1000, 5000, 0), "training-set sizes; 0 = the whole pool")
+    arms: str = opt("none,diffaugment,ada", "comma list of --augment values")
+    seeds: tuple[int, ...] = opt((0, 1, 2), "run seeds")
+    n_eval: int = opt(500, "samples per run for KID and D's fake accuracy")
+    threads: int = opt(1, "torch threads")
+    work: str = opt("", "folder for data and runs (default: a temporary one)")
+    json: str = opt(str(results_path("augment_celeba")))
+
+
+def read_faces(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(uint8 images N x size x size x 3, CelebA numbers, identity ids) of the tar."""
+    ids = {}
+    for line in IDENTITIES.read_text().splitlines():
+        name, ident = line.split()
+        ids[int(name.split(".")[0])] = int(ident)
+    images, numbers = [], []
+    with tarfile.open(TAR) as tf:
+        for m in tf.getmembers():
+            img = Image.open(tf.extractfile(m)).convert("RGB")
+            w, h = img.size
+            s = min(w, h)
+            box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)
+            images.append(np.asarray(img.crop(box).resize((size, size), Image.LANCZOS)))
+            numbers.append(int(Path(m.name).stem))
+    numbers_a = np.array(numbers)
+    return np.stack(images), numbers_a, np.array([ids[n] for n in numbers])
+
+
+def save_npz(path: Path, images: np.ndarray, labels: np.ndarray | None = None) -> Path:
+    arrays = {"x_train": images}
+    if labels is not None:
+        arrays["y_train"] = np.unique(labels, return_inverse=True)[1].astype(np.int64)
+    np.savez(path, **arrays)
+    return path
+
+
+@torch.no_grad()
+def d_accuracy(d: Discriminator, images: torch.Tensor, real: bool) -> float:
+    """The share of `images` (uint8) D puts on the right side, batch statistics of 64."""
+    d = copy.deepcopy(d).train()
+    logits = torch.cat([d(to_unit_range(b)) for b in images.split(64)])
+    return float(((logits > 0) if real else (logits < 0)).float().mean())
+
+
+def judge(run: Path, extractor, held: Reference, held_u8, train_u8, n: int) -> dict:
+    model = load(run, ema=False)
+    fake = quantize(sample(model, range(n)))
+    ckpt = load_checkpoint(run)
+    d = Discriminator(model.config.model)
+    d.load_state_dict(ckpt["D"])
+    k = kid(extractor(fake), held)
+    return {
+        "kid": k["kid_mean"],
+        "d_real_held_out": d_accuracy(d, held_u8, True),
+        "d_real_train": d_accuracy(d, train_u8, True),
+        "d_fake": d_accuracy(d, fake, False),
+        "augment_p": (ckpt.get("augment") or {}).get("p"),
+    }
+
+
+def stats(values: list[float]) -> dict:
+    a = np.asarray(values, dtype=float)
+    return {"mean": round(float(a.mean()), 4), "std": round(float(a.std()), 4), "runs": a.tolist()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(Args, __doc__, argv)
+    if not TAR.is_file() or not IDENTITIES.is_file():
+        print(f"{TAR} or {IDENTITIES} is absent", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    start = time.monotonic()
+    tmp = tempfile.TemporaryDirectory()
+    work = Path(args.work or tmp.name)
+    work.mkdir(parents=True, exist_ok=True)
+
+    def log(text: str) -> None:
+        print(f"[{time.monotonic() - start:6.0f} s] {text}", flush=True)
+
+    images, numbers, identities = read_faces(args.size)
+    held = numbers >= FIRST_TEST
+    pool = np.flatnonzero(~held)
+    pool = pool[np.random.default_rng(0).permutation(len(pool))]
+    held_u8 = torch.from_numpy(images[held]).permute(0, 3, 1, 2).contiguous()
+    log(f"{len(images)} faces: {len(pool)} in the training pool, {int(held.sum())} held out")
+    extractor_path = work / "celeba_identity_cnn.pt"
+    info = train_extractor(
+        save_npz(work / "pool_labelled.npz", images[pool], identities[pool]),
+        extractor_path,
+        epochs=5,
+        cache=str(work / "cache"),
+    )
+    extractor = ClassifierExtractor(extractor_path)
+    held_ref = Reference.of(extractor(held_u8))
+    log(f"extractor: {json.dumps({k: v for k, v in info.items() if k != 'path'})[:200]}")
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    cells: dict[str, dict] = {}
+    for k in args.subsets:
+        chosen = pool if k == 0 else pool[:k]
+        data = save_npz(work / f"celeba{len(chosen)}.npz", images[chosen])
+        train_u8 = torch.from_numpy(images[chosen[: len(held_u8)]]).permute(0, 3, 1, 2)
+        for arm in arms:
+            rows = []
+            for seed in args.seeds:
+                config = TrainConfig(
+                    data=str(data),
+                    out=str(work / "runs"),
+                    model=ModelConfig(size=args.size, channels=3, ngf=args.width, ndf=args.width),
+                    batch_size=args.batch_size,
+                    steps=args.steps,
+                    seed=seed,
+                    augment=arm,
+                    sample_every=10**9,
+                    checkpoint_every=10**9,
+                    health_every=0,
+                    progress=False,
+                    cache=str(CACHE),
+                )
+                run = train(config).run_dir
+                row = {
+                    "seed": seed,
+                    **judge(run, extractor, held_ref, held_u8, train_u8, args.n_eval),
+                }
+                rows.append(row)
+                log(f"{len(chosen)} images, {arm}, seed {seed}: {row}")
+            keys = ("kid", "d_real_held_out", "d_real_train", "d_fake")
+            cells[f"{len(chosen)}/{arm}"] = {
+                "images": len(chosen),
+                "augment": arm,
+                "epochs": round(args.steps * args.batch_size / len(chosen), 1),
+                **{key: stats([r[key] for r in rows]) for key in keys},
+                "runs": rows,
+            }
+            record = {
+                "args": vars(args),
+                "held_out": int(held.sum()),
+                "pool": len(pool),
+                "extractor": {k: v for k, v in info.items() if k != "path"},
+                "cells": cells,
+                "seconds": round(time.monotonic() - start, 1),
+            }
+            write_results(args.json, record)  # after every cell: a cut-short run keeps its cells
+    header = [
+        "images",
+        "augment",
+        "epochs",
+        "KID",
+        "D real: held-out",
+        "D real: train",
+        "D fake",
+    ]
+    table = []
+    for c in cells.values():
+
+        def ms(key: str, scale: float = 1.0, c=c) -> str:
+            return f"{c[key]['mean'] * scale:.2f} ± {c[key]['std'] * scale:.2f}"
+
+        table.append(
+            [
+                c["images"],
+                c["augment"],
+                c["epochs"],
+                ms("kid"),
+                ms("d_real_held_out"),
+                ms("d_real_train"),
+                ms("d_fake"),
+            ]
+        )
+    print_table(header, table)
+    tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
