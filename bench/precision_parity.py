@@ -125,7 +125,7 @@ def run_one(dataset: str, precision: str, seed: int, args: Args) -> dict:
         "train_seconds": round(seconds, 1),
         **judge(dataset, result.run_dir, args.n),
     }
-    atomic_write_text(record, json.dumps(out, indent=1))
+    atomic_write_text(record, json.dumps(out))  # one run's cache record, not a result
     print(f"{key}: {out}", flush=True)
     return out
 
