@@ -17,7 +17,8 @@ from dcgan.data.images import convert_image
 from dcgan.data.packed import PackedDataset
 from dcgan.errors import DcganError
 from dcgan.experiments.dedup import dedup, group_labels, load_model, read_batches
-from dcgan.experiments.dedup_hash import HashAutoencoder, InvariantHash, train_hash
+from dcgan.experiments.dedup_hash import train_hash
+from dcgan.experiments.dedup_nets import HashAutoencoder, InvariantHash
 from dcgan.options_data import DedupConfig
 
 TAR = SHARED / "celeba_aligned_00.tar"

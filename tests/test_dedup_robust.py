@@ -14,7 +14,8 @@ from PIL import Image, ImageOps
 
 from dcgan.data.images import convert_image
 from dcgan.experiments.dedup import dedup, load_model
-from dcgan.experiments.dedup_hash import HashAutoencoder, train_hash
+from dcgan.experiments.dedup_hash import train_hash
+from dcgan.experiments.dedup_nets import HashAutoencoder
 from dcgan.experiments.dedup_robust import RobustHash
 from dcgan.options_data import DedupConfig
 

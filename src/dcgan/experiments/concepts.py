@@ -24,8 +24,8 @@ import torch
 from dcgan.errors import DcganError
 from dcgan.experiments.figures import floats
 from dcgan.experiments.landmarks import Face, faces
-from dcgan.experiments.latent import latents
 from dcgan.experiments.options import TurnConfig
+from dcgan.experiments.zfile import latents
 from dcgan.options import configure
 from dcgan.sampling import Loaded, generate
 

@@ -39,11 +39,11 @@ from dcgan.errors import DcganError
 from dcgan.experiments.dedup_hash import (
     HASH_BATCH,
     RADIUS,
-    SIDE,
     load_model,
     save_model,
     train_hash,
 )
+from dcgan.experiments.dedup_nets import SIDE
 from dcgan.io import atomic_write, atomic_write_text
 from dcgan.options_data import DedupConfig
 from dcgan.sampling import grid_image, save_png

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dcgan.experiments.dedup_hash import SIDE, TEMPERATURE, WEIGHTS, InvariantHash, standardise
+from dcgan.experiments.dedup_nets import SIDE, TEMPERATURE, WEIGHTS, InvariantHash, standardise
 
 LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 

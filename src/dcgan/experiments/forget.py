@@ -26,8 +26,8 @@ from torch import nn
 
 from dcgan.errors import DcganError
 from dcgan.experiments.figures import labelled, png_path, save_json, stack
-from dcgan.experiments.latent import latents
 from dcgan.experiments.options import HIT_RATE_N, ForgetConfig
+from dcgan.experiments.zfile import latents
 from dcgan.options import configure
 from dcgan.sampling import Loaded, generate, grid_image, save_png, with_bn_mode
 

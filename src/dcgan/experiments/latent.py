@@ -5,7 +5,6 @@ baseline and its single-exemplar version."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,21 +33,11 @@ from dcgan.experiments.options import (
     SheetConfig,
     TurnConfig,
 )
-from dcgan.experiments.zfile import Point, points_z, read_latents
+from dcgan.experiments.zfile import Point, latents, points_z, read_latents
 from dcgan.options import configure
 from dcgan.sampling import Loaded, generate, grid_image, save_png, walk
 
 NOISE, NEIGHBORS = ARITHMETIC_NOISE, ARITHMETIC_NEIGHBORS
-
-
-def latents(
-    model: Loaded, seeds: Iterable[Point], z_file: str | Path | None = None
-) -> torch.Tensor:
-    """The latents of `seeds` under the model's prior; a point "p<i>" is row i of `z_file`
-    (a z file of dcgan project)."""
-    nz = model.generator.config.nz
-    rows = read_latents(z_file, nz) if z_file is not None else None
-    return points_z(list(seeds), nz, model.config.z_dist, rows)
 
 
 def _images(model: Loaded, z: torch.Tensor, bn: str) -> torch.Tensor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from dcgan.conventions import parse_seeds, z_from_seeds
 from dcgan.data.base import open_regular
 from dcgan.errors import DcganError, first_line
 from dcgan.options import MAX_IMAGES
+from dcgan.trained import Loaded
 
 Point = int | str  # a seed, or "p<i>": row i of a z file
 MAX_BYTES = 256 * 2**20  # a z file of 100,000 rows of nz 100 in float64 is 80 MB
@@ -98,3 +100,13 @@ def points_z(points: list[Point], nz: int, dist: str, latents: torch.Tensor | No
         else:
             raise DcganError(f"bad point {p!r}: a non-negative seed or p<i>")
     return torch.cat(rows) if rows else torch.zeros(0, nz)
+
+
+def latents(
+    model: Loaded, seeds: Iterable[Point], z_file: str | Path | None = None
+) -> torch.Tensor:
+    """The latents of `seeds` under the model's prior; a point "p<i>" is row i of `z_file`
+    (a z file of dcgan project)."""
+    nz = model.generator.config.nz
+    rows = read_latents(z_file, nz) if z_file is not None else None
+    return points_z(list(seeds), nz, model.config.z_dist, rows)
