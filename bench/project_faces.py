@@ -24,7 +24,6 @@ docs/project_faces.png).
 from __future__ import annotations
 
 import functools
-import importlib.util
 import io
 import json
 import sys
@@ -43,9 +42,10 @@ from PIL import Image
 from dcgan.conventions import to_unit_range
 from dcgan.data.images import convert_image
 from dcgan.experiments.figures import labelled, stack
-from dcgan.experiments.landmarks import faces
+from dcgan.experiments.landmarks import faces, models_folder
 from dcgan.experiments.latent import latents
 from dcgan.experiments.project import project
+from dcgan.extras import require
 from dcgan.options import opt
 from dcgan.sampling import generate, grid_image, load, save_png
 from dcgan.torch_examples import convert_examples
@@ -121,10 +121,7 @@ def one_per_person(items, n: int) -> list:
 
 @functools.cache
 def _dlib():
-    import dlib
-
-    spec = importlib.util.find_spec("face_recognition_models")
-    models = Path(spec.submodule_search_locations[0]) / "models"
+    dlib, models = require("landmarks", "dlib"), models_folder()
     return (
         dlib.get_frontal_face_detector(),
         dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat")),

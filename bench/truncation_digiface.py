@@ -22,7 +22,6 @@ docs/truncation_digiface.png, docs/truncation_faces.png; --quick for a smoke run
 from __future__ import annotations
 
 import functools
-import importlib.util
 import sys
 import tempfile
 import time
@@ -34,11 +33,11 @@ import torch
 from harness import ROOT, SHARED, parse_args, print_table, results_path, shrink, write_results
 
 from dcgan.conventions import truncate, z_from_seeds
-from dcgan.experiments.landmarks import SIDE
+from dcgan.experiments.landmarks import face_boxes, models_folder
 from dcgan.extras import require
 from dcgan.metrics.fidelity import Features, Reference, fid, precision_recall
 from dcgan.options import opt
-from dcgan.sampling import generate, grid_image, load, save_png, to_uint8
+from dcgan.sampling import generate, grid_image, load, save_png
 from dcgan.torch_examples import convert_examples
 
 WEIGHTS = SHARED / "pretrained/digiface64_dcgan/weights.tar"
@@ -63,14 +62,9 @@ class Args:
 
 @functools.cache
 def _dlib():
-    dlib = require("landmarks", "dlib")
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("face_recognition_models is missing: pip install 'dcgan[landmarks]'")
-    models = Path(spec.submodule_search_locations[0]) / "models"
+    """dlib's 68-point predictor and face-recognition network."""
+    dlib, models = require("landmarks", "dlib"), models_folder()
     return (
-        dlib,
-        dlib.get_frontal_face_detector(),
         dlib.shape_predictor(str(models / "shape_predictor_68_face_landmarks.dat")),
         dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat")),
     )
@@ -79,17 +73,8 @@ def _dlib():
 def judge(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """(face found per image, 128-d face descriptor per image): the descriptor is taken on the
     detected box, or on the median box of the found faces when none is found."""
-    cv2 = require("landmarks", "cv2")
-    dlib, detector, predictor, facerec = _dlib()
-    big, boxes = [], []
-    for a in to_uint8(images):
-        b = cv2.resize(np.ascontiguousarray(a), (SIDE, SIDE), interpolation=cv2.INTER_CUBIC)
-        found = detector(b, 0)
-        big.append(b)
-        boxes.append(max(found, key=lambda r: r.area()) if len(found) else None)
-    known = [(r.left(), r.top(), r.right(), r.bottom()) for r in boxes if r is not None]
-    median = np.median(known, 0) if known else (SIDE * 0.2, SIDE * 0.25, SIDE * 0.8, SIDE * 0.85)
-    fallback = dlib.rectangle(*(int(round(v)) for v in median))
+    predictor, facerec = _dlib()
+    big, boxes, fallback = face_boxes(images)
     desc = []
     for b, r in zip(big, boxes, strict=True):
         shape = predictor(b, r if r is not None else fallback)

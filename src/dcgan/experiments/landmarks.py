@@ -20,6 +20,7 @@ import functools
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -75,15 +76,21 @@ class Face:
         return boxes
 
 
-@functools.cache
-def _models():
-    """dlib's HOG face detector and the 68-point predictor; a clear error when missing."""
-    dlib = require("landmarks", "dlib")
+def models_folder() -> Path:
+    """The folder of dlib's model files in face_recognition_models; a clear error when
+    missing."""
     # Located, not imported: the package's __init__ needs pkg_resources, which is deprecated.
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
         raise DcganError(f"face_recognition_models is not installed: {install_hint('landmarks')}")
-    path = Path(spec.submodule_search_locations[0]) / "models/shape_predictor_68_face_landmarks.dat"
+    return Path(spec.submodule_search_locations[0]) / "models"
+
+
+@functools.cache
+def _models():
+    """dlib's HOG face detector and the 68-point predictor; a clear error when missing."""
+    dlib = require("landmarks", "dlib")
+    path = models_folder() / "shape_predictor_68_face_landmarks.dat"
     return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(path))
 
 
@@ -137,14 +144,13 @@ def _bridge(grey: np.ndarray, points: np.ndarray) -> float:
     return float(rows.max() / contrast)
 
 
-def faces(images: torch.Tensor) -> list[Face]:
-    """The landmarks (and pose, mouth, glasses) of each image in [-1, 1]."""
+def face_boxes(images: torch.Tensor) -> tuple[list[np.ndarray], list, Any]:
+    """Each image in [-1, 1] as RGB uint8 at SIDE px, its largest dlib face box (None where
+    none is found), and the box to read the others in: the found boxes' median."""
     cv2, dlib = require("landmarks", "cv2"), require("landmarks", "dlib")
-    detector, predictor = _models()
-    arrays = to_uint8(images)
-    scale = images.shape[-1] / SIDE
+    detector = _models()[0]
     big, boxes = [], []
-    for a in arrays:
+    for a in to_uint8(images):
         rgb = np.repeat(a, 3, -1) if a.shape[-1] == 1 else a
         b = cv2.resize(np.ascontiguousarray(rgb), (SIDE, SIDE), interpolation=cv2.INTER_CUBIC)
         found = detector(b, 0)
@@ -152,7 +158,15 @@ def faces(images: torch.Tensor) -> list[Face]:
         boxes.append(max(found, key=lambda r: r.area()) if len(found) else None)
     known = [(r.left(), r.top(), r.right(), r.bottom()) for r in boxes if r is not None]
     median = np.median(known, 0) if known else (SIDE * 0.2, SIDE * 0.25, SIDE * 0.8, SIDE * 0.85)
-    fallback = dlib.rectangle(*(int(round(v)) for v in median))
+    return big, boxes, dlib.rectangle(*(int(round(v)) for v in median))
+
+
+def faces(images: torch.Tensor) -> list[Face]:
+    """The landmarks (and pose, mouth, glasses) of each image in [-1, 1]."""
+    cv2 = require("landmarks", "cv2")
+    predictor = _models()[1]
+    scale = images.shape[-1] / SIDE
+    big, boxes, fallback = face_boxes(images)
     out = []
     for b, r in zip(big, boxes, strict=True):
         shape = predictor(b, r if r is not None else fallback)
