@@ -242,6 +242,23 @@ class TrainConfig:
         if not self.out.strip():
             raise DcganError("out is empty: name the folder for the runs")
 
+    def rates(self) -> tuple[float, float]:
+        """(G's, D's) learning rates: `lr_g` and `lr_d`, each `lr` when unset."""
+        return (
+            self.lr if self.lr_g is None else self.lr_g,
+            self.lr if self.lr_d is None else self.lr_d,
+        )
+
+    def total_steps(self, steps_per_epoch: int) -> int | None:
+        """The step the run's limits stop at (the fewest of --steps and --epochs; else
+        DEFAULT_EPOCHS unless only --time-limit is set); None: no step limit."""
+        limits = [self.steps] if self.steps else []
+        if self.epochs:
+            limits.append(math.ceil(self.epochs * steps_per_epoch))
+        if not limits and not self.time_limit:
+            limits.append(DEFAULT_EPOCHS * steps_per_epoch)
+        return min(limits) if limits else None
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -16,10 +16,7 @@ import torch
 from dcgan import distributed
 from dcgan import resume as resuming
 from dcgan.augment import Augment
-from dcgan.checkpoint import (
-    rng_state,
-    set_rng_state,
-)
+from dcgan.checkpoint import rng_state, set_rng_state
 from dcgan.config import DEFAULT_EPOCHS, TrainConfig
 from dcgan.conventions import to_unit_range
 from dcgan.data.loader import BatchOrder, batches
@@ -40,7 +37,7 @@ from dcgan.progress import UNBOUNDED, Progress
 from dcgan.rundir import RunDir, run_name
 from dcgan.sampling import generate, grid_image, sample_z
 from dcgan.step import STATS, ema_decay, train_step, update_ema
-from dcgan.training_watchdog import TrainingWatchdog
+from dcgan.training_watchdog import TrainingWatchdog, rollback_settings
 
 __all__ = [
     "DEFAULT_EPOCHS",
@@ -54,8 +51,6 @@ __all__ = [
 ]
 
 GRID_SEED = 1234
-ROLLBACK_LR = 0.5  # a rollback's change of the learning rates (Trainer.restart)
-PAPER_LR = 2e-4  # paper §4's learning rate, the highest a rollback keeps
 
 
 class Trainer:
@@ -135,17 +130,14 @@ class Trainer:
             self.g.to(memory_format=torch.channels_last)
             self.d.to(memory_format=torch.channels_last)
         betas = (c.beta1, c.beta2)
-        lr_g = c.lr if c.lr_g is None else c.lr_g
-        lr_d = c.lr if c.lr_d is None else c.lr_d
+        lr_g, lr_d = c.rates()
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=lr_d, betas=betas)
         self.ema = copy.deepcopy(self.g).eval().requires_grad_(False) if c.ema else None
         self.z_gen = torch.Generator().manual_seed(c.seed)
-        self.augment = (
-            Augment(c.augment, c.seed, self.job.rank, self.job.world)
-            if c.augment != "none"
-            else None
-        )
+        self.augment = None
+        if c.augment != "none":  # differentiable augmentation before D (dcgan.augment)
+            self.augment = Augment(c.augment, c.seed, self.job.rank, self.job.world)
         self.step = 0
         if ckpt is not None:
             self.load_state(ckpt)
@@ -185,18 +177,12 @@ class Trainer:
             raise DcganError(f"checkpoint does not fit this model ({first_line(e)})") from None
 
     def restart(self, ckpt: dict, alarm: str) -> dict[str, float]:
-        """Go back to `ckpt` with a change, so that the same path is not retraced (a
-        rollback). Paper §4 found 0.001 too high a learning rate and used 0.0002: each rate
-        is halved and brought no higher than that; after `d-wins` (D overpowers G) only D's
-        is halved, G's only capped. beta1 no higher than the paper's 0.5, and a fresh z
-        stream and data order (seed + 1). Returns the change, also written into the config."""
+        """Go back to `ckpt` with the rollback's change of settings (training_watchdog.
+        rollback_settings, written into the config): the optimizers take its rates and beta1,
+        the z stream and data order its seed. Returns the change."""
         c = self.config
         self.load_state(ckpt)
-        lr_g = c.lr if c.lr_g is None else c.lr_g
-        lr_d = c.lr if c.lr_d is None else c.lr_d
-        c.lr_g = min(lr_g if alarm == "d-wins" else lr_g * ROLLBACK_LR, PAPER_LR)
-        c.lr_d = min(lr_d * ROLLBACK_LR, PAPER_LR)
-        c.beta1, c.seed = min(c.beta1, 0.5), (c.seed + 1) % 2**32
+        change = rollback_settings(c, alarm)
         for opt, lr in ((self.opt_g, c.lr_g), (self.opt_d, c.lr_d)):
             for group in opt.param_groups:
                 group["lr"], group["betas"] = lr, (c.beta1, c.beta2)
@@ -204,7 +190,7 @@ class Trainer:
         self.order = BatchOrder(
             len(self.data), self.global_batch, c.seed, self.job.rank, self.job.world
         )
-        return {"lr_g": c.lr_g, "lr_d": c.lr_d, "beta1": c.beta1, "seed": c.seed}
+        return change
 
     def state(self) -> dict:
         return {
@@ -223,13 +209,8 @@ class Trainer:
         }
 
     def total_steps(self) -> int:
-        c, spe = self.config, self.order.steps_per_epoch
-        limits = [c.steps] if c.steps else []
-        if c.epochs:
-            limits.append(math.ceil(c.epochs * spe))
-        if not limits and not c.time_limit:
-            limits.append(DEFAULT_EPOCHS * spe)
-        return min(limits) if limits else UNBOUNDED
+        limit = self.config.total_steps(self.order.steps_per_epoch)
+        return UNBOUNDED if limit is None else limit
 
     def save(self) -> Path | None:
         """A checkpoint; also `healthy.pt` while no alarm condition holds."""
@@ -280,9 +261,7 @@ class Trainer:
                 self.out.close()
         received = stop.received
         trained = self.step - first_step
-        alarms = [a.line() for a in self.guard.alarms] if self.guard else []
-        stopped = self.guard.stopped_by if self.guard else None
-        stopped_by = stopped.line() if stopped else None
+        alarms, stopped_by = self.guard.lines() if self.guard else ([], None)
         return TrainResult(
             self.run_dir, self.step, received is not None, received, trained, alarms, stopped_by
         )

@@ -97,8 +97,14 @@ class TrainingWatchdog:
             self._roll_back(t, load_checkpoint(healthy), alarms[0], progress)
         return action
 
+    def lines(self) -> tuple[list[str], str | None]:
+        """The run's alarms, and the one that stopped it, as their one-line messages."""
+        stopped = self.stopped_by.line() if self.stopped_by else None
+        return [a.line() for a in self.alarms], stopped
+
     def _roll_back(self, t: Run, ckpt: dict, alarm: Alarm, progress: Progress) -> None:
-        """Continue from healthy.pt with a change (Trainer.restart); the abandoned rows go
+        """Continue from healthy.pt with a change (rollback_settings, applied by
+        Trainer.restart); the abandoned rows go
         to rollbacks/attempt-K.jsonl."""
         distributed.barrier(t.job)  # every rank has read healthy.pt before rank 0 writes
         from_step, c = t.step, t.config
@@ -122,3 +128,20 @@ class TrainingWatchdog:
             f"dcgan: rolled back from step {from_step} to step {t.step}"
             f" (rollback {rollbacks} of {c.max_rollbacks}): {what}"
         )
+
+
+ROLLBACK_LR = 0.5  # a rollback's change of the learning rates
+PAPER_LR = 2e-4  # paper §4's learning rate, the highest a rollback keeps
+
+
+def rollback_settings(c: TrainConfig, alarm: str) -> dict[str, float]:
+    """The settings a rollback continues with, so that the same path is not retraced,
+    written into `c` and returned. Paper §4 found 0.001 too high a learning rate and used
+    0.0002: each rate is halved and brought no higher than that; after `d-wins` (D
+    overpowers G) only D's is halved, G's only capped. beta1 no higher than the paper's 0.5,
+    and a fresh z stream and data order (seed + 1)."""
+    lr_g, lr_d = c.rates()
+    c.lr_g = min(lr_g if alarm == "d-wins" else lr_g * ROLLBACK_LR, PAPER_LR)
+    c.lr_d = min(lr_d * ROLLBACK_LR, PAPER_LR)
+    c.beta1, c.seed = min(c.beta1, 0.5), (c.seed + 1) % 2**32
+    return {"lr_g": c.lr_g, "lr_d": c.lr_d, "beta1": c.beta1, "seed": c.seed}
