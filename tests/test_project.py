@@ -170,6 +170,13 @@ def test_bad_z_files_are_refused(tmp_path: Path) -> None:
         write(tmp_path / name)
         with pytest.raises(DcganError, match=name):
             read_latents(tmp_path / name, 100)
+    # The message never suggests unpickling (numpy's own text does).
+    with pytest.raises(DcganError, match="never loaded") as refused:
+        read_latents(tmp_path / "pickled.npy", 100)
+    assert "allow_pickle" not in str(refused.value)
+    (tmp_path / "text.npy").write_text("not numpy")
+    with pytest.raises(DcganError, match="not a .npy array"):
+        read_latents(tmp_path / "text.npy", 100)
 
 
 def test_parse_points() -> None:

@@ -37,7 +37,14 @@ def read_latents(path: str | Path, nz: int) -> torch.Tensor:
         if len(data) > MAX_BYTES:
             raise DcganError(f"larger than {MAX_BYTES // 2**20} MiB")
         if path.suffix.lower() == ".npy":
-            array = np.load(io.BytesIO(data), allow_pickle=False)
+            if not data.startswith(b"\x93NUMPY"):
+                raise DcganError("not a .npy array")
+            try:
+                array = np.load(io.BytesIO(data), allow_pickle=False)
+            except ValueError as e:  # numpy's text invites unpickling: say what it is instead
+                if "pickle" in str(e):
+                    raise DcganError("it holds Python objects, which are never loaded") from None
+                raise
         else:
             record = json.loads(data.decode("utf-8"))
             if not isinstance(record, dict) or "z" not in record:
