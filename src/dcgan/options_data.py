@@ -32,10 +32,12 @@ class DedupConfig:
     """The semantic-hash de-duplication of paper §4.1.1 on 32x32 centre crops: the paper's
     3072-128-3072 de-noising autoencoder, or one trained to be invariant to copies."""
 
-    hash: Literal["paper", "invariant", "robust"] = opt(
+    hash: Literal["paper", "invariant", "robust", "combined"] = opt(
         "invariant",
         "paper: paper §4.1.1 exactly; invariant: trained on near-duplicate copies;"
-        " robust: also grayscale, mirrored, framed, texted, rotated and re-cropped copies",
+        " robust: also grayscale, mirrored, framed, texted, rotated and re-cropped copies;"
+        " combined: the robust hash OR pHash over several views of the full image (borders"
+        " trimmed, mirrored), the most web copies found at pHash's false positives",
     )
     bits: int = opt(128, "code units = hash bits (a multiple of 8)", check=count(4096, low=8))
     epochs: int = opt(20, "autoencoder training epochs", check=count(1_000_000))
@@ -57,8 +59,12 @@ class DedupConfig:
     )
     radius: int | None = opt(
         None,
-        "Hamming radius of a match (default: 0 for the paper hash, 8 for invariant, 2 for robust)",
+        "Hamming radius of a match (default: 0 for the paper hash, 8 for invariant, 2 for"
+        " robust, 1 for combined's learned hash)",
         check=count(4095, low=0),
+    )
+    views_radius: int = opt(  # its default and combined's radius 1: chosen on dev data
+        2, "combined hash: Hamming radius of a pHash views match (of 64 bits)", check=count(32, 0)
     )
     sheet_groups: int = opt(16, "groups shown in the contact sheet", check=count(MAX_SHOWN, low=0))
     seed: int = opt(0, "seed of the autoencoder training", check=SEED)

@@ -2,14 +2,14 @@
 
 Images are centre-cropped and downsampled to 32x32 once (`prepare`, streamed to disk), a
 hash model (`dedup_hash`: the paper's de-noising autoencoder, or one trained to be
-invariant to near-duplicate transformations) is trained on them, and its code bits are
-each image's hash. Equal hashes form a group; with a radius
-r > 0, codes within Hamming distance r are joined by multi-index hashing (split the code in
-r + 1 chunks: two codes within r agree exactly on at least one chunk, so only codes sharing
-a chunk are compared). The first image of a group, in source order, is kept.
+invariant to near-duplicate or web copies) is trained on them, and its code bits are
+each image's hash. Equal hashes form a group; with a radius r > 0, codes within Hamming
+distance r are joined (dedup_groups). The `combined` hash also takes a pHash of two views
+of each full-size image (dedup_views) as the images stream past, and joins the groups of
+both tests. The first image of a group, in source order, is kept.
 
-RAM holds 16 bytes per image (its hash) plus one batch; the thumbnails and names live on
-disk, so millions of images are bounded by disk, not memory.
+RAM holds 16 bytes per image (its hash; 16 more for combined's views) plus one batch; the
+thumbnails and names live on disk, so millions of images are bounded by disk, not memory.
 """
 
 from __future__ import annotations
@@ -23,19 +23,18 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from dcgan.conventions import to_unit_range
 from dcgan.data.prepare import IMAGES, prepare
 from dcgan.data.sources import Item, Source, open_source
-from dcgan.errors import DcganError
+from dcgan.errors import DcganError, first_line
+from dcgan.experiments.dedup_groups import combined_labels, duplicate_groups, group_labels
 from dcgan.experiments.dedup_hash import (
     HASH_BATCH,
     RADIUS,
@@ -44,12 +43,13 @@ from dcgan.experiments.dedup_hash import (
     train_hash,
 )
 from dcgan.experiments.dedup_nets import SIDE
+from dcgan.experiments.dedup_views import VIEW_BYTES, VIEWS, view_codes
 from dcgan.io import atomic_write, atomic_write_text
 from dcgan.options_data import DedupConfig
 from dcgan.sampling import grid_image, save_png
 
 MODEL, GROUPS_JSON, GROUPS_CSV, SHEET = "hash_model.pt", "groups.json", "groups.csv", "sheet.png"
-HASHES, NAMES, CLEAN = "hashes.npy", "names.txt", "clean"
+HASHES, NAMES, CLEAN, VIEWS_NPY = "hashes.npy", "names.txt", "clean", "views.npy"
 
 
 def read_batches(path: Path, batch: int = HASH_BATCH) -> Iterator[np.ndarray]:
@@ -65,57 +65,37 @@ def read_batches(path: Path, batch: int = HASH_BATCH) -> Iterator[np.ndarray]:
             yield np.fromfile(f, dtype, k * row).reshape(k, *shape[1:])
 
 
-def _exact_labels(keys: np.ndarray) -> np.ndarray:
-    """Group label per row: rows with equal bytes share one."""
-    keys = np.ascontiguousarray(keys)
-    void = keys.view(np.dtype((np.void, keys.shape[1]))).ravel()
-    return np.unique(void, return_inverse=True)[1].ravel()
+def _recorder(names_file, views_file) -> Callable[[Item], None]:
+    """What `prepare` calls on each image written: its name, and with `views_file` (the
+    combined hash) its pHash views, from the full-size image."""
+
+    def record(item: Item) -> None:
+        names_file.write(json.dumps(item.name) + "\n")
+        if views_file is not None:
+            try:
+                views_file.write(view_codes(item.data).tobytes())
+            except Exception as e:  # decoded for its thumbnail, yet not in full: rare
+                raise DcganError(f"{item.name}: no pHash views ({first_line(e)})") from None
+
+    return record
 
 
-def _near_pairs(codes: np.ndarray, members: np.ndarray, radius: int) -> Iterator[np.ndarray]:
-    """Pairs (i, j), i < j, among `members` whose codes lie within `radius` bits."""
-    block = max(1, 2**22 // max(1, len(members) * codes.shape[1]))
-    for start in range(0, len(members), block):
-        rows = members[start : start + block]
-        dist = np.bitwise_count(codes[rows][:, None, :] ^ codes[members][None]).sum(-1)
-        i, j = np.nonzero(dist <= radius)
-        keep = rows[i] < members[j]
-        yield np.stack([rows[i][keep], members[j][keep]], axis=1)
-
-
-def group_labels(codes: np.ndarray, radius: int = 0) -> np.ndarray:
-    """A group label per packed code: equal codes (radius 0) or, transitively, codes within
-    `radius` bits of each other (multi-index hashing over radius + 1 chunks)."""
-    exact = _exact_labels(codes)
-    if radius == 0 or len(codes) < 2:
-        return exact
-    # search among distinct codes only: k exact copies would otherwise cost k^2 pairs
-    first = np.unique(exact, return_index=True)[1]
-    return _radius_labels(codes[first], radius)[exact]
-
-
-def _radius_labels(codes: np.ndarray, radius: int) -> np.ndarray:
-    bits = np.unpackbits(codes, axis=1)
-    pairs = []
-    for chunk in np.array_split(np.arange(bits.shape[1]), radius + 1):
-        labels = _exact_labels(np.packbits(bits[:, chunk], axis=1))
-        order = np.argsort(labels, kind="stable")
-        bounds = np.flatnonzero(np.diff(labels[order])) + 1
-        for members in np.split(order, bounds):
-            if len(members) > 1:
-                pairs += list(_near_pairs(codes, members, radius))
-    n = len(codes)
-    edges = np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
-    graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
-    return connected_components(graph, directed=False)[1]
-
-
-def duplicate_groups(labels: np.ndarray) -> list[np.ndarray]:
-    """Indices of each group of two or more, in source order, ordered by first member."""
-    order = np.argsort(labels, kind="stable")
-    bounds = np.flatnonzero(np.diff(labels[order])) + 1
-    groups = [g for g in np.split(order, bounds) if len(g) > 1]
-    return sorted(groups, key=lambda g: int(g[0]))
+def _old_views(index: Path | None, count: int) -> np.ndarray:
+    """The pHash views of an earlier index made by the combined hash."""
+    if index is None:
+        return np.zeros((0, VIEWS, VIEW_BYTES), np.uint8)
+    path = index / VIEWS_NPY
+    if not path.is_file():
+        raise DcganError(f"{index} has no {VIEWS_NPY}: not an index made by the combined hash")
+    try:
+        views = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise DcganError(
+            f"{path}: the index's pHash views are unreadable ({first_line(e)})"
+        ) from None
+    if views.shape != (count, VIEWS, VIEW_BYTES) or views.dtype != np.uint8:
+        raise DcganError(f"{path}: not the pHash views of the {count} indexed images")
+    return views
 
 
 @dataclass
@@ -206,6 +186,8 @@ def dedup(
     hash_model = load_model(model) if model is not None else None
     index = Path(model) if model is not None and (Path(model) / HASHES).is_file() else None
     old = np.load(index / HASHES) if index else np.zeros((0, config.bits // 8), np.uint8)
+    combined = (hash_model.kind if hash_model else config.hash) == "combined"
+    old_views = _old_views(index, len(old)) if combined else None
     made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".dedup.", dir=out))
@@ -218,7 +200,11 @@ def dedup(
         t0 = time.perf_counter()
         if index:
             shutil.copyfile(index / NAMES, work / NAMES)
-        with open(work / NAMES, "a", encoding="utf-8") as names_file:
+        with (
+            open(work / NAMES, "a", encoding="utf-8") as names_file,
+            open(work / "views.bin", "wb") if combined else contextlib.nullcontext() as views,
+        ):
+            record = _recorder(names_file, views)
             thumbs = prepare(
                 source,
                 work / "thumbs",
@@ -226,7 +212,7 @@ def dedup(
                 3,
                 workers=workers,
                 progress=progress,
-                on_written=lambda item: names_file.write(json.dumps(item.name) + "\n"),
+                on_written=record,
             )
         images = np.load(thumbs / IMAGES, mmap_mode="r")
         t1 = time.perf_counter()
@@ -237,7 +223,14 @@ def dedup(
         k = len(old)
         codes = np.concatenate([old, *map(hash_model.hash, read_batches(thumbs / IMAGES))])
         radius = RADIUS[hash_model.kind] if config.radius is None else config.radius
-        groups = duplicate_groups(group_labels(codes, radius))
+        if combined:
+            new = np.fromfile(work / "views.bin", np.uint8).reshape(-1, VIEWS, VIEW_BYTES)
+            all_views = np.concatenate([old_views, new])
+            labels = combined_labels(codes, all_views, radius, config.views_radius)
+            atomic_write(staged / VIEWS_NPY, lambda f: np.save(f, all_views))
+        else:
+            labels = group_labels(codes, radius)
+        groups = duplicate_groups(labels)
         groups = [g for g in groups if g[-1] >= k]  # only groups with a new image
         t3 = time.perf_counter()
         wanted = {int(i) for g in groups for i in g}
@@ -248,6 +241,10 @@ def dedup(
         shutil.copyfile(work / NAMES, staged / NAMES)
         for name in (MODEL, HASHES, NAMES, GROUPS_CSV, SHEET, GROUPS_JSON):
             os.replace(staged / name, out / name)  # a rename on one filesystem needs no space
+        if combined:
+            os.replace(staged / VIEWS_NPY, out / VIEWS_NPY)
+        else:  # an earlier combined run's views would not match this index
+            (out / VIEWS_NPY).unlink(missing_ok=True)
         published = True
         clean = None
         if clean_size is not None:

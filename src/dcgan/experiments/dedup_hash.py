@@ -1,5 +1,6 @@
 """Training, saving, loading and applying `dedup`'s learned hashes (paper §4.1.1): `paper`,
-`invariant` (both in dedup_nets) and `robust` (dedup_robust)."""
+`invariant` (both in dedup_nets), `robust` and the learned half of `combined`
+(dedup_robust)."""
 
 from __future__ import annotations
 
@@ -17,19 +18,23 @@ from dcgan.experiments.dedup_nets import (
     invariant_loss,
     standardise,
 )
-from dcgan.experiments.dedup_robust import RobustHash, robust_loss
+from dcgan.experiments.dedup_robust import CombinedHash, RobustHash, robust_loss
 from dcgan.io import atomic_write
 from dcgan.options_data import DedupConfig
 
 HASH_BATCH = 4096
-RADIUS = {"paper": 0, "invariant": 8, "robust": 2}  # default Hamming radius of a match, by kind
+# The default Hamming radius of a match, by kind; robust's and combined's (with the views'
+# radius, dedup_views.VIEWS_RADIUS) are chosen on bench/dedup_robust.py's dev data.
+RADIUS = {"paper": 0, "invariant": 8, "robust": 2, "combined": 1}
 
 
 def _new_model(kind: str, bits: int, dropout: float = 0.2, threshold: float = 0.0):
-    """An untrained hash model of `kind` (paper, invariant or robust)."""
+    """An untrained hash model of `kind` (paper, invariant, robust or combined)."""
     if kind == "paper":
         return HashAutoencoder(bits, dropout, threshold)
-    return InvariantHash(bits, dropout) if kind == "invariant" else RobustHash(bits, dropout)
+    if kind == "invariant":
+        return InvariantHash(bits, dropout)
+    return CombinedHash(bits, dropout) if kind == "combined" else RobustHash(bits, dropout)
 
 
 def train_hash(images: np.ndarray, config: DedupConfig) -> HashAutoencoder:
@@ -44,7 +49,7 @@ def train_hash(images: np.ndarray, config: DedupConfig) -> HashAutoencoder:
     rng = np.random.default_rng(config.seed)
     with torch.no_grad():  # the training images' mean (robust keeps zero: see its module)
         prep = flat if model.kind == "paper" else (lambda b: standardise(flat(b)))
-        if model.kind != "robust":
+        if not isinstance(model, RobustHash):
             total = sum(prep(images[i : i + HASH_BATCH]).sum(0) for i in range(0, n, HASH_BATCH))
             model.mean.copy_(total / n)
     model.train()
@@ -55,7 +60,7 @@ def train_hash(images: np.ndarray, config: DedupConfig) -> HashAutoencoder:
             if model.kind == "paper":
                 noisy = x + config.noise * torch.randn_like(x)  # de-noising: clean target
                 loss = F.mse_loss(model(noisy), x)
-            elif model.kind == "robust":
+            elif isinstance(model, RobustHash):
                 loss = robust_loss(model, x, gen)
             else:
                 loss = invariant_loss(model, x, gen)

@@ -123,3 +123,10 @@ def robust_loss(model: RobustHash, x: torch.Tensor, gen: torch.Generator) -> tor
     binary = (1 - z.abs()).pow(2).mean()
     terms = {"recon": recon, "contrast": contrast, "balance": balance, "binary": binary}
     return sum(WEIGHTS[k] * v for k, v in terms.items())
+
+
+class CombinedHash(RobustHash):
+    """The learned half of the `combined` hash: the robust hash itself, saved under the
+    kind that tells `dedup` to add the pHash views (dedup_views)."""
+
+    kind = "combined"
