@@ -202,9 +202,9 @@ def dedup(
             shutil.copyfile(index / NAMES, work / NAMES)
         with (
             open(work / NAMES, "a", encoding="utf-8") as names_file,
-            open(work / "views.bin", "wb") if combined else contextlib.nullcontext() as views,
+            open(work / "views.bin", "wb") if combined else contextlib.nullcontext() as views_file,
         ):
-            record = _recorder(names_file, views)
+            record = _recorder(names_file, views_file)
             thumbs = prepare(
                 source,
                 work / "thumbs",
@@ -239,11 +239,10 @@ def dedup(
         contact_sheet(images, shown, staged / SHEET)
         atomic_write(staged / HASHES, lambda f: np.save(f, codes))
         shutil.copyfile(work / NAMES, staged / NAMES)
-        for name in (MODEL, HASHES, NAMES, GROUPS_CSV, SHEET, GROUPS_JSON):
+        extra = (VIEWS_NPY,) if combined else ()
+        for name in (*extra, MODEL, HASHES, NAMES, GROUPS_CSV, SHEET, GROUPS_JSON):
             os.replace(staged / name, out / name)  # a rename on one filesystem needs no space
-        if combined:
-            os.replace(staged / VIEWS_NPY, out / VIEWS_NPY)
-        else:  # an earlier combined run's views would not match this index
+        if not combined:  # an earlier combined run's views would not match this index
             (out / VIEWS_NPY).unlink(missing_ok=True)
         published = True
         clean = None
