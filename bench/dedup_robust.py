@@ -22,7 +22,14 @@ of an OR of the two tests) of highest dev recall (seen kinds) with no more false
 among dev originals than pHash has there. The report gives, at those thresholds, recall
 per kind on held-out originals and false pairs on all 25,999 originals, and each single
 method's false pairs and dev recall at every radius. `phash-views` is pHash of the image
-with flat borders trimmed, compared with that and its mirror. Writes
+with flat borders trimmed, compared with that and its mirror (dedup_views.view_codes and
+dedup_groups.view_distance, the functions of `dcgan dedup --hash combined`).
+
+`combined` is `dcgan dedup --hash combined` at its default radii (dedup_hash.RADIUS and
+DedupConfig.views_radius): `robust` OR `phash-views`. Its learned half is the robust hash
+(the same training gives the same codes). It is reported pairwise at the radii fixed in the
+library, with a check that they are the radii chosen on dev at pHash r=4, and as the verb
+groups the images (dedup_groups.combined_labels, transitive). Writes
 bench/results/dedup_robust.json.
 
     python bench/dedup_robust.py --methods robust,phash,phash-views \
@@ -44,11 +51,13 @@ import torch
 from dedup_celeba import person_ids, photo_ids
 from dedup_copies import HELD_OUT, SEEN, web_copy_of
 from harness import SHARED, parse_args, results_path, write_results
-from PIL import Image, ImageChops, ImageOps
+from PIL import Image
 
 from dcgan.data.prepare import prepare
 from dcgan.experiments.dedup import contact_sheet
-from dcgan.experiments.dedup_hash import hash_images, train_hash
+from dcgan.experiments.dedup_groups import combined_labels, duplicate_groups, view_distance
+from dcgan.experiments.dedup_hash import RADIUS, hash_images, train_hash
+from dcgan.experiments.dedup_views import view_codes
 from dcgan.options import opt
 from dcgan.options_data import DedupConfig
 
@@ -70,30 +79,11 @@ def plant(datas: list[bytes], rng: np.random.Generator) -> list[tuple[int, str, 
     return out
 
 
-def trim(img: Image.Image, tol: int = 24, passes: int = 2) -> Image.Image:
-    """`img` without flat borders (frames, letterbox bars): each pass crops to the box that
-    differs from the top-left pixel's colour by more than `tol`, if that box is smaller."""
-    for _ in range(passes):
-        diff = ImageChops.difference(img, Image.new("RGB", img.size, img.getpixel((0, 0))))
-        box = diff.convert("L").point(lambda v: 255 if v > tol else 0).getbbox()
-        if not box or box == (0, 0, *img.size) or min(box[2] - box[0], box[3] - box[1]) < 16:
-            break
-        img = img.crop(box)
-    return img
-
-
-def phash_codes(images: list[Image.Image], views: bool = False) -> np.ndarray:
-    """pHash per image, N x 1 x 8 bytes; with `views`, of the image without its flat
-    borders and of that mirrored, N x 2 x 8."""
+def phash_codes(images: list[Image.Image]) -> np.ndarray:
+    """imagehash's pHash per image, N x 1 x 8 bytes (the baseline, independent of dcgan)."""
     import imagehash
 
-    def bits(im: Image.Image) -> list:
-        if not views:
-            return [imagehash.phash(im).hash.ravel()]
-        im = trim(im.convert("RGB"))
-        return [imagehash.phash(im).hash.ravel(), imagehash.phash(ImageOps.mirror(im)).hash.ravel()]
-
-    return np.packbits(np.array([bits(im) for im in images]), axis=2)
+    return np.packbits(np.array([[imagehash.phash(im).hash.ravel()] for im in images]), axis=2)
 
 
 def words(codes: np.ndarray) -> np.ndarray:
@@ -103,9 +93,7 @@ def words(codes: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(padded).view(np.uint64)
 
 
-def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Distances from view 0 of each `a` to the nearest view of each `b` (broadcast)."""
-    return np.bitwise_count(a[..., :1, :] ^ b).sum(-1).min(-1).astype(np.int64)
+hamming = view_distance  # from view 0 of each `a` to the nearest view of each `b`
 
 
 def original_histograms(codes: dict, dev: np.ndarray, same: np.ndarray, block: int = 128):
@@ -162,6 +150,78 @@ def choose(dist, hist, on_dev, a: str, b: str | None, limit: int) -> tuple[int, 
         return float((hit | (dist[b] <= t[1]) if b else hit)[on_dev].mean())
 
     return max(ok, key=lambda t: (recall(t), -t[0] - t[1]))
+
+
+def recall_row(hit: np.ndarray, on_dev: np.ndarray, kinds: np.ndarray) -> dict:
+    """Dev recall (seen kinds), and recall per kind on held-out originals with its means
+    over seen and over held-out kinds, of found pairs `hit` (one per planted copy)."""
+    per_kind = {k: float(hit[~on_dev & (kinds == k)].mean()) for k in [*SEEN, *HELD_OUT]}
+    return {
+        "dev_recall_seen_kinds": float(hit[on_dev].mean()),
+        "recall_by_kind": per_kind,
+        "recall_seen_kinds": float(np.mean([per_kind[k] for k in SEEN])),
+        "recall_held_out_kinds": float(np.mean([per_kind[k] for k in HELD_OUT])),
+    }
+
+
+def pairwise_row(dist, hist, on_dev, kinds, a: str, b: str, ra: int, rb: int) -> dict:
+    """Test `a` within `ra` (OR `b` within `rb`): recall and false pairs, pair by pair."""
+    hit = dist[a] <= ra
+    hit = hit | (dist[b] <= rb) if b else hit
+    return {
+        "thresholds": {a: ra, **({b: rb} if b else {})},
+        "dev_false_pairs": false_pairs(hist[0], ra, rb),
+        "false_pairs_all_originals": false_pairs(hist[1], ra, rb),
+        **recall_row(hit, on_dev, kinds),
+    }
+
+
+def pairs_within(*keys: np.ndarray) -> int:
+    """Pairs of rows equal in every key."""
+    counts = np.unique(np.stack(keys, axis=1), axis=0, return_counts=True)[1]
+    return int((counts * (counts - 1) // 2).sum())
+
+
+def combined_section(codes, dist, hist, points, planted, originals) -> dict:
+    """`dcgan dedup --hash combined` at the library's default radii: pair by pair (as the
+    table's other rows), the radii chosen on dev at pHash r=4 beside them, and as the verb
+    groups all the images (`combined_labels`: transitive, so a copy may also join its
+    original through another image, and two originals through a copy)."""
+    on_dev, kinds, src, copy_at = planted
+    at, dev, photo = originals
+    radii = {"robust": RADIUS["combined"], "phash-views": DedupConfig().views_radius}
+    row = pairwise_row(dist, hist, on_dev, kinds, "robust", "phash-views", *radii.values())
+    chosen = points.get("phash_r4", {}).get("robust|phash-views", {}).get("thresholds")
+    labels = combined_labels(codes["robust"][:, 0], codes["phash-views"], *radii.values())
+    lab = labels[at]
+    grouped = {
+        "dev_false_pairs": pairs_within(lab[dev]) - pairs_within(lab[dev], photo[dev]),
+        "false_pairs_all_originals": pairs_within(lab) - pairs_within(lab, photo),
+        "groups_with_two_or_more": len(duplicate_groups(labels)),
+        **recall_row(labels[src] == labels[copy_at], on_dev, kinds),
+    }
+    return {
+        "radii": radii,
+        "radii_chosen_on_dev_at_phash_r4": chosen,
+        "radii_match_dev_choice": chosen == radii,
+        "pairwise": row,
+        "grouped_by_verb": grouped,
+    }
+
+
+def print_table(title: str, rows: dict[str, dict]) -> None:
+    print(title)
+    cols = list(rows)
+    print(f"{'kind':24}" + "".join(f"{c:>20}" for c in cols))
+    for k in [*SEEN, *HELD_OUT]:
+        tag = "seen" if k in SEEN else "held-out"
+        cells = "".join(f"{rows[c]['recall_by_kind'][k]:20.3f}" for c in cols)
+        print(f"{k[:14] + ' (' + tag + ')':24}" + cells)
+    for key in ("recall_seen_kinds", "recall_held_out_kinds", "dev_recall_seen_kinds"):
+        print(f"{key:24}" + "".join(f"{rows[c][key]:20.3f}" for c in cols))
+    for key in ("dev_false_pairs", "false_pairs_all_originals"):
+        print(f"{key:24}" + "".join(f"{rows[c][key]:20d}" for c in cols))
+    print("thresholds: " + "; ".join(f"{c} {rows[c].get('thresholds')}" for c in cols))
 
 
 @dataclass
@@ -222,18 +282,22 @@ def main() -> None:
     train = np.concatenate([images[:DEV_CELEBA], images[cifar_at[:TRAIN_CIFAR]]])
     methods = args.methods.split(",")
     cache = Path(args.cache) if args.cache else None
-    codes = {}
+    codes, cached = {}, []
     for m in methods:
         saved = cache / f"{m}_e{args.epochs}_s{args.seed}.npy" if cache else None
         t0 = time.perf_counter()
         if saved and saved.is_file():
             codes[m] = np.load(saved)
+            cached.append(m)
             continue
-        if m.startswith("phash"):
+        if m == "phash":
             full = [Image.open(io.BytesIO(d)) for d in datas]
             full += [Image.open(io.BytesIO(b)) for _, _, b in planted]
             full += [Image.fromarray(x) for x in cifar]
-            codes[m] = phash_codes(full, views=m == "phash-views")
+            codes[m] = phash_codes(full)
+        elif m == "phash-views":
+            payloads = [*datas, *[b for _, _, b in planted], *cifar]
+            codes[m] = np.stack([view_codes(p) for p in payloads])
         else:
             model = train_hash(train, DedupConfig(hash=m, epochs=args.epochs, seed=args.seed))
             timing[f"{m}_train_{len(train)}"] = time.perf_counter() - t0
@@ -277,20 +341,19 @@ def main() -> None:
                 if m == "phash"
                 else choose(dist, hist_of(a, b or a), on_dev, a, b or None, limit)
             )
-            hit = dist[a] <= ra
-            hit = hit | (dist[b] <= rb) if b else hit
-            h_dev, h_all = hist_of(a, b or a)
-            per_kind = {k: float(hit[~on_dev & (kinds == k)].mean()) for k in [*SEEN, *HELD_OUT]}
-            rows[m] = {
-                "thresholds": {a: ra, **({b: rb} if b else {})},
-                "dev_recall_seen_kinds": float(hit[on_dev].mean()),
-                "dev_false_pairs": false_pairs(h_dev, ra, rb),
-                "false_pairs_all_originals": false_pairs(h_all, ra, rb),
-                "recall_by_kind": per_kind,
-                "recall_seen_kinds": float(np.mean([per_kind[k] for k in SEEN])),
-                "recall_held_out_kinds": float(np.mean([per_kind[k] for k in HELD_OUT])),
-            }
+            rows[m] = pairwise_row(dist, hist_of(a, b or a), on_dev, kinds, a, b, ra, rb)
         points[f"phash_r{r_p}"] = rows
+    combined = None
+    if "robust" in codes and "phash-views" in codes:
+        photo_all = np.concatenate([photo, photo.max() + 1 + np.arange(n_cifar)])
+        combined = combined_section(
+            codes,
+            dist,
+            hist_of("robust", "phash-views"),
+            points,
+            (on_dev, kinds, src, copy_at),
+            (originals, dev, photo_all),
+        )
     report = {
         "originals": {"celeba": n_celeba, "cifar": n_cifar, "dev": n_dev},
         "celeba_same_photo_pairs": len(same),
@@ -301,24 +364,21 @@ def main() -> None:
         "train_images": len(train),
         "epochs": args.epochs,
         "timing_s": {k: round(v, 2) for k, v in timing.items()},
+        "codes_from_cache": cached,
         "threads": 1,
         "operating_points": points,
+        "combined": combined,
         "curves": curves,
     }
     print(f"{len(originals)} originals ({n_dev} dev), {len(planted)} planted copies")
     for name, rows in points.items():
-        print(f"-- at pHash's false pairs on dev with {name}")
-        cols = list(rows)
-        print(f"{'kind':24}" + "".join(f"{c:>20}" for c in cols))
-        for k in [*SEEN, *HELD_OUT]:
-            tag = "seen" if k in SEEN else "held-out"
-            cells = "".join(f"{rows[c]['recall_by_kind'][k]:20.3f}" for c in cols)
-            print(f"{k[:14] + ' (' + tag + ')':24}" + cells)
-        for key in ("recall_seen_kinds", "recall_held_out_kinds", "dev_recall_seen_kinds"):
-            print(f"{key:24}" + "".join(f"{rows[c][key]:20.3f}" for c in cols))
-        for key in ("dev_false_pairs", "false_pairs_all_originals"):
-            print(f"{key:24}" + "".join(f"{rows[c][key]:20d}" for c in cols))
-        print("thresholds: " + "; ".join(f"{c} {rows[c]['thresholds']}" for c in cols))
+        print_table(f"-- at pHash's false pairs on dev with {name}", rows)
+    if combined:
+        print_table(
+            f"-- dcgan dedup --hash combined, radii {combined['radii']} (chosen on dev at"
+            f" pHash r=4: {combined['radii_chosen_on_dev_at_phash_r4']})",
+            {"pair by pair": combined["pairwise"], "as grouped": combined["grouped_by_verb"]},
+        )
     if args.sheet:
         pairs = []
         for k in [*SEEN, *HELD_OUT]:
