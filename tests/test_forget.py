@@ -158,6 +158,50 @@ def test_hit_rates_count_detections(tiny32: Path) -> None:
     assert r.record()["hit_rates"] == rates
 
 
+def test_top_by_weight_keeps_the_largest_positive_weights(tiny32: Path) -> None:
+    model = load(tiny32)
+    every = fg.forget(model, BOXES, show=1)
+    r = fg.forget(model, BOXES, show=1, top=2)
+    assert len(every.dropped) > 2
+    assert r.dropped == sorted(torch.argsort(every.weights, descending=True)[:2].tolist())
+    assert r.record()["top"] == 2 and r.record()["rank"] == "weight"
+
+
+def count_by_brightness(images: torch.Tensor) -> list[list[tuple]]:
+    """A detector whose count of boxes grows with the image's brightness."""
+    return [[(0, 0, 1, 1)] * int(10_000 * (x.mean() + 1)) for x in images]
+
+
+def test_causal_rank_drops_the_maps_whose_single_drop_lowers_the_count_most(tiny32) -> None:
+    model = load(tiny32)
+    every = fg.forget(model, BOXES, show=1)
+    r = fg.forget(model, BOXES, show=1, top=3, rank="causal", detector=count_by_brightness)
+    falls = r.causal_falls
+    assert sorted(falls) == every.dropped  # every map of weight > 0 is tried
+    assert len(set(falls.values())) > 1  # the detector tells the maps apart
+    assert r.dropped == sorted(sorted(falls, key=lambda m: -falls[m])[:3])
+    # one map's fall, measured by hand on the boxed seeds
+    m = r.dropped[0]
+    z = fg.latents(model, [int(s) for s in BOXES])
+
+    def mean_count(images: torch.Tensor) -> float:
+        return sum(map(len, count_by_brightness(images))) / len(images)
+
+    intact = generate(fg.without_maps(model, [], 2), z, "running")
+    dropped = generate(fg.without_maps(model, [m], 2), z, "running")
+    assert falls[m] == pytest.approx(mean_count(intact) - mean_count(dropped), abs=1e-4)
+
+
+def test_causal_rank_needs_a_detector(tiny32: Path, boxes_file, tmp_path, capsys) -> None:
+    with pytest.raises(DcganError, match="needs a detector"):
+        fg.forget(load(tiny32), BOXES, top=2, rank="causal")
+    path = boxes_file(json.dumps(BOXES))
+    args = ["forget", str(tiny32), "--boxes", path, "--top", "2", "--rank", "causal"]
+    assert main([*args, "--out", str(tmp_path / "f.png")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--detect or --auto" in err
+
+
 @pytest.fixture
 def boxes_file(tmp_path: Path):
     def write(text: str) -> str:

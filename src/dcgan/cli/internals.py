@@ -62,6 +62,8 @@ def cmd_forget(a: ForgetArgs) -> None:
 
     if (a.boxes is None) == (a.auto is None):
         raise DcganError("forget needs one of --boxes FILE and --auto DETECTOR")
+    if a.config.top and a.config.rank == "causal" and not (a.detect or a.auto):
+        raise DcganError("--rank causal needs a detector of the object: --detect or --auto")
     png_out(a.out)
     if "landmark-eyes" in (a.auto, a.detect):
         from dcgan.experiments.landmarks import require_landmarks
@@ -73,15 +75,19 @@ def cmd_forget(a: ForgetArgs) -> None:
         boxes = forget.load_boxes(a.boxes, model.generator.config.size)
     else:
         boxes = forget.detected_boxes(model, list(range(a.n)), detector(a.auto), bn)
-    result = forget.forget(model, boxes, a.config, bn=bn)
+    # The hit rate's default is the eye cascade even after landmark boxes: a detector that
+    # took no part in fitting the classifier (as in bench/digiface_latent.py). --rank causal
+    # orders the maps by the same detector, on the boxed samples, never on the test ones.
+    name = a.detect or ("eyes" if a.auto else None)
+    result = forget.forget(model, boxes, a.config, bn=bn, detector=detector(name) if name else None)
+    rule = (
+        f"first {a.config.top} by {a.config.rank} of weight > 0" if a.config.top else "weight > 0"
+    )
     print(
-        f"dropped {len(result.dropped)} of {result.maps} maps (weight > 0; classifier accuracy "
+        f"dropped {len(result.dropped)} of {result.maps} maps ({rule}; classifier accuracy "
         f"{result.accuracy:.3f} on {result.counts['positives']} boxed and "
         f"{result.counts['negatives']} other positions)"
     )
-    # The hit rate's default is the eye cascade even after landmark boxes: a detector that
-    # took no part in choosing the maps (as in bench/digiface_latent.py).
-    name = a.detect or ("eyes" if a.auto else None)
     if name and a.test_n:
         r = forget.hit_rates(model, result, detector(name), a.test_n, bn=bn)
         print(

@@ -33,6 +33,7 @@ from dcgan.sampling import Loaded, generate, grid_image, save_png, with_bn_mode
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in image pixels, x1 and y1 excluded
 Detector = Callable[[torch.Tensor], list[list[Box]]]
+CAUSAL_N = 200  # boxed samples on which `rank="causal"` drops each map alone
 
 
 def check_boxes(raw: object, size: int, where: str = "boxes") -> dict[int, list[Box]]:
@@ -136,6 +137,9 @@ class Forgetting:
     images: dict[str, torch.Tensor]  # "G", "forget", "random" -> samples of `shown`
     renormalise: bool = False  # BatchNorm above the layer re-estimated without the maps
     rates: dict = field(default_factory=dict)  # filled by hit_rates
+    top: int = 0  # 0: every map of weight > 0 dropped; else the first `top` by `rank`
+    rank: str = "weight"
+    causal_falls: dict[int, float] = field(default_factory=dict)  # with rank="causal"
 
     def record(self) -> dict:
         return {
@@ -147,6 +151,9 @@ class Forgetting:
             **self.counts,
             "train_accuracy": round(self.accuracy, 4),
             "weights": [round(float(w), 6) for w in self.weights],
+            "top": self.top,
+            "rank": self.rank,
+            **({"causal_falls": self.causal_falls} if self.causal_falls else {}),
             "dropped": self.dropped,
             "control_maps": self.control,
             "shown_seeds": self.shown,
@@ -158,7 +165,9 @@ class Forgetting:
         n, k = len(self.shown), len(self.dropped)
         titles = {
             "G": f"G, seeds {','.join(map(str, self.shown))}",
-            "forget": f"without the {k} maps of weight > 0 (of {self.maps})",
+            "forget": f"without the {k} maps of weight > 0 (of {self.maps})"
+            if not self.top
+            else f"without the first {k} maps of weight > 0 by {self.rank} (of {self.maps})",
             "random": f"without {k} random maps (control)",
         }
         rows = [labelled(grid_image(self.images[r], n), t) for r, t in titles.items()]
@@ -217,6 +226,27 @@ def fit_weights(
     return weights, {"positives": len(pos), "negatives": len(neg)}, clf.score(scaled, labels)
 
 
+def causal_falls(
+    model: Loaded,
+    seeds: list[int],
+    maps: list[int],
+    layer: int,
+    detector: Detector,
+    bn: str = "batch",
+    renormalise: bool = False,
+) -> dict[int, float]:
+    """Per map, how much the mean count of `detector`'s boxes on the samples of `seeds` falls
+    when that map alone is dropped."""
+    z = latents(model, seeds)
+
+    def mean_count(drop: list[int]) -> float:
+        images = generate(without_maps(model, drop, layer, bn, renormalise), z, "running")
+        return sum(map(len, detector(images))) / len(seeds)
+
+    base = mean_count([])
+    return {m: base - mean_count([m]) for m in maps}
+
+
 def forget(
     model: Loaded,
     boxes: dict[int, list[Box]],
@@ -224,13 +254,18 @@ def forget(
     negatives: float = 1.0,
     seed: int = 0,
     bn: str = "batch",
+    detector: Detector | None = None,
     **options: Any,
 ) -> Forgetting:
     """Fig. 6: fit the classifier on the samples of `boxes` ({seed: boxes}), drop the maps of
-    weight > 0 and draw the first `show` boxed seeds with and without them; `options` are
-    ForgetConfig's fields."""
+    weight > 0 (or the first `top` of them by `rank`) and draw the first `show` boxed seeds
+    with and without them; `options` are ForgetConfig's fields. rank="causal" drops each map
+    of weight > 0 alone on the first CAUSAL_N samples of `boxes` and orders them by the fall
+    of `detector`'s count."""
     c = configure(ForgetConfig, config, options)
     layer, show, renormalise = c.layer, c.show, c.renormalize
+    if c.top and c.rank == "causal" and detector is None:
+        raise DcganError("rank causal needs a detector of the object (--detect or --auto)")
     size = model.generator.config.size
     boxes = check_boxes(boxes, size)
     seeds = list(boxes)
@@ -238,6 +273,12 @@ def forget(
     mask = inside([boxes[s] for s in seeds], acts.shape[-1], size)
     weights, counts, accuracy = fit_weights(acts, mask, negatives, seed)
     dropped = [int(i) for i in torch.nonzero(weights > 0).flatten()]
+    falls: dict[int, float] = {}
+    if c.top and c.rank == "causal":
+        falls = causal_falls(model, seeds[:CAUSAL_N], dropped, layer, detector, bn, renormalise)
+        dropped = sorted(sorted(dropped, key=lambda m: -falls[m])[: c.top])
+    elif c.top:
+        dropped = sorted(sorted(dropped, key=lambda m: -float(weights[m]))[: c.top])
     maps = acts.shape[1]
     control = sorted(
         torch.randperm(maps, generator=torch.Generator().manual_seed(seed))[: len(dropped)].tolist()
@@ -261,6 +302,9 @@ def forget(
         shown,
         images,
         renormalise,
+        top=c.top,
+        rank=c.rank,
+        causal_falls={m: round(f, 4) for m, f in falls.items()},
     )
 
 

@@ -140,6 +140,17 @@ class ForgetConfig(Options):
         "BatchNorm above the layer re-estimated without the dropped maps",
         old=("renormalise",),
     )
+    top: int = opt(
+        0,
+        "drop only the TOP first maps of weight > 0 in --rank's order (0: all of them, the "
+        "paper's rule)",
+        check=count(4096, low=0),
+    )
+    rank: Literal["weight", "causal"] = opt(
+        "weight",
+        "the order of --top: by regression weight, or causal (the fall of the detector's "
+        "count on the first 200 boxed samples when each map is dropped alone)",
+    )
 
 
 @dataclass
