@@ -276,3 +276,49 @@ def eye_boxes(images: torch.Tensor) -> list[list[tuple[float, float, float, floa
     """The landmark eye boxes of each found face (none where the HOG detector finds none), in
     the images' own pixels: `forget --auto landmark-eyes`."""
     return [f.eye_boxes() if f.found else [] for f in faces(images)]
+
+
+# Replication over exemplar pools (bench/digiface_pools.py) ---------------------------------
+# The exemplar rule above for any number k of exemplars, and the control vectors built from
+# labelled or unlabelled faces chosen at random.
+
+
+def ranked(seeds: list[int], found: list[Face], name: str) -> tuple[list[int], list[int]]:
+    """The found `seeds` with the attribute, the clearest first, and those without it, the
+    clearest absence first: the order attribute_concepts picks its exemplars in."""
+    a = attribute(name)
+    seen = [(s, getattr(f, a.score)) for s, f in zip(seeds, found, strict=True) if f.found]
+    flags = {s: getattr(f, a.flag) for s, f in zip(seeds, found, strict=True) if f.found}
+    with_a = sorted((x for x in seen if flags[x[0]]), key=lambda x: -x[1])
+    without = sorted((x for x in seen if not flags[x[0]]), key=lambda x: x[1])
+    return [s for s, _ in with_a], [s for s, _ in without]
+
+
+def top_exemplars(seeds: list[int], found: list[Face], name: str, k: int) -> dict[str, list[int]]:
+    """A: the `k` clearest faces with the attribute, B: the `k` clearest without it (for
+    k = EXEMPLARS, attribute_concepts' A and B)."""
+    with_a, without = ranked(seeds, found, name)
+    if len(with_a) < k or len(without) < k:
+        raise DcganError(
+            f"only {len(with_a)} faces with {attribute(name).words} and {len(without)} without "
+            f"were found among {len(seeds)} samples: {k} of each are needed"
+        )
+    return {"A": with_a[:k], "B": without[:k]}
+
+
+def mean_difference(
+    model: Loaded, a: list[int], b: list[int], norm: float | None = None
+) -> torch.Tensor:
+    """mean z(a) - mean z(b), rescaled to length `norm` when given."""
+    v = latents(model, a).mean(0) - latents(model, b).mean(0)
+    return v if norm is None else v / v.norm() * norm
+
+
+def disjoint_draw(
+    seeds: list[int], k: int, rng: np.random.Generator, sets: int = 2
+) -> list[list[int]]:
+    """`sets` disjoint sets of `k` seeds each, drawn at random from `seeds`."""
+    if sets * k > len(seeds):
+        raise DcganError(f"{sets} sets of {k} need {sets * k} seeds; only {len(seeds)} were given")
+    picked = rng.choice(len(seeds), sets * k, replace=False)
+    return [[seeds[i] for i in picked[j * k : (j + 1) * k]] for j in range(sets)]
