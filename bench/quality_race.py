@@ -232,6 +232,7 @@ def plot(runs: list[dict], control: dict, args: Args, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
     fig, axes = plt.subplots(2, 2, figsize=(8, 5.6), sharey="row")
     colours = {"dcgan": "tab:blue", "reference": "tab:orange", "dcgan-w64": "tab:green"}
@@ -240,14 +241,19 @@ def plot(runs: list[dict], control: dict, args: Args, path: Path) -> None:
         for col, x in enumerate(("wall_s", "images")):
             ax = axes[row, col]
             for r in runs:
-                xs = [p[x] / (60 if x == "wall_s" else 1) for p in r["points"]]
+                xs = [p[x] / (60 if x == "wall_s" else 1000) for p in r["points"]]
                 ys = [p[metric] for p in r["points"]]
                 label = r["loop"] if r["seed"] == r0[r["loop"]] else None
                 ax.plot(xs, ys, "o-", color=colours[r["loop"]], alpha=0.7, label=label)
             ax.axhline(control[metric], color="grey", ls="--", lw=1, label="training images")
-            ax.set_xlabel("training wall time (min, 1 core)" if x == "wall_s" else "images seen")
+            ax.set_xlabel(
+                "training wall time (min, 1 core)" if x == "wall_s" else "images seen (1,000s)"
+            )
             if x == "images":
                 ax.set_xscale("log")
+                ax.xaxis.set_major_locator(FixedLocator([2, 5, 10, 20, 50]))
+                ax.xaxis.set_major_formatter(ScalarFormatter())
+                ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_ylabel(f"{metric.split('_')[0].upper()} (N={args.n})")
             ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=8)
