@@ -2,7 +2,7 @@
 same CPU wall time, scored by FID and KID in the field's units (the TF FID Inception,
 NVIDIA's preprocessing: `dcgan pull inception` first).
 
-    python bench/quality_race.py [--minutes 4] [--points 3] [--seeds 0,1,2] [--n 250]
+    python bench/quality_race.py [--minutes 3] [--points 3] [--seeds 0,1,2] [--n 150] [--n-ref 600]
 
 Data: `cifar10_train20k.npz` of the shared data at 32 px. `--n-ref` of its lossless images
 (`train_lossless`, drawn with seed 0) are held out as the real side of every FID/KID and
@@ -70,12 +70,12 @@ WIDTHS = {"dcgan": 128, "dcgan-w64": 64}
 class Args:
     """The command line: one flag per field (harness.parse_args)."""
 
-    minutes: float = opt(4.0, "training wall time of each run (minutes)")
+    minutes: float = opt(3.0, "training wall time of each run (minutes)")
     points: int = opt(3, "evaluations per run, evenly spaced in wall time")
     seeds: tuple[int, ...] = opt((0, 1, 2), "training seeds")
     loops: tuple[str, ...] = opt(LOOPS, "loops to race: dcgan, reference, dcgan-w64")
-    n: int = opt(250, "samples per evaluation (and training images of the control)")
-    n_ref: int = opt(1000, "held-out lossless real images: the real side")
+    n: int = opt(150, "samples per evaluation (and training images of the control)")
+    n_ref: int = opt(600, "held-out lossless real images: the real side")
     threads: int = opt(1, "torch threads")
     out: str = opt("quality_race", "results name under bench/results, or a path")
     plot: str = opt("docs/quality_race_cifar.png", "the figure ('' for none)")
