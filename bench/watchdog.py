@@ -78,7 +78,7 @@ from dcgan.errors import DcganError
 from dcgan.metrics.mnist_classifier import load_mnist_classifier
 from dcgan.options import opt
 from dcgan.training_watchdog import PAPER_LR, rollback_settings
-from dcgan.watchdog import THRESHOLDS, Thresholds, replay
+from dcgan.watchdog import THRESHOLDS, Thresholds, Watchdog, replay
 
 
 @dataclass
@@ -252,10 +252,14 @@ def phase_heldout(args: Args, classifier, results: dict) -> dict:
 
 
 def phase_rollback(args: Args, classifier, results: dict) -> dict:
-    """The first --rollbacks failures of --part that raise an alarm, rerun under each rule."""
+    """The first --rollbacks failures of --part that raise an alarm after a healthy probe (a
+    run with none stops at its first alarm, whatever the rule), rerun under each rule."""
     records = results["dev_records" if args.part == "dev" else "heldout_records"]
     failed = [r for r in records if r["onset"] is not None and replay(r["health"])]
     failed.sort(key=lambda r: (r["seed"], r["kind"]))
+    none = [f"{r['kind']}-{r['seed']}" for r in failed if not healthy_before(r["health"])]
+    print(f"{len(failed)} failures raise an alarm; with no healthy probe before it: {none}")
+    failed = [r for r in failed if healthy_before(r["health"])]
     pairs = []
     for r in failed[: args.rollbacks]:
         for rule in args.rules.split(","):
@@ -275,7 +279,7 @@ def phase_rollback(args: Args, classifier, results: dict) -> dict:
                     "alarms": [a["name"] for a in rb["alarms"]],
                 }
             )
-    out = {f"rollback_{args.part}": pairs}
+    out = {f"rollback_{args.part}": pairs, f"rollback_{args.part}_no_healthy": none}
     by_rule = rollback_table(pairs)
     if args.part == "dev":
         best = max(by_rule, key=lambda k: (by_rule[k]["rescued"], by_rule[k]["mean_final_J"]))
@@ -283,6 +287,17 @@ def phase_rollback(args: Args, classifier, results: dict) -> dict:
         out["rollback_dev_chosen"] = best
     out[f"rollback_{args.part}_by_rule"] = by_rule
     return out
+
+
+def healthy_before(health: list[dict]) -> bool:
+    """Whether a probe before the first alarm was clear (healthy.pt was written)."""
+    dog = Watchdog(every=1)
+    for row in health:
+        if dog.check(row):
+            return False
+        if dog.clear:
+            return True
+    return False
 
 
 def rollback_table(pairs: list[dict]) -> dict:
@@ -331,12 +346,19 @@ def phase_report(args: Args, results: dict) -> dict:
     """The tables again from bench/results/watchdog.json, no training."""
     table("development (chosen here)", results["dev_records"] + cifar_records("dev"),
           Thresholds(**results["dev_chosen"]))  # fmt: skip
-    table("held out (thresholds in dcgan/watchdog.py)", results["heldout_records"], THRESHOLDS)
-    table("CIFAR-10, held out", cifar_records("heldout"), THRESHOLDS)
+    records = results["heldout_records"]
+    cifar = cifar_records("heldout")
+    out = {
+        "heldout_score": table("held out (thresholds in dcgan/watchdog.py)", records, THRESHOLDS),
+        "heldout_score_cifar": table("CIFAR-10, held out", cifar, THRESHOLDS),
+    }
+    healthy = [r for r in [*results["dev_records"], *records, *cifar_records("dev"), *cifar]
+               if r["onset"] is None]  # fmt: skip
+    out["warmup"] = warmup_margin(healthy, THRESHOLDS)
     for part in ("dev", "heldout"):
         if results.get(f"rollback_{part}"):
             rollback_table(results[f"rollback_{part}"])
-    return {}
+    return out
 
 
 def time_parts(size: int, width: int, reps: int) -> dict[str, float]:

@@ -7,7 +7,7 @@ default probe and alarms only warned. Two parts:
     dev      seeds 200-201, 1,500 steps: the runs where G that never becomes varied was
              first seen; bench/watchdog.py's threshold search reads them with its MNIST
              development runs
-    heldout  other seeds (202 on), any step count: no part in any choice
+    heldout  other seeds (202 on): no part in any choice
 
 The judge is KID between 500 samples and 500 real images in the features of a small
 classifier trained on CIFAR-10's labels (`dcgan evaluate --train-extractor`; the MNIST judge
@@ -18,7 +18,7 @@ cannot read CIFAR), at every checkpoint (100 steps). Its rule, fixed before thes
     development paper-recipe runs at that step; its onset is the first such s.
 
     python bench/watchdog_cifar.py --part dev --seeds 200,201
-    python bench/watchdog_cifar.py --part heldout --seeds 202,203 --steps 800
+    python bench/watchdog_cifar.py --part heldout --seeds 202,203
 
 Records are cached under .cache/dcgan/watchdog/cifar (and kept in the results: a run already
 there is not trained again); the tables go to bench/results/watchdog_cifar.json.
@@ -125,7 +125,7 @@ def main() -> None:
     torch.set_num_threads(1)
     path = results_path("watchdog_cifar")
     old = json.loads(path.read_text()).get("records", []) if path.exists() else []
-    records = {(r["kind"], r["seed"], r.get("steps", 1500)): r for r in old}
+    records = {(r["kind"], r["seed"]): r for r in old}  # a rerun replaces a run's record
     if args.part != "report":
         extractor = RUNS / "cifar_classifier.pt"
         if not extractor.exists():
@@ -146,7 +146,7 @@ def main() -> None:
             )
             print(f"{kind} seed {seed}: final KID {r['judged'][-1]['KID']:.4f}, alarms "
                   f"{[a['name'] for a in r['alarms']]} ({r['seconds']} s)")  # fmt: skip
-            records[(kind, seed, args.steps)] = r
+            records[(kind, seed)] = r
     records_list = labelled(list(records.values()))
     rule = {"rise": RISE, "lag_from": LAG_FROM, "n": N, "every": EVERY, "dev_seeds": DEV_SEEDS}
     result = {"judge_rule": rule, "score": tables(records_list), "records": records_list}
