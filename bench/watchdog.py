@@ -440,6 +440,7 @@ def main() -> None:
     rule = {"fall": FALL, "learned": LEARNED, "lag_from": LAG_FROM, "n": JUDGE_N}
     results["judge_rule"] = {**rule, "every": EVERY, "steps": args.steps}
     results.pop("command", None)
+    results.pop("machine", None)  # the machine of the last phase run
     results.setdefault("commands", {})[args.phase] = command()
     results.pop("rollback", None)  # an older layout's rollback table (the rule it used is gone)
     print(f"\nwrote {write_results('watchdog', results, indent=None)}")
