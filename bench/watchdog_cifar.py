@@ -40,7 +40,7 @@ from watchdog_corpus import EVERY, ROOT_RUNS, corpus_config, known_record, score
 from dcgan.metrics.evaluate import evaluate
 from dcgan.metrics.train_extractor import train_extractor
 from dcgan.options import opt
-from dcgan.watchdog import THRESHOLDS
+from dcgan.watchdog import THRESHOLDS, replay
 
 RISE, LAG_FROM, N = 2.0, 500, 500
 KINDS: dict[str, dict] = {
@@ -149,7 +149,12 @@ def main() -> None:
             records[(kind, seed)] = r
     records_list = labelled(list(records.values()))
     rule = {"rise": RISE, "lag_from": LAG_FROM, "n": N, "every": EVERY, "dev_seeds": DEV_SEEDS}
-    result = {"judge_rule": rule, "score": tables(records_list), "records": records_list}
+    # The held-out runs trained under the thresholds now in force: logged alarms vs replay.
+    held = [r for r in records_list if part_of(r) == "heldout"]
+    equal = sum([a["name"] for a in r["alarms"]] == [a.name for a in replay(r["health"])]
+                for r in held)  # fmt: skip
+    result = {"judge_rule": rule, "score": tables(records_list), "records": records_list,
+              "training_alarms_equal_replay": {"runs": len(held), "equal": equal}}  # fmt: skip
     print(f"\nwrote {write_results('watchdog_cifar', result, indent=None)}")
 
 
