@@ -29,7 +29,7 @@ and a "hot" run that stays fine is healthy.
                      false alarms, delay, and the warm-up's margin on healthy runs
     --phase rollback rerun the first --rollbacks failures of --part (dev or heldout) with
                      --on-alarm rollback under each rule of --rules, and compare the judge's
-                     final score; on dev, the rule is chosen (RULE_CHOICE) and then written
+                     final score; on dev, the rule is chosen (RESCUE) and then written
                      into dcgan/training_watchdog.py by hand
     --phase late     one tiny-data run trained far past convergence (--late-steps): does a
                      late collapse come, and what do the alarms say
@@ -46,7 +46,7 @@ import contextlib
 import json
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -60,25 +60,26 @@ from watchdog_corpus import (
     KINDS,
     LAG_FROM,
     LEARNED,
+    RESCUE,
     ROOT_RUNS,
     corpus_config,
     data_for,
+    healthy_before,
     judge_run,
     known_record,
     label,
     reference_of,
+    rollback_rule,
     search,
     table,
     train_and_judge,
 )
 
-import dcgan.training
-from dcgan import ModelConfig, TrainConfig
+from dcgan import ModelConfig
 from dcgan.errors import DcganError
 from dcgan.metrics.mnist_classifier import load_mnist_classifier
 from dcgan.options import opt
-from dcgan.training_watchdog import PAPER_LR, rollback_settings
-from dcgan.watchdog import THRESHOLDS, Thresholds, Watchdog, replay
+from dcgan.watchdog import THRESHOLDS, Thresholds, replay
 
 
 @dataclass
@@ -97,41 +98,6 @@ class Args:
     rollbacks: int = opt(3, "failures rerun with --on-alarm rollback")
     late_steps: int = opt(6000, "steps of the --phase late run")
     data: str = opt(str(SHARED / "mnist.npz"))
-
-
-def d_quarter(c: TrainConfig, alarm: str) -> dict[str, float]:
-    """Both rates capped at the paper's, then D's cut to a quarter of it: D, which wins in
-    most failures, is slowed hard whatever the alarm; beta1 capped, seed + 1."""
-    lr_g, lr_d = c.rates()
-    c.lr_g, c.lr_d = min(lr_g, PAPER_LR), min(lr_d, PAPER_LR) / 4
-    c.beta1, c.seed = min(c.beta1, 0.5), (c.seed + 1) % 2**32
-    return {"lr_g": c.lr_g, "lr_d": c.lr_d, "beta1": c.beta1, "seed": c.seed}
-
-
-def slow_both(c: TrainConfig, alarm: str) -> dict[str, float]:
-    """Both rates capped at the paper's, then halved; beta1 capped, seed + 1."""
-    lr_g, lr_d = c.rates()
-    c.lr_g, c.lr_d = min(lr_g, PAPER_LR) / 2, min(lr_d, PAPER_LR) / 2
-    c.beta1, c.seed = min(c.beta1, 0.5), (c.seed + 1) % 2**32
-    return {"lr_g": c.lr_g, "lr_d": c.lr_d, "beta1": c.beta1, "seed": c.seed}
-
-
-# The rollback rules compared; "shipped" is dcgan.training_watchdog.rollback_settings.
-RULES = {"shipped": rollback_settings, "d-quarter": d_quarter, "slow-both": slow_both}
-# How a rule is chosen on development failures (stated before they ran): the most runs whose
-# final J is at least the warned run's + RESCUE; ties to the higher mean final J.
-RESCUE = 0.05
-
-
-@contextlib.contextmanager
-def rollback_rule(name: str):
-    """Training's rollback rule replaced by RULES[name] for the runs inside."""
-    shipped = dcgan.training.rollback_settings
-    dcgan.training.rollback_settings = RULES[name]
-    try:
-        yield
-    finally:
-        dcgan.training.rollback_settings = shipped
 
 
 def load_results() -> dict:
@@ -221,9 +187,11 @@ def phase_dev(args: Args, classifier, results: dict) -> dict:
         "dev_records": records,
         "dev_chosen": asdict(chosen),
         "dev_score_chosen": table("development (chosen here)", records + cifar, chosen),
-        "dev_score_defaults": table(
-            "development, thresholds in dcgan/watchdog.py", records + cifar, THRESHOLDS
-        ),  # fmt: skip
+        "dev_score_without_floor": table(
+            "development, the chosen bounds without the floor",
+            records + cifar,
+            replace(chosen, diversity_floor=0.0),
+        ),
     }
 
 
@@ -287,17 +255,6 @@ def phase_rollback(args: Args, classifier, results: dict) -> dict:
         out["rollback_dev_chosen"] = best
     out[f"rollback_{args.part}_by_rule"] = by_rule
     return out
-
-
-def healthy_before(health: list[dict]) -> bool:
-    """Whether a probe before the first alarm was clear (healthy.pt was written)."""
-    dog = Watchdog(every=1)
-    for row in health:
-        if dog.check(row):
-            return False
-        if dog.clear:
-            return True
-    return False
 
 
 def rollback_table(pairs: list[dict]) -> dict:
@@ -441,6 +398,7 @@ def main() -> None:
     results["judge_rule"] = {**rule, "every": EVERY, "steps": args.steps}
     results.pop("command", None)
     results.pop("machine", None)  # the machine of the last phase run
+    results.pop("dev_score_defaults", None)  # an older layout's (now dev_score_without_floor)
     results.setdefault("commands", {})[args.phase] = command()
     results.pop("rollback", None)  # an older layout's rollback table (the rule it used is gone)
     print(f"\nwrote {write_results('watchdog', results, indent=None)}")

@@ -5,6 +5,7 @@ rule is stated in bench/watchdog.py's docstring."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -16,12 +17,14 @@ from pathlib import Path
 import numpy as np
 from harness import CACHE, print_table
 
+import dcgan.training
 from dcgan import ModelConfig, TrainConfig, load, sample, train
 from dcgan.io import atomic_write_text
 from dcgan.metrics.mnist_classifier import classify_samples
 from dcgan.outcome import TrainingDiverged, TrainingStopped
 from dcgan.plots import read_stats
-from dcgan.watchdog import THRESHOLDS, Thresholds, replay
+from dcgan.training_watchdog import PAPER_LR, rollback_settings
+from dcgan.watchdog import THRESHOLDS, Thresholds, Watchdog, replay
 
 FALL, LEARNED, LAG_FROM = 0.5, 0.1, 500  # the judge's rule (see above)
 JUDGE_N, JUDGE_SEED = 500, 7
@@ -257,3 +260,49 @@ def table(name: str, records: list[dict], t: Thresholds) -> dict:
     header = ["kind", "failed", "healthy", "detected", "in time", "false alarms", "median delay"]
     print_table(header, rows)
     return {"by_kind": out, "all": out["all"]}
+
+
+def d_quarter(c: TrainConfig, alarm: str) -> dict[str, float]:
+    """Both rates capped at the paper's, then D's cut to a quarter of it: D, which wins in
+    most failures, is slowed hard whatever the alarm; beta1 capped, seed + 1."""
+    lr_g, lr_d = c.rates()
+    c.lr_g, c.lr_d = min(lr_g, PAPER_LR), min(lr_d, PAPER_LR) / 4
+    c.beta1, c.seed = min(c.beta1, 0.5), (c.seed + 1) % 2**32
+    return {"lr_g": c.lr_g, "lr_d": c.lr_d, "beta1": c.beta1, "seed": c.seed}
+
+
+def slow_both(c: TrainConfig, alarm: str) -> dict[str, float]:
+    """Both rates capped at the paper's, then halved; beta1 capped, seed + 1."""
+    lr_g, lr_d = c.rates()
+    c.lr_g, c.lr_d = min(lr_g, PAPER_LR) / 2, min(lr_d, PAPER_LR) / 2
+    c.beta1, c.seed = min(c.beta1, 0.5), (c.seed + 1) % 2**32
+    return {"lr_g": c.lr_g, "lr_d": c.lr_d, "beta1": c.beta1, "seed": c.seed}
+
+
+# The rollback rules compared; "shipped" is dcgan.training_watchdog.rollback_settings.
+RULES = {"shipped": rollback_settings, "d-quarter": d_quarter, "slow-both": slow_both}
+# How a rule is chosen on development failures (stated before they ran): the most runs whose
+# final J is at least the warned run's + RESCUE; ties to the higher mean final J.
+RESCUE = 0.05
+
+
+@contextlib.contextmanager
+def rollback_rule(name: str):
+    """Training's rollback rule replaced by RULES[name] for the runs inside."""
+    shipped = dcgan.training.rollback_settings
+    dcgan.training.rollback_settings = RULES[name]
+    try:
+        yield
+    finally:
+        dcgan.training.rollback_settings = shipped
+
+
+def healthy_before(health: list[dict]) -> bool:
+    """Whether a probe before the first alarm was clear (healthy.pt was written)."""
+    dog = Watchdog(every=1)
+    for row in health:
+        if dog.check(row):
+            return False
+        if dog.clear:
+            return True
+    return False
