@@ -301,14 +301,17 @@ def phase_late(args: Args, classifier, results: dict) -> dict:
 
 def phase_report(args: Args, results: dict) -> dict:
     """The tables again from bench/results/watchdog.json, no training."""
-    table("development (chosen here)", results["dev_records"] + cifar_records("dev"),
-          Thresholds(**results["dev_chosen"]))  # fmt: skip
+    dev = results["dev_records"] + cifar_records("dev")
+    chosen = Thresholds(**results["dev_chosen"])
+    no_floor = replace(chosen, diversity_floor=0.0)
+    out = {
+        "dev_score_chosen": table("development (chosen here)", dev, chosen),
+        "dev_score_without_floor": table("development, without the floor", dev, no_floor),
+    }
     records = results["heldout_records"]
     cifar = cifar_records("heldout")
-    out = {
-        "heldout_score": table("held out (thresholds in dcgan/watchdog.py)", records, THRESHOLDS),
-        "heldout_score_cifar": table("CIFAR-10, held out", cifar, THRESHOLDS),
-    }
+    out["heldout_score"] = table("held out (thresholds in dcgan/watchdog.py)", records, THRESHOLDS)
+    out["heldout_score_cifar"] = table("CIFAR-10, held out", cifar, THRESHOLDS)
     healthy = [r for r in [*results["dev_records"], *records, *cifar_records("dev"), *cifar]
                if r["onset"] is None]  # fmt: skip
     out["warmup"] = warmup_margin(healthy, THRESHOLDS)
