@@ -21,52 +21,61 @@ So a run fails by the judge, not by its recipe: a paper-recipe run that collapse
 and a "hot" run that stays fine is healthy.
 
     --phase dev      run the development corpus (its seeds, its kinds of failure), search the
-                     thresholds there, print the best; they are then written into
+                     thresholds there, with the CIFAR-10 development runs of
+                     bench/watchdog_cifar.py, print the best; they are then written into
                      dcgan/watchdog.py by hand
     --phase heldout  run the held-out corpus (other seeds, and two recipes never seen in
                      development) with the thresholds now in dcgan/watchdog.py: detection,
-                     false alarms, delay; then roll back the held-out failures
-                     (--on-alarm rollback) and compare the judge's final score
+                     false alarms, delay, and the warm-up's margin on healthy runs
+    --phase rollback rerun the first --rollbacks failures of --part (dev or heldout) with
+                     --on-alarm rollback under each rule of --rules, and compare the judge's
+                     final score; on dev, the rule is chosen (RESCUE) and then written
+                     into dcgan/training_watchdog.py by hand
+    --phase late     one tiny-data run trained far past convergence (--late-steps): does a
+                     late collapse come, and what do the alarms say
     --phase overhead the probe's cost against the training step, and the per-step extras
     --phase report   the tables again from the results, no training
 
-Runs are cached under .cache/dcgan/watchdog (a rerun only adds what is missing); the
-records and the tables go to bench/results/watchdog.json.
+Runs are cached under .cache/dcgan/watchdog and kept in the results (a run already there is
+not trained again); the records and the tables go to bench/results/watchdog.json.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import statistics
 import time
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 import torch
-from harness import SHARED, parse_args, print_table, results_path, write_results
+from harness import SHARED, command, parse_args, print_table, results_path, write_results
 from watchdog_corpus import (
     DEV_KINDS,
     EVERY,
     FALL,
-    HELD_OUT_KINDS,
     JUDGE_N,
     KINDS,
     LAG_FROM,
     LEARNED,
+    RESCUE,
     ROOT_RUNS,
     corpus_config,
     data_for,
+    healthy_before,
     judge_run,
+    known_record,
     label,
     reference_of,
-    score,
+    rollback_rule,
+    search,
+    table,
     train_and_judge,
 )
 
-from dcgan import ModelConfig, TrainConfig
+from dcgan import ModelConfig
 from dcgan.errors import DcganError
 from dcgan.metrics.mnist_classifier import load_mnist_classifier
 from dcgan.options import opt
@@ -77,96 +86,18 @@ from dcgan.watchdog import THRESHOLDS, Thresholds, replay
 class Args:
     """The command line (harness.parse_args)."""
 
-    phase: Literal["dev", "heldout", "overhead", "report"] = opt("dev", "what to run")
-    steps: int = opt(1500, "steps per run")
-    dev_seeds: int = opt(6, "seeds per kind in development (0..N-1)")
-    heldout_seeds: int = opt(4, "seeds per kind held out (100..100+N-1)")
-    rollbacks: int = opt(6, "held-out failures rerun with --on-alarm rollback")
-    data: str = opt(str(SHARED / "mnist.npz"))
-
-
-def config_for(kind: str, seed: int, args: Args, on_alarm: str = "warn") -> TrainConfig:
-    """A MNIST corpus run of recipe `kind`."""
-    data = data_for(kind, args.data)
-    return corpus_config(KINDS[kind], data, 1, seed, args.steps, ROOT_RUNS / on_alarm, on_alarm)
-
-
-def run_one(kind: str, seed: int, args: Args, classifier, on_alarm: str = "warn") -> dict:
-    """One MNIST corpus run, judged by the MNIST classifier."""
-    return train_and_judge(
-        config_for(kind, seed, args, on_alarm),
-        ROOT_RUNS / on_alarm / f"{kind}-{seed}-{args.steps}.json",
-        lambda run: judge_run(run, classifier),
-        kind=kind,
-        seed=seed,
-        on_alarm=on_alarm,
+    phase: Literal["dev", "heldout", "rollback", "late", "overhead", "report"] = opt(
+        "dev", "what to run"
     )
-
-
-def corpus(kinds: tuple[str, ...], seeds: range, args: Args, classifier) -> list[dict]:
-    records = []
-    for seed, kind in itertools.product(seeds, kinds):  # seeds outer: a cut run is balanced
-        r = run_one(kind, seed, args, classifier)
-        final = r["judged"][-1]["J"] if r["judged"] else 0.0
-        alarms = [a["name"] for a in r["alarms"]]
-        print(f"{kind} seed {seed}: final J {final:.3f}, alarms {alarms} ({r['seconds']} s)")
-        records.append(r)
-    return records
-
-
-# Each bound from cautious to eager: among choices that do equally well on the development
-# runs the first, most cautious, is kept (a bound that no development run tested stays
-# cautious rather than eager by accident).
-GRID = {
-    "d_wins": (0.005, 0.01, 0.02, 0.05),
-    "garbage_gap": (0.5, 0.25, 0.1),
-    "diversity_drop": (0.3, 0.4, 0.5, 0.6, 0.7),
-    "diversity_floor": (0.0, 0.1, 0.2, 0.3),
-    "near_copies": (0.5, 0.3, 0.2),
-    "filters": (0.8, 0.6, 0.4),
-    "patience": (1, 2, 3),
-    "warmup": (2, 3, 5),
-}
-MAX_FALSE_ALARMS = 0.1
-
-
-def search(records: list[dict]) -> tuple[Thresholds, dict]:
-    """The thresholds with the most failures detected at <= MAX_FALSE_ALARMS false alarms on
-    healthy runs; ties go to fewer false alarms, then to the more cautious rule (more probes
-    in a row, a longer warm-up), then to the first in GRID's order: the choice least fitted
-    to these few runs. The delay is measured, not chosen for."""
-    best, best_key = THRESHOLDS, None
-    for values in itertools.product(*GRID.values()):
-        t = Thresholds(**dict(zip(GRID, values, strict=True)))
-        s = score(records, t)
-        if s["false_alarms"] > MAX_FALSE_ALARMS:
-            continue
-        key = (s["detected"], -s["false_alarms"], t.patience, t.warmup)
-        if best_key is None or key > best_key:
-            best, best_key = t, key
-    return best, score(records, best)
-
-
-def table(name: str, records: list[dict], t: Thresholds) -> dict:
-    by_kind = {}
-    rows = []
-    for kind in sorted({r["kind"] for r in records}):
-        s = score([r for r in records if r["kind"] == kind], t)
-        by_kind[kind] = s
-        delay = "-" if s["median_delay"] is None else s["median_delay"]
-        rows.append(
-            [kind, s["failed_runs"], s["healthy_runs"], f"{s['detected']:.2f}",
-             f"{s['false_alarms']:.2f}", delay]
-        )  # fmt: skip
-    total = score(records, t)
-    delay = "-" if total["median_delay"] is None else total["median_delay"]
-    rows.append(
-        ["all", total["failed_runs"], total["healthy_runs"], f"{total['detected']:.2f}",
-         f"{total['false_alarms']:.2f}", delay]
-    )  # fmt: skip
-    print(f"\n{name}")
-    print_table(["kind", "failed", "healthy", "detected", "false alarms", "median delay"], rows)
-    return {"by_kind": by_kind, "all": total}
+    steps: int = opt(1500, "steps per run")
+    dev_seeds: int = opt(5, "seeds per kind in development (0..N-1)")
+    heldout_seeds: str = opt("100,101,102", "comma list of held-out seeds")
+    kinds: str = opt(",".join(KINDS), "comma list of the held-out recipes to run")
+    part: Literal["dev", "heldout"] = opt("dev", "whose failures --phase rollback reruns")
+    rules: str = opt("shipped,d-quarter,slow-both", "comma list of rollback rules (RULES)")
+    rollbacks: int = opt(3, "failures rerun with --on-alarm rollback")
+    late_steps: int = opt(6000, "steps of the --phase late run")
+    data: str = opt(str(SHARED / "mnist.npz"))
 
 
 def load_results() -> dict:
@@ -174,85 +105,220 @@ def load_results() -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def phase_dev(args: Args, classifier) -> dict:
-    records = corpus(DEV_KINDS, range(args.dev_seeds), args, classifier)
+def known_runs(results: dict) -> list[dict]:
+    return [*results.get("dev_records", []), *results.get("heldout_records", [])]
+
+
+def run_one(
+    kind: str, seed: int, steps: int, args: Args, classifier, old: list[dict], rule: str = ""
+) -> dict:
+    """One MNIST corpus run, judged by the MNIST classifier; with `rule`, under
+    --on-alarm rollback with that rollback rule."""
+    on_alarm, folder = ("rollback", f"rollback-{rule}") if rule else ("warn", "warn")
+    data = data_for(kind, args.data)
+    config = corpus_config(KINDS[kind], data, 1, seed, steps, ROOT_RUNS / folder, on_alarm)
+    with rollback_rule(rule or "shipped"):
+        return train_and_judge(
+            config,
+            ROOT_RUNS / folder / f"{kind}-{seed}-{steps}.json",
+            lambda run: judge_run(run, classifier),
+            None if rule else known_record(old, steps, kind=kind, seed=seed),
+            kind=kind,
+            seed=seed,
+            on_alarm=on_alarm,
+            rule=rule or None,
+            thresholds=asdict(THRESHOLDS),
+        )
+
+
+def corpus(kinds, seeds, args: Args, classifier, old: list[dict]) -> list[dict]:
+    records = []
+    for seed in seeds:  # seeds outer: a cut run is balanced
+        for kind in kinds:
+            r = run_one(kind, seed, args.steps, args, classifier, old)
+            final = r["judged"][-1]["J"] if r["judged"] else 0.0
+            alarms = [a["name"] for a in r["alarms"]]
+            print(f"{kind} seed {seed}: final J {final:.3f}, alarms {alarms} ({r['seconds']} s)")
+            records.append(r)
+    return records
+
+
+def cifar_records(part: str) -> list[dict]:
+    """bench/watchdog_cifar.py's judged runs of `part` ("dev" or "heldout")."""
+    import watchdog_cifar
+
+    path = results_path("watchdog_cifar")
+    records = json.loads(path.read_text())["records"] if path.exists() else []
+    return [
+        {**r, "kind": f"cifar-{r['kind']}"} for r in records if watchdog_cifar.part_of(r) == part
+    ]
+
+
+def warmup_margin(healthy: list[dict], t: Thresholds) -> dict:
+    """How the diversity floor treats healthy runs' early training: the lowest diversity
+    among them at each probe, and how many would raise the floor's alarm with each warm-up."""
+    lowest = {}
+    for r in healthy:
+        for i, row in enumerate(r["health"][:8]):
+            if row.get("diversity") is not None:
+                lowest[i + 1] = min(lowest.get(i + 1, 9.9), row["diversity"])
+    floor_only = Thresholds(d_wins=0, garbage_gap=9, diversity_drop=0, near_copies=9, filters=9)
+    by_warmup = {}
+    for w in range(6):
+        rule = Thresholds(**{**asdict(floor_only), "diversity_floor": t.diversity_floor,
+                             "patience": t.patience, "warmup": w})  # fmt: skip
+        by_warmup[w] = sum(bool(replay(r["health"], rule)) for r in healthy)
+    print(f"\nhealthy runs ({len(healthy)}): lowest diversity at probe 1-8, floor "
+          f"{t.diversity_floor:g}")  # fmt: skip
+    print_table(list(lowest), [[f"{v:.3f}" for v in lowest.values()]])
+    print(f"floor alarms on them with a warm-up of 0-5 probes: {list(by_warmup.values())}")
+    return {"lowest_diversity_by_probe": lowest, "floor_alarms_by_warmup": by_warmup}
+
+
+def phase_dev(args: Args, classifier, results: dict) -> dict:
+    records = corpus(DEV_KINDS, range(args.dev_seeds), args, classifier, known_runs(results))
     reference = reference_of(records)
     records = label(records, reference)
-    chosen, _ = search(records)
+    cifar = cifar_records("dev")
+    chosen, _ = search(records + cifar)
     print(f"\nchosen on development runs: {chosen}")
     return {
         "reference_J": reference,
         "dev_records": records,
-        "dev_chosen": {f.name: getattr(chosen, f.name) for f in fields(chosen)},
-        "dev_score_chosen": table("development (chosen here)", records, chosen),
-        "dev_score_defaults": table(
-            "development, thresholds in dcgan/watchdog.py", records, THRESHOLDS
-        ),  # fmt: skip
+        "dev_chosen": asdict(chosen),
+        "dev_score_chosen": table("development (chosen here)", records + cifar, chosen),
+        "dev_score_without_floor": table(
+            "development, the chosen bounds without the floor",
+            records + cifar,
+            replace(chosen, diversity_floor=0.0),
+        ),
     }
 
 
-def phase_heldout(args: Args, classifier) -> dict:
-    seeds = range(100, 100 + args.heldout_seeds)
-    reference = {int(k): v for k, v in load_results()["reference_J"].items()}
-    records = label(corpus((*DEV_KINDS, *HELD_OUT_KINDS), seeds, args, classifier), reference)
-    agree = all(
-        [a["name"] for a in r["alarms"]] == [a.name for a in replay(r["health"])] for r in records
+def phase_heldout(args: Args, classifier, results: dict) -> dict:
+    seeds = [int(s) for s in args.heldout_seeds.split(",")]
+    reference = {int(k): v for k, v in results["reference_J"].items()}
+    old = results.get("heldout_records", [])
+    new = corpus(args.kinds.split(","), seeds, args, classifier, known_runs(results))
+    merged = {(r["kind"], r["seed"]): r for r in [*old, *new]}
+    records = label(sorted(merged.values(), key=lambda r: (r["seed"], r["kind"])), reference)
+    # Runs trained under the thresholds now in force: their logged alarms against replay.
+    fresh = [r for r in records if r.get("thresholds") == asdict(THRESHOLDS)]
+    agree = sum(
+        [a["name"] for a in r["alarms"]] == [a.name for a in replay(r["health"])] for r in fresh
     )
-    out = {
+    healthy = [r for r in [*results["dev_records"], *records] if r["onset"] is None]
+    cifar_healthy = [r for r in cifar_records("dev") + cifar_records("heldout") if not r["onset"]]
+    return {
         "heldout_records": records,
-        "thresholds": {f.name: getattr(THRESHOLDS, f.name) for f in fields(THRESHOLDS)},
+        "thresholds": asdict(THRESHOLDS),
         "heldout_score": table("held out (thresholds in dcgan/watchdog.py)", records, THRESHOLDS),
-        "training_alarms_equal_replay": agree,
+        "heldout_score_cifar": table("CIFAR-10, held out", cifar_records("heldout"), THRESHOLDS),
+        "training_alarms_equal_replay": {"runs": len(fresh), "equal": agree},
+        "warmup": warmup_margin(healthy + cifar_healthy, THRESHOLDS),
     }
-    failed = [r for r in records if r["onset"] is not None and r["alarms"]][: args.rollbacks]
-    out["rollback"] = []
-    for r in failed:
-        rb = label([run_one(r["kind"], r["seed"], args, classifier, "rollback")], reference)[0]
-        out["rollback"].append(
-            {
-                "kind": r["kind"],
-                "seed": r["seed"],
-                "warn_final_J": r["judged"][-1]["J"],
-                "rollback_final_J": rb["judged"][-1]["J"] if rb["judged"] else 0.0,
-                "pre_collapse_best_J": max(
-                    (j["J"] for j in r["judged"] if j["step"] < r["onset"]), default=0.0
-                ),
-                "rollbacks": len(rb["rollbacks"]),
-                "stopped": rb["stopped"],
-                "failed_at": rb["onset"],
-            }
-        )
-    rollback_table(out["rollback"])
+
+
+def phase_rollback(args: Args, classifier, results: dict) -> dict:
+    """The first --rollbacks failures of --part that raise an alarm after a healthy probe (a
+    run with none stops at its first alarm, whatever the rule), rerun under each rule."""
+    records = results["dev_records" if args.part == "dev" else "heldout_records"]
+    failed = [r for r in records if r["onset"] is not None and replay(r["health"])]
+    failed.sort(key=lambda r: (r["seed"], r["kind"]))
+    none = [f"{r['kind']}-{r['seed']}" for r in failed if not healthy_before(r["health"])]
+    print(f"{len(failed)} failures raise an alarm; with no healthy probe before it: {none}")
+    failed = [r for r in failed if healthy_before(r["health"])]
+    pairs = []
+    for r in failed[: args.rollbacks]:
+        for rule in args.rules.split(","):
+            rb = run_one(r["kind"], r["seed"], args.steps, args, classifier, [], rule)
+            pairs.append(
+                {
+                    "kind": r["kind"],
+                    "seed": r["seed"],
+                    "rule": rule,
+                    "warn_final_J": r["judged"][-1]["J"],
+                    "pre_onset_best_J": max(
+                        (j["J"] for j in r["judged"] if j["step"] < r["onset"]), default=0.0
+                    ),
+                    "rollback_final_J": rb["judged"][-1]["J"] if rb["judged"] else 0.0,
+                    "rollbacks": len(rb["rollbacks"]),
+                    "stopped": rb["stopped"],
+                    "alarms": [a["name"] for a in rb["alarms"]],
+                }
+            )
+    out = {f"rollback_{args.part}": pairs, f"rollback_{args.part}_no_healthy": none}
+    by_rule = rollback_table(pairs)
+    if args.part == "dev":
+        best = max(by_rule, key=lambda k: (by_rule[k]["rescued"], by_rule[k]["mean_final_J"]))
+        print(f"\nchosen on development failures: {best}")
+        out["rollback_dev_chosen"] = best
+    out[f"rollback_{args.part}_by_rule"] = by_rule
     return out
 
 
-def rollback_table(pairs: list[dict]) -> None:
-    print("\nheld-out failures rerun with --on-alarm rollback (the judge's J at the end)")
+def rollback_table(pairs: list[dict]) -> dict:
+    print("\nfailures rerun with --on-alarm rollback (the judge's J at the end)")
     rows = [
-        [p["kind"], p["seed"], p["warn_final_J"], p.get("pre_collapse_best_J", "-"),
+        [p["kind"], p["seed"], p["rule"], p["warn_final_J"], p["pre_onset_best_J"],
          p["rollback_final_J"], p["rollbacks"], p["stopped"] is not None]
         for p in pairs
     ]  # fmt: skip
-    header = ["kind", "seed", "warn J", "best J before onset", "rollback J", "rollbacks", "stopped"]
-    print_table(header, rows)
+    print_table(["kind", "seed", "rule", "warn J", "best J before onset", "rollback J",
+                 "rollbacks", "stopped"], rows)  # fmt: skip
+    by_rule = {}
+    for rule in dict.fromkeys(p["rule"] for p in pairs):
+        mine = [p for p in pairs if p["rule"] == rule]
+        by_rule[rule] = {
+            "runs": len(mine),
+            "rescued": sum(p["rollback_final_J"] >= p["warn_final_J"] + RESCUE for p in mine),
+            "at_or_above_pre_onset_best": sum(
+                p["rollback_final_J"] >= p["pre_onset_best_J"] for p in mine
+            ),
+            "mean_final_J": statistics.mean(p["rollback_final_J"] for p in mine),
+            "mean_warn_J": statistics.mean(p["warn_final_J"] for p in mine),
+        }
+    print_table(["rule", *next(iter(by_rule.values()))],
+                [[k, *(f"{v:.3f}" if isinstance(v, float) else v for v in s.values())]
+                 for k, s in by_rule.items()])  # fmt: skip
+    return by_rule
 
 
-def phase_report(args: Args) -> dict:
-    """The tables again from bench/results/watchdog.json, no training; fills in what an
-    older run of the bench did not record (the best J before the judge's onset)."""
-    results = load_results()
+def phase_late(args: Args, classifier, results: dict) -> dict:
+    """A tiny-data run (256 images) trained --late-steps steps, far past where it learned."""
+    r = run_one("tiny-data", 300, args.late_steps, args, classifier, [])
     reference = {int(k): v for k, v in results["reference_J"].items()}
-    dev = label(results["dev_records"], reference)
-    table("development (chosen here)", dev, Thresholds(**results["dev_chosen"]))
-    held = label(results["heldout_records"], reference)
-    table("held out (thresholds in dcgan/watchdog.py)", held, THRESHOLDS)
-    onsets = {(r["kind"], r["seed"]): r for r in held}
-    for pair in results.get("rollback", []):
-        r = onsets[(pair["kind"], pair["seed"])]
-        best = max((j["J"] for j in r["judged"] if j["step"] < r["onset"]), default=0.0)
-        pair["pre_collapse_best_J"] = best
-    rollback_table(results.get("rollback", []))
-    return {"rollback": results.get("rollback", [])}
+    r = label([r], reference)[0]
+    alarms = [(a.name, a.step, a.onset) for a in replay(r["health"])]
+    js = [(j["step"], j["J"]) for j in r["judged"]]
+    print(f"\nlate: judge onset {r['onset']}, alarms {alarms}")
+    print("J every 500 steps:", [f"{s}:{j:.2f}" for s, j in js if s % 500 == 0])
+    print("filters_collapsed every 500:",
+          [f"{h['step']}:{h.get('filters_collapsed', 0):.2f}" for h in r["health"]
+           if h["step"] % 500 == 0])  # fmt: skip
+    return {"late": {**r, "replayed_alarms": alarms}}
+
+
+def phase_report(args: Args, results: dict) -> dict:
+    """The tables again from bench/results/watchdog.json, no training."""
+    dev = results["dev_records"] + cifar_records("dev")
+    chosen = Thresholds(**results["dev_chosen"])
+    no_floor = replace(chosen, diversity_floor=0.0)
+    out = {
+        "dev_score_chosen": table("development (chosen here)", dev, chosen),
+        "dev_score_without_floor": table("development, without the floor", dev, no_floor),
+    }
+    records = results["heldout_records"]
+    cifar = cifar_records("heldout")
+    out["heldout_score"] = table("held out (thresholds in dcgan/watchdog.py)", records, THRESHOLDS)
+    out["heldout_score_cifar"] = table("CIFAR-10, held out", cifar, THRESHOLDS)
+    healthy = [r for r in [*results["dev_records"], *records, *cifar_records("dev"), *cifar]
+               if r["onset"] is None]  # fmt: skip
+    out["warmup"] = warmup_margin(healthy, THRESHOLDS)
+    for part in ("dev", "heldout"):
+        if results.get(f"rollback_{part}"):
+            rollback_table(results[f"rollback_{part}"])
+    return out
 
 
 def time_parts(size: int, width: int, reps: int) -> dict[str, float]:
@@ -318,21 +384,26 @@ def main() -> None:
     args = parse_args(Args, __doc__)
     if not Path(args.data).exists():
         raise SystemExit(f"no MNIST at {args.data}")
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     results = load_results()
     try:
         if args.phase == "overhead":
             results.update(phase_overhead(args))
         elif args.phase == "report":
-            results.update(phase_report(args))
+            results.update(phase_report(args, results))
         else:
             classifier = load_mnist_classifier()
-            phase = phase_dev if args.phase == "dev" else phase_heldout
-            results.update(phase(args, classifier))
+            phases = {"dev": phase_dev, "heldout": phase_heldout, "rollback": phase_rollback}
+            results.update({**phases, "late": phase_late}[args.phase](args, classifier, results))
     except DcganError as e:
         raise SystemExit(f"bench/watchdog.py: {e}") from None
     rule = {"fall": FALL, "learned": LEARNED, "lag_from": LAG_FROM, "n": JUDGE_N}
     results["judge_rule"] = {**rule, "every": EVERY, "steps": args.steps}
+    results.pop("command", None)
+    results.pop("machine", None)  # the machine of the last phase run
+    results.pop("dev_score_defaults", None)  # an older layout's (now dev_score_without_floor)
+    results.setdefault("commands", {})[args.phase] = command()
+    results.pop("rollback", None)  # an older layout's rollback table (the rule it used is gone)
     print(f"\nwrote {write_results('watchdog', results, indent=None)}")
 
 

@@ -5,6 +5,8 @@ rule is stated in bench/watchdog.py's docstring."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import math
 import statistics
@@ -13,14 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from harness import CACHE
+from harness import CACHE, print_table
 
+import dcgan.training
 from dcgan import ModelConfig, TrainConfig, load, sample, train
 from dcgan.io import atomic_write_text
 from dcgan.metrics.mnist_classifier import classify_samples
 from dcgan.outcome import TrainingDiverged, TrainingStopped
 from dcgan.plots import read_stats
-from dcgan.watchdog import Thresholds, replay
+from dcgan.training_watchdog import PAPER_LR, rollback_settings
+from dcgan.watchdog import THRESHOLDS, Thresholds, Watchdog, replay
 
 FALL, LEARNED, LAG_FROM = 0.5, 0.1, 500  # the judge's rule (see above)
 JUDGE_N, JUDGE_SEED = 500, 7
@@ -134,13 +138,32 @@ def compact(row: dict) -> dict:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
 
 
+def known_record(records: list[dict], steps: int, **key) -> dict | None:
+    """The record among `records` (an earlier results file's) of the run `key` (its kind,
+    seed, ...) of `steps` steps: a run this bench already trained and judged is not redone.
+    Records written before `steps` was recorded are of 1,500 steps."""
+    for r in records:
+        if r.get("steps", 1500) == steps and all(r.get(k) == v for k, v in key.items()):
+            return r
+    return None
+
+
 def train_and_judge(
-    config: TrainConfig, record_path: Path, judge: Callable[[Path], list[dict]], **fields
+    config: TrainConfig,
+    record_path: Path,
+    judge: Callable[[Path], list[dict]],
+    known: dict | None = None,
+    **fields,
 ) -> dict:
-    """Train (or find cached) one corpus run and judge its checkpoints: its record, with
-    `fields` (its kind, seed, ...)."""
+    """Train (or find cached, or `known` from a results file) one corpus run and judge its
+    checkpoints: its record, with `fields` (its kind, seed, ...) and its steps."""
     if record_path.exists():
         return json.loads(record_path.read_text())
+    if known is not None:
+        record = {**known, "steps": config.steps}
+        record_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(record_path, json.dumps(record) + "\n")
+        return record
     t0 = time.perf_counter()
     stopped, run_dir = None, None
     try:
@@ -153,6 +176,7 @@ def train_and_judge(
     rows = read_stats(run_dir)
     record = {
         **fields,
+        "steps": config.steps,
         "seconds": round(time.perf_counter() - t0, 1),
         "stopped": stopped,
         "health": [compact(r) for r in rows if r.get("kind") == "health"],
@@ -165,17 +189,120 @@ def train_and_judge(
 
 
 def score(records: list[dict], t: Thresholds) -> dict:
-    """Detection, false alarms and delay of thresholds `t` replayed on records."""
+    """Detection, false alarms and delay of thresholds `t` replayed on records; `in_time`:
+    the failures caught no later than a tenth of their run after the judge's onset."""
     failed = [r for r in records if r["onset"] is not None]
     healthy = [r for r in records if r["onset"] is None]
     first = {id(r): next(iter(replay(r["health"], t)), None) for r in records}
     detected = [r for r in failed if first[id(r)] is not None]
     delays = [first[id(r)].step - r["onset"] for r in detected]
+    late = [r for r in detected if first[id(r)].step - r["onset"] > r.get("steps", 1500) / 10]
     return {
         "failed_runs": len(failed),
         "healthy_runs": len(healthy),
         "detected": len(detected) / max(len(failed), 1),
+        "in_time": (len(detected) - len(late)) / max(len(failed), 1),
         "false_alarms": sum(first[id(r)] is not None for r in healthy) / max(len(healthy), 1),
         "median_delay": statistics.median(delays) if delays else None,
         "first_alarms": {f"{r['kind']}-{r['seed']}": first[id(r)].name for r in detected},
+        "false_alarm_runs": [
+            f"{r['kind']}-{r['seed']}" for r in healthy if first[id(r)] is not None
+        ],
     }
+
+
+# Each bound from cautious to eager: among choices that do equally well on the development
+# runs the first, most cautious, is kept (a bound that no development run tested stays
+# cautious rather than eager by accident).
+GRID = {
+    "d_wins": (0.005, 0.01, 0.02, 0.05),
+    "garbage_gap": (0.5, 0.25, 0.1),
+    "diversity_drop": (0.3, 0.4, 0.5, 0.6, 0.7),
+    "diversity_floor": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
+    "near_copies": (0.5, 0.3, 0.2),
+    "filters": (0.8, 0.6, 0.4),
+    "patience": (1, 2, 3),
+    "warmup": (2, 3, 5),
+}
+MAX_FALSE_ALARMS = 0.1
+
+
+def search(records: list[dict]) -> tuple[Thresholds, dict]:
+    """The thresholds with the most failures detected at <= MAX_FALSE_ALARMS false alarms on
+    healthy runs; ties go to fewer false alarms, then to more failures caught in time (no
+    later than a tenth of the run after the judge's onset), then to the more cautious rule
+    (more probes in a row, a longer warm-up), then to the first in GRID's order: the choice
+    least fitted to these few runs."""
+    best, best_key = THRESHOLDS, None
+    for values in itertools.product(*GRID.values()):
+        t = Thresholds(**dict(zip(GRID, values, strict=True)))
+        s = score(records, t)
+        if s["false_alarms"] > MAX_FALSE_ALARMS:
+            continue
+        key = (s["detected"], -s["false_alarms"], s["in_time"], t.patience, t.warmup)
+        if best_key is None or key > best_key:
+            best, best_key = t, key
+    return best, score(records, best)
+
+
+def table(name: str, records: list[dict], t: Thresholds) -> dict:
+    """Detection, false alarms and delay of `t` on `records`, by recipe and in all."""
+    out, rows = {}, []
+    for kind in [*sorted({r["kind"] for r in records}), "all"]:
+        s = score([r for r in records if kind in (r["kind"], "all")], t)
+        out[kind] = s
+        delay = "-" if s["median_delay"] is None else s["median_delay"]
+        rows.append(
+            [kind, s["failed_runs"], s["healthy_runs"], f"{s['detected']:.2f}",
+             f"{s['in_time']:.2f}", f"{s['false_alarms']:.2f}", delay]
+        )  # fmt: skip
+    print(f"\n{name}")
+    header = ["kind", "failed", "healthy", "detected", "in time", "false alarms", "median delay"]
+    print_table(header, rows)
+    return {"by_kind": out, "all": out["all"]}
+
+
+def d_quarter(c: TrainConfig, alarm: str) -> dict[str, float]:
+    """Both rates capped at the paper's, then D's cut to a quarter of it: D, which wins in
+    most failures, is slowed hard whatever the alarm; beta1 capped, seed + 1."""
+    lr_g, lr_d = c.rates()
+    c.lr_g, c.lr_d = min(lr_g, PAPER_LR), min(lr_d, PAPER_LR) / 4
+    c.beta1, c.seed = min(c.beta1, 0.5), (c.seed + 1) % 2**32
+    return {"lr_g": c.lr_g, "lr_d": c.lr_d, "beta1": c.beta1, "seed": c.seed}
+
+
+def slow_both(c: TrainConfig, alarm: str) -> dict[str, float]:
+    """Both rates capped at the paper's, then halved; beta1 capped, seed + 1."""
+    lr_g, lr_d = c.rates()
+    c.lr_g, c.lr_d = min(lr_g, PAPER_LR) / 2, min(lr_d, PAPER_LR) / 2
+    c.beta1, c.seed = min(c.beta1, 0.5), (c.seed + 1) % 2**32
+    return {"lr_g": c.lr_g, "lr_d": c.lr_d, "beta1": c.beta1, "seed": c.seed}
+
+
+# The rollback rules compared; "shipped" is dcgan.training_watchdog.rollback_settings.
+RULES = {"shipped": rollback_settings, "d-quarter": d_quarter, "slow-both": slow_both}
+# How a rule is chosen on development failures (stated before they ran): the most runs whose
+# final J is at least the warned run's + RESCUE; ties to the higher mean final J.
+RESCUE = 0.05
+
+
+@contextlib.contextmanager
+def rollback_rule(name: str):
+    """Training's rollback rule replaced by RULES[name] for the runs inside."""
+    shipped = dcgan.training.rollback_settings
+    dcgan.training.rollback_settings = RULES[name]
+    try:
+        yield
+    finally:
+        dcgan.training.rollback_settings = shipped
+
+
+def healthy_before(health: list[dict]) -> bool:
+    """Whether a probe before the first alarm was clear (healthy.pt was written)."""
+    dog = Watchdog(every=1)
+    for row in health:
+        if dog.check(row):
+            return False
+        if dog.clear:
+            return True
+    return False

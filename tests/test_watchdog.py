@@ -37,17 +37,22 @@ COLLAPSED = {
 }
 
 
-def collapse_probes(monkeypatch, first: int, count: int) -> None:
-    """The probe's signals say "collapsed" for probes first .. first+count-1 (counted from
-    1 over the whole test), and are the real ones otherwise."""
+# A tiny run of a few dozen steps has not yet become varied (its diversity stays under the
+# floor): outside a forced collapse the probe says it has, so that the collapse alone alarms.
+VARIED = {"diversity": 1.0}
+
+
+def collapse_probes(monkeypatch, first: int, count: int, bad: dict = COLLAPSED) -> None:
+    """The probe's signals are `bad` for probes first .. first+count-1 (counted from 1 over
+    the whole test), and the real ones, with a varied G's diversity, otherwise."""
     real = dcgan.training_watchdog.probe
     calls = {"n": 0}
 
     def probe(*args):
         calls["n"] += 1
         signals, means = real(*args)
-        bad = first <= calls["n"] < first + count
-        return ({**signals, **COLLAPSED} if bad else signals), means
+        forced = bad if first <= calls["n"] < first + count else VARIED
+        return {**signals, **forced}, means
 
     monkeypatch.setattr(dcgan.training_watchdog, "probe", probe)
 
@@ -106,9 +111,16 @@ def test_alarm_rules_need_a_fall_patience_and_warmup() -> None:
     assert alarms[0].onset == 100 and alarms[0].step == 100 + t.patience - 1
     assert "mode-collapse at step" in alarms[0].line() and "roll back" in alarms[0].line()
     assert [a.name for a in replay(rows)] == ["mode-collapse"]
-    # Early training's samples are all alike: low diversity that never fell raises nothing.
-    early = [{"step": i, **healthy, "diversity": 0.01} for i in range(1, 10)]
-    assert t.diversity_floor >= 0.01 or not replay(early)
+    # Early training's samples are all alike: diversity under the floor during the warm-up,
+    # then above it, raises nothing; staying under it after the warm-up raises mode-collapse.
+    low_early = {**healthy, "diversity": t.diversity_floor / 2}
+    warm = [{"step": i, **(low_early if i <= t.warmup else healthy)} for i in range(1, 12)]
+    assert not replay(warm)
+    never = [{"step": i, **low_early} for i in range(1, 12)]
+    alarms = replay(never)
+    assert [a.name for a in alarms] == ["mode-collapse"]
+    assert alarms[0].step == t.warmup + 1 and alarms[0].onset == 1
+    assert "floor of a varied G" in alarms[0].line()
     # D rejects every sample: d-wins, whatever the samples look like.
     wins = {**healthy, "D_x_mean": 1.0, "D_G_z_mean": t.d_wins / 10}
     rows = [{"step": i, **(healthy if i <= t.warmup else wins)} for i in range(1, 12)]
@@ -144,6 +156,27 @@ def test_warn_logs_alarms_and_doctor_reaches_the_same_verdict(
     page = write_report(run, n=4).read_text()
     assert "Health (the training watchdog" in page and "alarm mode-collapse at step" in page
     assert (run / "report" / "health.png").is_file()
+
+
+def test_a_g_that_never_becomes_varied_raises_mode_collapse(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """Forced: the samples stay alike from the first probe on (diversity under the floor,
+    near copies everywhere), with nothing to fall from; the alarm comes after the warm-up."""
+    t = THRESHOLDS
+    never = {"diversity": t.diversity_floor / 2, "near_copies": 1.0}
+    collapse_probes(monkeypatch, 1, 100, never)
+    steps = (t.warmup + 2) * EVERY
+    run = train_tiny(tmp_path, steps=steps, health_every=EVERY, checkpoint_every=EVERY)
+    alarms = rows_of(run, "alarm")
+    assert [(a["name"], a["step"], a["onset"]) for a in alarms] == [
+        ("mode-collapse", (t.warmup + 1) * EVERY, EVERY)
+    ]
+    assert "floor of a varied G" in capsys.readouterr().err
+    assert [(a.name, a.step) for a in diagnose(run).alarms] == [
+        ("mode-collapse", alarms[0]["step"])
+    ]
+    assert not (run / "healthy.pt").exists()  # no probe was ever clear
 
 
 def test_stop_saves_and_says_so_in_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -219,6 +252,7 @@ def test_doctor_recomputes_a_run_trained_without_the_watchdog(tmp_path: Path, ca
     assert diagnosis.recomputed
     assert [r["step"] for r in diagnosis.rows] == [4, 8, 12]
     assert all("diversity" in r and "D_x_mean" in r for r in diagnosis.rows)
+    assert not diagnosis.alarms  # 12 steps are inside the warm-up: not yet varied is no alarm
     assert diagnosis.figure is not None and diagnosis.figure.is_file()
 
     with pytest.raises(DcganError, match="not a run directory"):
@@ -239,7 +273,8 @@ real_probe, calls = dcgan.training_watchdog.probe, [0]
 def probe(*args):
     calls[0] += 1
     signals, means = real_probe(*args)
-    return ({{**signals, **{collapsed!r}}} if calls[0] >= {first} else signals), means
+    forced = {collapsed!r} if calls[0] >= {first} else {varied!r}
+    return {{**signals, **forced}}, means
 
 real = getattr(dcgan.rundir.RunDir, {kill_after!r})
 
@@ -254,13 +289,16 @@ train_tiny(Path({tmp!r}), steps=50, health_every=5, checkpoint_every=5, on_alarm
 
 
 @pytest.mark.parametrize("kill_after", ["drop_checkpoints_after", "archive_rows_after"])
-def test_a_run_killed_during_a_rollback_resumes(tmp_path: Path, kill_after: str) -> None:
+def test_a_run_killed_during_a_rollback_resumes(
+    tmp_path: Path, monkeypatch, kill_after: str
+) -> None:
     import subprocess
     import sys
 
     code = KILLED_IN_ROLLBACK.format(
         tests=str(Path(__file__).parent),
         collapsed=COLLAPSED,
+        varied=VARIED,
         first=FIRST_BAD,
         tmp=str(tmp_path),
         kill_after=kill_after,
@@ -270,6 +308,7 @@ def test_a_run_killed_during_a_rollback_resumes(tmp_path: Path, kill_after: str)
     run = next((tmp_path / "runs").iterdir())
     rolled = load_checkpoint(run)["health"]["rollbacks"]
     assert rolled == (kill_after == "archive_rows_after")  # the save came between the two
+    collapse_probes(monkeypatch, 0, 0)  # resumed, G stays varied as before the kill
     result = dcgan.training.train(resume=run)
     assert result.step == 50
     steps = [r["step"] for r in read_stats(run) if "loss_D" in r]

@@ -26,8 +26,9 @@ from dcgan.rundir import HEALTHY
 from dcgan.watchdog import THRESHOLDS, Alarm, logged, replay
 
 # Recomputed rows are as far apart as the checkpoints kept (often thousands of steps): one
-# row out of bounds is evidence enough there, and there is no warm-up to wait out.
-SPARSE = {"patience": 1, "warmup": 0}
+# row out of bounds is evidence enough there. Their warm-up is counted in steps: the
+# training warm-up's probes at the default --health-every of 100.
+SPARSE_PATIENCE, WARMUP_STEPS = 1, THRESHOLDS.warmup * 100
 
 
 @dataclass
@@ -72,7 +73,8 @@ def diagnose(run: str | Path, config: DoctorConfig | None = None, **options: Any
     thresholds = THRESHOLDS
     if recomputed:
         health = recompute(run_dir, rows, config)
-        thresholds = dataclasses.replace(THRESHOLDS, **SPARSE)
+        warmup = sum(r["step"] <= WARMUP_STEPS for r in health)
+        thresholds = dataclasses.replace(THRESHOLDS, patience=SPARSE_PATIENCE, warmup=warmup)
     if not health:
         raise DcganError(f"{run_dir} has no checkpoint to diagnose yet")
     alarms = replay(health, thresholds)
