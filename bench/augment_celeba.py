@@ -22,7 +22,9 @@ Run the full protocol (64 px, width 64, 5,000 steps, 1k/5k/all, three arms, 3 se
 The small versions that docs/training.md reports (--steps 250 and --steps 600):
     python bench/augment_celeba.py --size 32 --width 32 --steps 250 --subsets 1000,0 \
         --arms none,diffaugment
-(`0` in --subsets means the whole pool.)
+(`0` in --subsets means the whole pool.) `--reuse OLD.json` takes over the cells of an
+earlier run at the same settings instead of rerunning them; the extractor is trained with a
+fixed seed, and a different held-out accuracy of it refuses the reuse.
 """
 
 from __future__ import annotations
@@ -71,6 +73,29 @@ class Args:
     threads: int = opt(1, "torch threads")
     work: str = opt("", "folder for data and runs (default: a temporary one)")
     json: str = opt(str(results_path("augment_celeba")))
+    reuse: str = opt("", "a results JSON of this script whose cells are taken over, not rerun")
+
+
+SAME = ("size", "width", "steps", "batch_size", "seeds", "n_eval")  # what a reused cell must share
+
+
+def reusable(path: str, args: Args, accuracy: float) -> dict[str, dict]:
+    """The cells of an earlier run of this script at the same settings and with the same
+    extractor. The extractor is seeded, so on the same faces it comes out the same net; its
+    held-out accuracy (to the last digit) is the check. Anything else: a one-line exit."""
+    if not path:
+        return {}
+    old = json.loads(Path(path).read_text())
+    mine = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(args).items()}
+    differ = [k for k in SAME if old["args"][k] != mine[k]]
+    if differ:
+        sys.exit(f"--reuse {path}: other settings ({', '.join(differ)}); its cells do not compare")
+    if old["extractor"]["accuracy"] != accuracy:
+        sys.exit(
+            f"--reuse {path}: its extractor had accuracy {old['extractor']['accuracy']}, "
+            f"this one {accuracy}: its KIDs do not compare"
+        )
+    return old["cells"]
 
 
 def read_faces(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -150,53 +175,62 @@ def main(argv: list[str] | None = None) -> int:
     held_u8 = torch.from_numpy(images[held]).permute(0, 3, 1, 2).contiguous()
     log(f"{len(images)} faces: {len(pool)} in the training pool, {int(held.sum())} held out")
     extractor_path = work / "celeba_identity_cnn.pt"
-    info = train_extractor(
-        save_npz(work / "pool_labelled.npz", images[pool], identities[pool]),
-        extractor_path,
-        epochs=5,
-        cache=str(work / "cache"),
-    )
+    with torch.random.fork_rng():  # its dropout draws from torch's global stream: seed it,
+        torch.manual_seed(0)  # so that every run of this script judges with the same net
+        info = train_extractor(
+            save_npz(work / "pool_labelled.npz", images[pool], identities[pool]),
+            extractor_path,
+            epochs=5,
+            cache=str(work / "cache"),
+        )
     extractor = ClassifierExtractor(extractor_path)
     held_ref = Reference.of(extractor(held_u8))
     log(f"extractor: {json.dumps({k: v for k, v in info.items() if k != 'path'})[:200]}")
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    old = reusable(args.reuse, args, info["accuracy"])
     cells: dict[str, dict] = {}
     for k in args.subsets:
         chosen = pool if k == 0 else pool[:k]
         data = save_npz(work / f"celeba{len(chosen)}.npz", images[chosen])
         train_u8 = torch.from_numpy(images[chosen[: len(held_u8)]]).permute(0, 3, 1, 2)
         for arm in arms:
-            rows = []
-            for seed in args.seeds:
-                config = TrainConfig(
-                    data=str(data),
-                    out=str(work / "runs"),
-                    model=ModelConfig(size=args.size, channels=3, ngf=args.width, ndf=args.width),
-                    batch_size=args.batch_size,
-                    steps=args.steps,
-                    seed=seed,
-                    augment=arm,
-                    sample_every=10**9,
-                    checkpoint_every=10**9,
-                    health_every=0,
-                    progress=False,
-                    cache=str(CACHE),
-                )
-                run = train(config).run_dir
-                row = {
-                    "seed": seed,
-                    **judge(run, extractor, held_ref, held_u8, train_u8, args.n_eval),
+            if f"{len(chosen)}/{arm}" in old:
+                cells[f"{len(chosen)}/{arm}"] = {**old[f"{len(chosen)}/{arm}"], "from": args.reuse}
+                log(f"{len(chosen)} images, {arm}: taken over from {args.reuse}")
+            else:
+                rows = []
+                for seed in args.seeds:
+                    config = TrainConfig(
+                        data=str(data),
+                        out=str(work / "runs"),
+                        model=ModelConfig(
+                            size=args.size, channels=3, ngf=args.width, ndf=args.width
+                        ),
+                        batch_size=args.batch_size,
+                        steps=args.steps,
+                        seed=seed,
+                        augment=arm,
+                        sample_every=10**9,
+                        checkpoint_every=10**9,
+                        health_every=0,
+                        progress=False,
+                        cache=str(CACHE),
+                    )
+                    run = train(config).run_dir
+                    row = {
+                        "seed": seed,
+                        **judge(run, extractor, held_ref, held_u8, train_u8, args.n_eval),
+                    }
+                    rows.append(row)
+                    log(f"{len(chosen)} images, {arm}, seed {seed}: {row}")
+                keys = ("kid", "d_real_held_out", "d_real_train", "d_fake")
+                cells[f"{len(chosen)}/{arm}"] = {
+                    "images": len(chosen),
+                    "augment": arm,
+                    "epochs": round(args.steps * args.batch_size / len(chosen), 1),
+                    **{key: stats([r[key] for r in rows]) for key in keys},
+                    "runs": rows,
                 }
-                rows.append(row)
-                log(f"{len(chosen)} images, {arm}, seed {seed}: {row}")
-            keys = ("kid", "d_real_held_out", "d_real_train", "d_fake")
-            cells[f"{len(chosen)}/{arm}"] = {
-                "images": len(chosen),
-                "augment": arm,
-                "epochs": round(args.steps * args.batch_size / len(chosen), 1),
-                **{key: stats([r[key] for r in rows]) for key in keys},
-                "runs": rows,
-            }
             record = {
                 "args": vars(args),
                 "held_out": int(held.sum()),
