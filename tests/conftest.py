@@ -25,6 +25,19 @@ def shared() -> Path:
     return SHARED
 
 
+def celeba_jpegs(n: int) -> list[tuple[str, bytes]]:
+    """The first `n` JPEGs of the shared CelebA tar as (member name, bytes); the test is
+    skipped when the tar is absent."""
+    import tarfile
+
+    tar = SHARED / "celeba_aligned_00.tar"
+    if not tar.is_file():
+        pytest.skip(f"real CelebA tar {tar} is absent")
+    with tarfile.open(tar) as tf:
+        members = [m for m in tf.getmembers() if m.isfile()][:n]
+        return [(m.name, tf.extractfile(m).read()) for m in members]
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Small tensors: one torch thread is faster than two on a busy machine, and modest.

@@ -5,11 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import tarfile
 
 import numpy as np
 import pytest
-from conftest import SHARED
+from conftest import SHARED, celeba_jpegs
 from PIL import Image
 
 from dcgan.cli import main
@@ -21,7 +20,6 @@ from dcgan.experiments.dedup_hash import train_hash
 from dcgan.experiments.dedup_nets import HashAutoencoder, InvariantHash
 from dcgan.options_data import DedupConfig
 
-TAR = SHARED / "celeba_aligned_00.tar"
 N = 240
 CONFIG = DedupConfig(hash="paper", epochs=4)
 
@@ -35,11 +33,7 @@ def _reencode(data: bytes, quality: int = 90) -> bytes:
 @pytest.fixture(scope="module")
 def celeba() -> list[tuple[str, bytes]]:
     """The first N CelebA JPEGs of the shared tar, as (name, bytes)."""
-    if not TAR.is_file():
-        pytest.skip(f"real CelebA tar {TAR} is absent")
-    with tarfile.open(TAR) as tf:
-        members = [m for m in tf.getmembers() if m.isfile()][:N]
-        return [(m.name, tf.extractfile(m).read()) for m in members]
+    return celeba_jpegs(N)
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 
 import numpy as np
 import pytest
-from conftest import SHARED
+from conftest import celeba_jpegs
 from PIL import Image, ImageOps
 from scipy.sparse.csgraph import connected_components
 
@@ -19,7 +18,6 @@ from dcgan.experiments.dedup_groups import view_distance, view_labels
 from dcgan.experiments.dedup_views import phash
 from dcgan.options_data import DedupConfig
 
-TAR = SHARED / "celeba_aligned_00.tar"
 N = 120
 EPOCHS = 2
 
@@ -50,11 +48,7 @@ def _open(data: bytes) -> Image.Image:
 
 @pytest.fixture(scope="module")
 def celeba() -> list[tuple[str, bytes]]:
-    if not TAR.is_file():
-        pytest.skip(f"real CelebA tar {TAR} is absent")
-    with tarfile.open(TAR) as tf:
-        members = [m for m in tf.getmembers() if m.isfile()][:N]
-        return [(m.name.split("/")[-1], tf.extractfile(m).read()) for m in members]
+    return [(name.split("/")[-1], data) for name, data in celeba_jpegs(N)]
 
 
 @pytest.fixture(scope="module")

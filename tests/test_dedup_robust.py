@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED
+from conftest import celeba_jpegs
 from PIL import Image, ImageOps
 
 from dcgan.data.images import convert_image
@@ -19,7 +18,6 @@ from dcgan.experiments.dedup_nets import HashAutoencoder
 from dcgan.experiments.dedup_robust import RobustHash
 from dcgan.options_data import DedupConfig
 
-TAR = SHARED / "celeba_aligned_00.tar"
 N = 300
 COPIES = {
     "mirror": ImageOps.mirror,
@@ -40,11 +38,7 @@ def _copy(data: bytes, kind: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def celeba() -> list[tuple[str, bytes]]:
-    if not TAR.is_file():
-        pytest.skip(f"real CelebA tar {TAR} is absent")
-    with tarfile.open(TAR) as tf:
-        members = [m for m in tf.getmembers() if m.isfile()][:N]
-        return [(m.name.split("/")[-1], tf.extractfile(m).read()) for m in members]
+    return [(name.split("/")[-1], data) for name, data in celeba_jpegs(N)]
 
 
 @pytest.fixture(scope="module")
