@@ -205,3 +205,20 @@ def test_train_extractor_then_evaluate_with_it(run_dir: Path, tmp_path: Path, ca
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["extractor"] == ext.name and result["metrics"]["fid"] >= 0
     assert main(["evaluate", "--train-extractor", "--data", str(tmp_path / "nope")]) == 2
+
+
+def test_train_extractor_is_one_net_per_seed(tmp_path: Path) -> None:
+    """Its dropout draws from torch's global stream: one seed must still give one extractor,
+    whatever the caller drew before, and leave the caller's stream as it was."""
+    from dcgan.metrics.train_extractor import train_extractor
+
+    weights = []
+    for before in (1, 7):
+        torch.manual_seed(before)
+        state = torch.get_rng_state()
+        out = tmp_path / f"e{before}.pt"
+        train_extractor("digits", out, epochs=1, cache=tmp_path / "cache")
+        assert torch.equal(torch.get_rng_state(), state)
+        weights.append(torch.load(out, weights_only=True)["state_dict"])
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

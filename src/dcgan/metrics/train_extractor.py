@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from dcgan.conventions import to_unit_range
-from dcgan.data.packed import resolve_data
+from dcgan.data.packed import PackedDataset, resolve_data
 from dcgan.errors import DcganError
 from dcgan.io import atomic_write
 from dcgan.metrics.mnist_classifier import MnistClassifier
@@ -70,33 +70,14 @@ def train_extractor(
     if classes < 2:
         raise DcganError(f"{data} has a single class: nothing to learn")
     gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng():  # the net's init, seeded, without touching the caller's RNG
+    t0 = time.monotonic()
+    # The net's init and its dropout draw from torch's global stream: seeded, so that one seed
+    # gives one extractor, without touching the caller's stream.
+    with torch.random.fork_rng():
         torch.manual_seed(seed)
         net = MnistClassifier(channels=dataset.channels, num_classes=classes)
-    x = torch.cat(
-        [
-            net.prepare(to_unit_range(dataset.get_batch(np.arange(i, min(i + 5000, len(dataset))))))
-            for i in range(0, len(dataset), 5000)
-        ]
-    )
-    order = torch.randperm(len(x), generator=gen)
-    n_test = max(1, min(10000, int(len(x) * holdout)))
-    test, train = order[:n_test], order[n_test:]
-    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-4)
-    steps = math.ceil(len(train) / batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, epochs=epochs, steps_per_epoch=steps)
-    t0 = time.monotonic()
-    for _ in range(epochs):
-        net.train()
-        perm = train[torch.randperm(len(train), generator=gen)]
-        for i in range(steps):
-            idx = perm[i * batch_size : (i + 1) * batch_size]
-            loss = F.cross_entropy(net(augment(x[idx], gen)), labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-    acc = accuracy(net, x[test], labels[test])
+        torch.manual_seed(seed)  # dropout's stream, apart from the init's draws
+        acc = _fit(net, dataset, labels, gen, epochs, batch_size, lr, holdout)
     meta = {
         "channels": dataset.channels,
         "num_classes": classes,
@@ -109,3 +90,39 @@ def train_extractor(
     state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     path = atomic_write(out, lambda f: torch.save({"state_dict": state, "meta": meta}, f))
     return {"path": str(path), "accuracy": acc, "seconds": round(time.monotonic() - t0, 1)}
+
+
+def _fit(
+    net: MnistClassifier,
+    dataset: PackedDataset,
+    labels: torch.Tensor,
+    gen: torch.Generator,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    holdout: float,
+) -> float:
+    """Train `net` on all but a held-out share of `dataset`; its accuracy on that share."""
+    x = torch.cat(
+        [
+            net.prepare(to_unit_range(dataset.get_batch(np.arange(i, min(i + 5000, len(dataset))))))
+            for i in range(0, len(dataset), 5000)
+        ]
+    )
+    order = torch.randperm(len(x), generator=gen)
+    n_test = max(1, min(10000, int(len(x) * holdout)))
+    test, train = order[:n_test], order[n_test:]
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-4)
+    steps = math.ceil(len(train) / batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, epochs=epochs, steps_per_epoch=steps)
+    for _ in range(epochs):
+        net.train()
+        perm = train[torch.randperm(len(train), generator=gen)]
+        for i in range(steps):
+            idx = perm[i * batch_size : (i + 1) * batch_size]
+            loss = F.cross_entropy(net(augment(x[idx], gen)), labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    return accuracy(net, x[test], labels[test])
