@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
-import os
 import random
 import time
 from pathlib import Path
@@ -37,6 +35,7 @@ from dcgan.progress import UNBOUNDED, Progress
 from dcgan.rundir import RunDir, run_name
 from dcgan.sampling import generate, grid_image, sample_z
 from dcgan.step import STATS, ema_decay, train_step, update_ema
+from dcgan.step_nets import step_nets
 from dcgan.training_watchdog import TrainingWatchdog, rollback_settings
 
 __all__ = [
@@ -141,22 +140,7 @@ class Trainer:
         self.step = 0
         if ckpt is not None:
             self.load_state(ckpt)
-        # What the step calls: DDP wrappers under torchrun (D's bare module for G's step).
-        g_net = distributed.wrap(self.g, self.device, self.job, c.sync_bn)
-        d_net = distributed.wrap(self.d, self.device, self.job, c.sync_bn)
-        d_bare = d_net.module if self.job.enabled else None
-        if c.compile:  # keep Inductor's kernels beside the data: later runs skip the compile
-            os.environ.setdefault(
-                "TORCHINDUCTOR_CACHE_DIR", str(Path(c.cache).absolute() / "inductor")
-            )
-        self.g_step = torch.compile(g_net) if c.compile else g_net
-        self.d_step = torch.compile(d_net) if c.compile else d_net
-        self.d_frozen = torch.compile(d_bare) if c.compile and d_bare else d_bare
-        self.autocast = (
-            torch.autocast(self.device.type, dtype=torch.bfloat16)
-            if c.precision == "bf16"
-            else contextlib.nullcontext()
-        )
+        self.nets = step_nets(self.g, self.d, c, self.device, self.job)
         self.fixed_z = sample_z(64, c.model.nz, c.z_dist, torch.Generator().manual_seed(GRID_SEED))
 
     def load_state(self, ckpt: dict) -> None:
@@ -342,15 +326,16 @@ class Trainer:
         # Every rank draws the global batch's z and keeps its own rows.
         z = sample_z(self.global_batch, c.model.nz, c.z_dist, self.z_gen)
         z = distributed.shard(z, self.job).to(self.device)
+        n = self.nets
         return train_step(
-            self.g_step,
-            self.d_step,
+            n.g,
+            n.d,
             self.opt_g,
             self.opt_d,
             real,
             z,
-            self.autocast,
-            self.d_frozen,
+            n.autocast,
+            n.d_frozen,
             c.real_label,
             self.augment,
         )
