@@ -42,10 +42,8 @@ not trained again); the records and the tables go to bench/results/watchdog.json
 
 from __future__ import annotations
 
-import contextlib
 import json
 import statistics
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -74,8 +72,8 @@ from watchdog_corpus import (
     table,
     train_and_judge,
 )
+from watchdog_overhead import phase_overhead
 
-from dcgan import ModelConfig
 from dcgan.errors import DcganError
 from dcgan.metrics.mnist_classifier import load_mnist_classifier
 from dcgan.options import opt
@@ -321,65 +319,6 @@ def phase_report(args: Args, results: dict) -> dict:
     return out
 
 
-def time_parts(size: int, width: int, reps: int) -> dict[str, float]:
-    """Median seconds of a training step, a probe and the step's two gradient norms, timed
-    interleaved on the model a user trains (fp32, channels-last, batch 128)."""
-    from dcgan import Discriminator, Generator
-    from dcgan.health import probe
-    from dcgan.step import grad_norm, train_step
-
-    model = ModelConfig(size=size, channels=3, ngf=width, ndf=width)
-    g, d = Generator(model), Discriminator(model)
-    for m in (g, d):
-        m.to(memory_format=torch.channels_last)
-    opt_g = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
-    real = (torch.rand(128, 3, size, size) * 2 - 1).contiguous(memory_format=torch.channels_last)
-    z, probe_z = torch.rand(128, 100) * 2 - 1, torch.rand(64, 100) * 2 - 1
-    parts = {
-        "step": lambda: train_step(g, d, opt_g, opt_d, real, z, contextlib.nullcontext()),
-        "probe": lambda: probe(g, d, probe_z, real[:64]),
-        "norms": lambda: (grad_norm(g), grad_norm(d)),
-    }
-    parts["step"]()  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in parts}
-    for _ in range(reps):
-        for name, fn in parts.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(v) for name, v in times.items()}
-
-
-def phase_overhead(args: Args) -> dict:
-    """The watchdog's cost against the training step: one probe every --health-every steps,
-    and the per-step extras (the two gradient norms)."""
-    out = []
-    for size, width, reps in ((32, 64, 12), (64, 128, 4)):
-        med = time_parts(size, width, reps)
-        out.append(
-            {
-                "size": size,
-                "width": width,
-                "batch": 128,
-                "reps": reps,
-                "step_s": med["step"],
-                "probe_s": med["probe"],
-                "grad_norms_s": med["norms"],
-                "probe_share_at_every_100": med["probe"] / (EVERY * med["step"]),
-                "grad_norm_share": med["norms"] / med["step"],
-            }
-        )
-    print(f"\nwatchdog overhead (medians; probe every {EVERY} steps)")
-    rows = [
-        [r["size"], r["width"], f"{r['step_s']:.3f}", f"{r['probe_s']:.3f}",
-         f"{100 * r['probe_share_at_every_100']:.2f}%", f"{100 * r['grad_norm_share']:.2f}%"]
-        for r in out
-    ]  # fmt: skip
-    print_table(["size", "width", "step s", "probe s", "probe share", "grad norms share"], rows)
-    return {"overhead": out}
-
-
 def main() -> None:
     args = parse_args(Args, __doc__)
     if not Path(args.data).exists():
@@ -388,7 +327,7 @@ def main() -> None:
     results = load_results()
     try:
         if args.phase == "overhead":
-            results.update(phase_overhead(args))
+            results.update(phase_overhead())
         elif args.phase == "report":
             results.update(phase_report(args, results))
         else:
