@@ -40,12 +40,12 @@ from pathlib import Path
 import torch
 from digiface_forget import forget_setup, forget_tests
 from digiface_vectors import ATTRS, BN, arithmetic_test, images_of, pool_faces, turn_test
-from harness import ROOT, SHARED, parse_args, results_path, write_results
+from harness import ROOT, SHARED, converted, parse_args, results_path, write_results
 
 from dcgan.experiments.landmarks import GLASSES, MOUTH_OPEN
 from dcgan.experiments.latent import interpolate, latents
 from dcgan.options import opt
-from dcgan.sampling import grid_image, load, save_png
+from dcgan.sampling import grid_image, save_png
 from dcgan.torch_examples import convert_examples
 
 WEIGHTS = SHARED / "pretrained/digiface64_dcgan/weights.tar"
@@ -117,9 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     torch.set_num_threads(2)
     docs, start = Path(args.docs), time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp:
-        convert_examples(args.weights, Path(tmp) / "digiface.pt")
-        model = load(Path(tmp) / "digiface.pt")
+    model = converted(args.weights)
     record: dict = {
         "model": "DigiFace-1M DCGAN (pytorch/examples layout), 64 px, z ~ N(0, I)",
         "bn": BN,

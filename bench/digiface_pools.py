@@ -25,20 +25,26 @@ docs/digiface_pools_k.png)
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from harness import ROOT, SHARED, parse_args, print_table, results_path, shrink, write_results
+from harness import (
+    ROOT,
+    SHARED,
+    converted,
+    parse_args,
+    print_table,
+    results_path,
+    shrink,
+    write_results,
+)
 
 from dcgan.experiments import concepts as cp
 from dcgan.experiments.zfile import latents
 from dcgan.options import opt
-from dcgan.sampling import load
-from dcgan.torch_examples import convert_examples
 
 BN = "running"
 ATTRS = ("glasses", "mouth-open")
@@ -293,9 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     torch.set_num_threads(1)
     start = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp:
-        convert_examples(args.weights, Path(tmp) / "digiface.pt")
-        model = load(Path(tmp) / "digiface.pt")
+    model = converted(args.weights)
     per_pool = {}
     for p in args.pools:
         per_pool[str(p)] = measure_pool(model, p, args)

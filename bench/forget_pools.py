@@ -20,15 +20,13 @@ Run: python bench/forget_pools.py   (writes bench/results/forget_pools.json)
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from harness import SHARED, parse_args, print_table, results_path, write_results
+from harness import SHARED, converted, parse_args, print_table, results_path, write_results
 
 from dcgan.experiments.concepts import spread
 from dcgan.experiments.detect import eyes
@@ -36,8 +34,7 @@ from dcgan.experiments.forget import _activations, block_index, causal_falls, fi
 from dcgan.experiments.landmarks import faces
 from dcgan.experiments.latent import latents
 from dcgan.options import opt
-from dcgan.sampling import generate, load, with_bn_mode
-from dcgan.torch_examples import convert_examples
+from dcgan.sampling import generate, with_bn_mode
 
 BN = "running"
 WEIGHTS = SHARED / "pretrained/digiface64_dcgan/weights.tar"
@@ -288,9 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     torch.set_num_threads(1)
     start = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp:
-        convert_examples(WEIGHTS, Path(tmp) / "digiface.pt")
-        model = load(Path(tmp) / "digiface.pt")
+    model = converted(WEIGHTS)
 
     def log(text: str) -> None:
         print(f"[{time.monotonic() - start:6.0f}s] {text}", flush=True)

@@ -112,3 +112,16 @@ def parse_args(cls: type[T], doc: str | None, argv: list[str] | None = None) -> 
         return build_dataclass(cls, parser.parse_args(argv))
     except DcganError as e:
         parser.error(str(e))
+
+
+def converted(weights: str | Path):
+    """A pytorch/examples G file (DigiFace's `weights.tar`), converted as `dcgan convert`
+    does and loaded (a dcgan.sampling.Loaded)."""
+    import tempfile
+
+    from dcgan.sampling import load
+    from dcgan.torch_examples import convert_examples
+
+    with tempfile.TemporaryDirectory() as tmp:
+        convert_examples(weights, Path(tmp) / "digiface.pt")
+        return load(Path(tmp) / "digiface.pt")

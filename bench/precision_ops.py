@@ -29,16 +29,14 @@ from __future__ import annotations
 import contextlib
 import json
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from harness import CACHE, SHARED, cpu_model, parse_args, print_table, write_results
+from harness import CACHE, SHARED, converted, cpu_model, parse_args, print_table, write_results
 from precision_parity import CIFAR_JUDGE, RUNS
 
 from dcgan.conventions import quantize, z_from_seeds
@@ -49,7 +47,6 @@ from dcgan.metrics.extractors import get_extractor
 from dcgan.options import opt
 from dcgan.options_data import DedupConfig
 from dcgan.sampling import generate, load
-from dcgan.torch_examples import convert_examples
 
 WEIGHTS = SHARED / "pretrained/digiface64_dcgan/weights.tar"
 TOL = {"sample_mean_levels": 1.0, "dedup_bit_flips": 0.001, "cosine": 0.999, "argmax": 0.999}
@@ -79,9 +76,7 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> dict:
 
 
 def sample_job(n: int) -> Job:
-    with tempfile.TemporaryDirectory() as tmp:
-        convert_examples(WEIGHTS, Path(tmp) / "digiface.pt")
-        model = load(Path(tmp) / "digiface.pt")
+    model = converted(WEIGHTS)
     z = z_from_seeds(list(range(n)), model.config.model.nz, model.config.z_dist)
 
     def run() -> torch.Tensor:

@@ -28,7 +28,6 @@ import io
 import json
 import sys
 import tarfile
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,16 @@ from typing import Literal
 
 import numpy as np
 import torch
-from harness import ROOT, SHARED, parse_args, print_table, results_path, shrink, write_results
+from harness import (
+    ROOT,
+    SHARED,
+    converted,
+    parse_args,
+    print_table,
+    results_path,
+    shrink,
+    write_results,
+)
 from PIL import Image
 
 from dcgan.conventions import to_unit_range
@@ -47,8 +55,7 @@ from dcgan.experiments.latent import latents
 from dcgan.experiments.project import project
 from dcgan.extras import require
 from dcgan.options import opt
-from dcgan.sampling import generate, grid_image, load, save_png
-from dcgan.torch_examples import convert_examples
+from dcgan.sampling import generate, grid_image, save_png
 
 BN = "running"  # the DigiFace model's samples use its running statistics (docs/digiface.md)
 GLASSES_WITH, GLASSES_WITHOUT = [135, 261, 546], [82, 216, 249]  # digiface_latent.json
@@ -357,9 +364,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     torch.set_num_threads(args.threads)
     start = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp:
-        convert_examples(args.weights, Path(tmp) / "digiface.pt")
-        model = load(Path(tmp) / "digiface.pt")
+    model = converted(args.weights)
     data = celeba(args.celeba, args.identities)
     record = {
         "model": "DigiFace-1M DCGAN (pytorch/examples layout), 64 px, z ~ N(0, I), no D",

@@ -23,22 +23,29 @@ from __future__ import annotations
 
 import functools
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from harness import ROOT, SHARED, parse_args, print_table, results_path, shrink, write_results
+from harness import (
+    ROOT,
+    SHARED,
+    converted,
+    parse_args,
+    print_table,
+    results_path,
+    shrink,
+    write_results,
+)
 
 from dcgan.conventions import truncate, z_from_seeds
 from dcgan.experiments.landmarks import face_boxes, models_folder
 from dcgan.extras import require
 from dcgan.metrics.fidelity import Features, Reference, fid, precision_recall
 from dcgan.options import opt
-from dcgan.sampling import generate, grid_image, load, save_png
-from dcgan.torch_examples import convert_examples
+from dcgan.sampling import generate, grid_image, save_png
 
 WEIGHTS = SHARED / "pretrained/digiface64_dcgan/weights.tar"
 BN = "running"
@@ -138,9 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     torch.set_num_threads(args.threads)
     start = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp:
-        convert_examples(args.weights, Path(tmp) / "digiface.pt")
-        model = load(Path(tmp) / "digiface.pt")
+    model = converted(args.weights)
     ref_seeds = list(range(REFERENCE_SEED, REFERENCE_SEED + args.reference))
     ref_found, ref_desc = judged(model, ref_seeds, 1.0)
     reference = Reference.of(Features(torch.from_numpy(ref_desc)))
