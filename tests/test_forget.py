@@ -195,6 +195,8 @@ def test_causal_rank_drops_the_maps_whose_single_drop_lowers_the_count_most(tiny
 def test_causal_rank_needs_a_detector(tiny32: Path, boxes_file, tmp_path, capsys) -> None:
     with pytest.raises(DcganError, match="needs a detector"):
         fg.forget(load(tiny32), BOXES, top=2, rank="causal")
+    with pytest.raises(DcganError, match="give --top N"):  # nothing for the order to choose
+        fg.forget(load(tiny32), BOXES, rank="causal")
     path = boxes_file(json.dumps(BOXES))
     args = ["forget", str(tiny32), "--boxes", path, "--top", "2", "--rank", "causal"]
     assert main([*args, "--out", str(tmp_path / "f.png")]) == 2

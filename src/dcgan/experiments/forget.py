@@ -264,7 +264,9 @@ def forget(
     of `detector`'s count."""
     c = configure(ForgetConfig, config, options)
     layer, show, renormalise = c.layer, c.show, c.renormalize
-    if c.top and c.rank == "causal" and detector is None:
+    if c.rank == "causal" and not c.top:
+        raise DcganError("rank causal orders the maps --top keeps: give --top N")
+    if c.rank == "causal" and detector is None:
         raise DcganError("rank causal needs a detector of the object (--detect or --auto)")
     size = model.generator.config.size
     boxes = check_boxes(boxes, size)
