@@ -19,9 +19,12 @@ Judges, on the final G and D of each run (no EMA: the paper's recipe):
 
 Run the full protocol (64 px, width 64, 5,000 steps, 1k/5k/all, three arms, 3 seeds):
     python bench/augment_celeba.py
-The small versions that docs/training.md reports (--steps 250 and --steps 600):
+The small versions that docs/training.md reports (--steps 250, and --steps 600 with
+every cell):
     python bench/augment_celeba.py --size 32 --width 32 --steps 250 --subsets 1000,0 \
         --arms none,diffaugment
+    python bench/augment_celeba.py --size 32 --width 32 --steps 600 --subsets 1000,5000,0 \
+        --json bench/results/augment_celeba_steps600_all.json
 (`0` in --subsets means the whole pool.) `--reuse A.json,B.json` takes over the cells of
 earlier runs at the same settings instead of rerunning them. The extractor is trained with a
 fixed seed; a different extractor refuses the reuse in one line (the weights' digest where
