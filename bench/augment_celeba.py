@@ -19,18 +19,26 @@ Judges, on the final G and D of each run (no EMA: the paper's recipe):
 
 Run the full protocol (64 px, width 64, 5,000 steps, 1k/5k/all, three arms, 3 seeds):
     python bench/augment_celeba.py
-The small versions that docs/training.md reports (--steps 250 and --steps 600):
+The small versions that docs/training.md reports (--steps 250, and --steps 600 with
+every cell):
     python bench/augment_celeba.py --size 32 --width 32 --steps 250 --subsets 1000,0 \
         --arms none,diffaugment
-(`0` in --subsets means the whole pool.) `--reuse OLD.json` takes over the cells of an
-earlier run at the same settings instead of rerunning them; the extractor is trained with a
-fixed seed, and a different held-out accuracy of it refuses the reuse.
+    python bench/augment_celeba.py --size 32 --width 32 --steps 600 --subsets 1000,5000,0 \
+        --json bench/results/augment_celeba_steps600_all.json
+(`0` in --subsets means the whole pool.) `--reuse A.json,B.json` takes over the cells of
+earlier runs at the same settings instead of rerunning them. The extractor is trained with a
+fixed seed; a different extractor refuses the reuse in one line (the weights' digest where
+both runs recorded one, else its held-out accuracy to the last digit). Then the first seed of
+the first cell taken from each file is run again, and the reuse is refused unless that run
+reproduces the file's numbers: the same code, data and judge.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import math
 import sys
 import tarfile
 import tempfile
@@ -73,29 +81,65 @@ class Args:
     threads: int = opt(1, "torch threads")
     work: str = opt("", "folder for data and runs (default: a temporary one)")
     json: str = opt(str(results_path("augment_celeba")))
-    reuse: str = opt("", "a results JSON of this script whose cells are taken over, not rerun")
+    reuse: str = opt("", "comma list of results JSONs of this script whose cells are taken over")
 
 
 SAME = ("size", "width", "steps", "batch_size", "seeds", "n_eval")  # what a reused cell must share
+JUDGED = ("kid", "d_real_held_out", "d_real_train", "d_fake")  # what a rerun seed must reproduce
 
 
-def reusable(path: str, args: Args, accuracy: float) -> dict[str, dict]:
-    """The cells of an earlier run of this script at the same settings and with the same
-    extractor. The extractor is seeded, so on the same faces it comes out the same net; its
-    held-out accuracy (to the last digit) is the check. Anything else: a one-line exit."""
-    if not path:
-        return {}
-    old = json.loads(Path(path).read_text())
+def reuse_files(paths: str, args: Args) -> list[tuple[str, dict]]:
+    """The earlier results named by --reuse, each read and checked for the same settings
+    before anything is trained. Anything unreadable or different: a one-line exit."""
     mine = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(args).items()}
-    differ = [k for k in SAME if old["args"][k] != mine[k]]
-    if differ:
-        sys.exit(f"--reuse {path}: other settings ({', '.join(differ)}); its cells do not compare")
-    if old["extractor"]["accuracy"] != accuracy:
-        sys.exit(
-            f"--reuse {path}: its extractor had accuracy {old['extractor']['accuracy']}, "
-            f"this one {accuracy}: its KIDs do not compare"
-        )
-    return old["cells"]
+    out = []
+    for path in [p.strip() for p in paths.split(",") if p.strip()]:
+        try:
+            old = json.loads(Path(path).read_text())
+            differ = [k for k in SAME if old["args"][k] != mine[k]]
+            if not isinstance(old["cells"], dict) or "accuracy" not in old["extractor"]:
+                raise KeyError("cells or extractor accuracy")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            sys.exit(f"--reuse {path}: not a results file of this script ({e!r})")
+        if differ:
+            sys.exit(
+                f"--reuse {path}: other settings ({', '.join(differ)}); its cells do not compare"
+            )
+        out.append((path, old))
+    return out
+
+
+def taken_over(files: list[tuple[str, dict]], extractor: dict) -> dict[str, dict]:
+    """The cells of `files` (the first file that has a cell gives it), if every file was
+    judged by the same extractor as this run: the same weights' digest where both recorded
+    one, else the same held-out accuracy to the last digit. Else a one-line exit."""
+    cells: dict[str, dict] = {}
+    for path, old in files:
+        theirs = old["extractor"]
+        if "sha256" in theirs and theirs["sha256"] != extractor["sha256"]:
+            sys.exit(f"--reuse {path}: its extractor had other weights: its KIDs do not compare")
+        if theirs["accuracy"] != extractor["accuracy"]:
+            sys.exit(
+                f"--reuse {path}: its extractor had accuracy {theirs['accuracy']}, "
+                f"this one {extractor['accuracy']}: its KIDs do not compare"
+            )
+        for key, cell in old["cells"].items():
+            cells.setdefault(key, {**cell, "from": cell.get("from", path)})
+    return cells
+
+
+def reproduced(old: dict, new: dict) -> list[str]:
+    """The judged numbers on which a rerun seed `new` differs from its earlier run `old`."""
+    return [k for k in JUDGED if not math.isclose(old[k], new[k], rel_tol=1e-6, abs_tol=1e-9)]
+
+
+def digest(net: torch.nn.Module) -> str:
+    """sha256 of a net's weights (not of its file, whose metadata names the work folder)."""
+    h = hashlib.sha256()
+    for name, t in sorted(net.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def read_faces(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -149,6 +193,31 @@ def judge(run: Path, extractor, held: Reference, held_u8, train_u8, n: int) -> d
     }
 
 
+def gap(runs: list[dict]) -> dict:
+    """D's real accuracy on training faces minus on held-out ones, over the seeds: the
+    overfitting signal."""
+    return stats([r["d_real_train"] - r["d_real_held_out"] for r in runs])
+
+
+def train_run(args: Args, data: Path, out: Path, arm: str, seed: int) -> Path:
+    """One training run of the bench (the paper's recipe, `--augment arm`): its folder."""
+    config = TrainConfig(
+        data=str(data),
+        out=str(out),
+        model=ModelConfig(size=args.size, channels=3, ngf=args.width, ndf=args.width),
+        batch_size=args.batch_size,
+        steps=args.steps,
+        seed=seed,
+        augment=arm,
+        sample_every=10**9,
+        checkpoint_every=10**9,
+        health_every=0,
+        progress=False,
+        cache=str(CACHE),
+    )
+    return train(config).run_dir
+
+
 def stats(values: list[float]) -> dict:
     a = np.asarray(values, dtype=float)
     return {"mean": round(float(a.mean()), 4), "std": round(float(a.std()), 4), "runs": a.tolist()}
@@ -159,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     if not TAR.is_file() or not IDENTITIES.is_file():
         print(f"{TAR} or {IDENTITIES} is absent", file=sys.stderr)
         return 2
+    files = reuse_files(args.reuse, args)  # settings checked before anything is trained
     torch.set_num_threads(args.threads)
     start = time.monotonic()
     tmp = tempfile.TemporaryDirectory()
@@ -182,76 +252,67 @@ def main(argv: list[str] | None = None) -> int:
         cache=str(work / "cache"),
     )
     extractor = ClassifierExtractor(extractor_path)
+    info = {k: v for k, v in info.items() if k != "path"} | {"sha256": digest(extractor.net)}
     held_ref = Reference.of(extractor(held_u8))
-    log(f"extractor: {json.dumps({k: v for k, v in info.items() if k != 'path'})[:200]}")
+    log(f"extractor: {json.dumps(info)[:200]}")
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
-    old = reusable(args.reuse, args, info["accuracy"])
+    old = taken_over(files, info)
+    checked: set[str] = set()  # the files whose first taken-over cell was rerun
     cells: dict[str, dict] = {}
     for k in args.subsets:
         chosen = pool if k == 0 else pool[:k]
         data = save_npz(work / f"celeba{len(chosen)}.npz", images[chosen])
         train_u8 = torch.from_numpy(images[chosen[: len(held_u8)]]).permute(0, 3, 1, 2)
+        n = len(chosen)
+
+        def run_seed(arm: str, seed: int, data=data, train_u8=train_u8, n=n) -> dict:
+            run = train_run(args, data, work / "runs", arm, seed)
+            row = {"seed": seed, **judge(run, extractor, held_ref, held_u8, train_u8, args.n_eval)}
+            log(f"{n} images, {arm}, seed {seed}: {row}")
+            return row
+
         for arm in arms:
-            if f"{len(chosen)}/{arm}" in old:
-                cells[f"{len(chosen)}/{arm}"] = {**old[f"{len(chosen)}/{arm}"], "from": args.reuse}
-                log(f"{len(chosen)} images, {arm}: taken over from {args.reuse}")
+            key = f"{n}/{arm}"
+            if key in old:
+                source = old[key]["from"]
+                if source not in checked:
+                    earlier = next(r for r in old[key]["runs"] if r["seed"] == args.seeds[0])
+                    differ = reproduced(earlier, run_seed(arm, args.seeds[0]))
+                    if differ:
+                        sys.exit(
+                            f"--reuse {source}: seed {args.seeds[0]} of {key} came out other "
+                            f"({', '.join(differ)}): its cells do not compare"
+                        )
+                    checked.add(source)
+                    old[key]["reproduced"] = {"seed": args.seeds[0], "judged": list(JUDGED)}
+                cells[key] = old[key] | {"gap": gap(old[key]["runs"])}
+                log(f"{n} images, {arm}: taken over from {source}")
             else:
-                rows = []
-                for seed in args.seeds:
-                    config = TrainConfig(
-                        data=str(data),
-                        out=str(work / "runs"),
-                        model=ModelConfig(
-                            size=args.size, channels=3, ngf=args.width, ndf=args.width
-                        ),
-                        batch_size=args.batch_size,
-                        steps=args.steps,
-                        seed=seed,
-                        augment=arm,
-                        sample_every=10**9,
-                        checkpoint_every=10**9,
-                        health_every=0,
-                        progress=False,
-                        cache=str(CACHE),
-                    )
-                    run = train(config).run_dir
-                    row = {
-                        "seed": seed,
-                        **judge(run, extractor, held_ref, held_u8, train_u8, args.n_eval),
-                    }
-                    rows.append(row)
-                    log(f"{len(chosen)} images, {arm}, seed {seed}: {row}")
-                keys = ("kid", "d_real_held_out", "d_real_train", "d_fake")
-                cells[f"{len(chosen)}/{arm}"] = {
-                    "images": len(chosen),
+                rows = [run_seed(arm, seed) for seed in args.seeds]
+                cells[key] = {
+                    "images": n,
                     "augment": arm,
-                    "epochs": round(args.steps * args.batch_size / len(chosen), 1),
-                    **{key: stats([r[key] for r in rows]) for key in keys},
+                    "epochs": round(args.steps * args.batch_size / n, 1),
+                    **{j: stats([r[j] for r in rows]) for j in JUDGED},
+                    "gap": gap(rows),
                     "runs": rows,
                 }
             record = {
                 "args": vars(args),
                 "held_out": int(held.sum()),
                 "pool": len(pool),
-                "extractor": {k: v for k, v in info.items() if k != "path"},
+                "extractor": info,
                 "cells": cells,
                 "seconds": round(time.monotonic() - start, 1),
             }
             write_results(args.json, record)  # after every cell: a cut-short run keeps its cells
-    header = [
-        "images",
-        "augment",
-        "epochs",
-        "KID",
-        "D real: held-out",
-        "D real: train",
-        "D fake",
-    ]
+    header = ["images", "augment", "epochs", "KID", "D real: held-out", "D real: train"]
+    header += ["gap", "D fake"]
     table = []
     for c in cells.values():
 
-        def ms(key: str, scale: float = 1.0, c=c) -> str:
-            return f"{c[key]['mean'] * scale:.2f} ± {c[key]['std'] * scale:.2f}"
+        def ms(key: str, c=c) -> str:
+            return f"{c[key]['mean']:.3f} ± {c[key]['std']:.3f}"
 
         table.append(
             [
@@ -261,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
                 ms("kid"),
                 ms("d_real_held_out"),
                 ms("d_real_train"),
+                ms("gap"),
                 ms("d_fake"),
             ]
         )
