@@ -5,8 +5,8 @@ noise, and bf16 failed its rule on held-out seeds. Under CPU autocast the losses
 logits (`.float()` in dcgan.step) and Adam's state is fp32, so the candidates are the
 bf16 matrix products (convolutions, deconvolutions, the two linear layers) and BatchNorm.
 CPU autocast has no rule for `batch_norm`: it runs in its input's dtype, bf16 after a bf16
-conv, with its statistics accumulated in fp32 (`--probe` below checks this on the installed
-torch); only its output and its backward are rounded to bf16.
+conv, with its statistics accumulated in fp32 (the bench checks this on the installed torch
+first; `--probe` stops there); only its output and its backward are rounded to bf16.
 
 For each dataset (the parity bench's config: 32 px, G and D 32 wide, batch 64) and two
 states (`init`: the seed's initial weights and a fresh Adam; `trained`: after `--warmup`
@@ -28,7 +28,7 @@ least half of plain bf16's gradient error, of D or of G, in the `trained` state 
 datasets. If none does, no fp32 op is adopted in training.
 
     python bench/precision_opsearch.py [--datasets mnist,cifar] [--batches 4]
-        [--warmup 300] [--seed 0]
+        [--warmup 300] [--seed 0] [--probe]
 """
 
 from __future__ import annotations
