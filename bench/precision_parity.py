@@ -23,8 +23,15 @@ no part in choosing either and are reported apart:
   lower, i.e. better, than fp32's by more than the spread; before the CIFAR-10 and held-out
   runs): for every metric, bf16 is not worse than fp32 by more than fp32's seed std.
 
+A third check, chosen after the held-out seeds 10 and 11 had failed the one-sided rule and
+before seeds 20-23 ran, and reported beside the rules, never instead of them: a paired
+non-inferiority test over every seed run so far (`--pool` adds the runs of earlier results
+files). Per metric, w = bf16 - fp32 of the same seed, signed so that w > 0 is bf16 worse;
+bf16 passes if the one-sided 95 % upper bound of mean(w) (Student t) is at most fp32's seed
+std over the same seeds. It uses every seed's pairing, which the rules' means ignore.
+
     python bench/precision_parity.py [--datasets mnist,cifar] [--dev-seeds 0,1,2]
-        [--heldout-seeds 10,11] [--steps 1000]
+        [--heldout-seeds 10,11] [--steps 1000] [--pool precision_parity] [--name NAME]
 
 Each run's record is cached under .cache/dcgan/precision_parity, so a later call (e.g. with
 held-out seeds added) trains only what is missing; the table goes to
@@ -34,12 +41,22 @@ bench/results/precision_parity.json.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import CACHE, SHARED, cpu_model, parse_args, print_table, write_results
+from harness import (
+    CACHE,
+    SHARED,
+    cpu_model,
+    parse_args,
+    print_table,
+    results_path,
+    write_results,
+)
+from scipy.stats import t as t_dist
 
 from dcgan import ModelConfig, TrainConfig, load, sample, train
 from dcgan.io import atomic_write_text
@@ -70,11 +87,16 @@ class Args:
     width: int = opt(32, "ngf = ndf")
     batch_size: int = opt(64)
     n: int = opt(1000, "samples judged (and real images for KID)")
+    pool: str = opt("", "comma-separated earlier results names whose runs join the paired test")
     name: str = opt("precision_parity", "results JSON name")
 
 
 def seeds_of(text: str) -> list[int]:
     return [int(s) for s in text.split(",") if s.strip()]
+
+
+def names_of(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
 
 
 def judge(dataset: str, run_dir: Path, n: int) -> dict:
@@ -138,6 +160,8 @@ def summarize(records: list[dict], dataset: str, seeds: list[int]) -> dict:
     """Per metric: mean and std over `seeds` of each precision, the paired differences
     (bf16 - fp32, same seed) and whether the rule holds."""
     out = {}
+    if not seeds:
+        return out
     for metric, higher in METRICS[dataset].items():
         by = {
             p: [
@@ -159,8 +183,34 @@ def summarize(records: list[dict], dataset: str, seeds: list[int]) -> dict:
             "bf16_mean": m16,
             "bf16_std": s16,
             "paired_diff_mean": statistics.fmean(diffs),
+            "paired_diff_std": statistics.stdev(diffs) if len(diffs) > 1 else 0.0,
             "within_fp32_spread": abs(m16 - m32) <= s32,
             "not_worse_than_spread": (m32 - m16 if higher else m16 - m32) <= s32,
+        }
+    return out
+
+
+def paired_test(records: list[dict], dataset: str) -> dict:
+    """The paired non-inferiority check (after the fact, module docstring) over every seed
+    with both precisions in `records`."""
+    runs = {(r["precision"], r["seed"]): r for r in records if r["dataset"] == dataset}
+    seeds = sorted(s for p, s in runs if p == "fp32" and ("bf16", s) in runs)
+    out = {}
+    for metric, higher in METRICS[dataset].items():
+        fp32 = [runs["fp32", s][metric] for s in seeds]
+        w = [
+            (-1 if higher else 1) * (runs["bf16", s][metric] - runs["fp32", s][metric])
+            for s in seeds
+        ]
+        mean, sd = mean_std(w)
+        upper = mean + float(t_dist.ppf(0.95, len(w) - 1)) * sd / math.sqrt(len(w))
+        margin = mean_std(fp32)[1]
+        out[metric] = {
+            "seeds": seeds,
+            "bf16_worse_by_mean": mean,
+            "upper_95": upper,
+            "margin_fp32_std": margin,
+            "passes": bool(upper <= margin),
         }
     return out
 
@@ -181,6 +231,13 @@ def main() -> None:
         for dataset in datasets:
             order = PRECISIONS if seed % 2 == 0 else PRECISIONS[::-1]
             records += [run_one(dataset, p, seed, args) for p in order]
+    pooled = list(records)  # the paired test also sees the runs of earlier results files
+    for name in names_of(args.pool):
+        have = {(r["dataset"], r["precision"], r["seed"]) for r in pooled}
+        if not results_path(name).is_file():
+            raise SystemExit(f"--pool {name}: no results file {results_path(name)}")
+        earlier = json.loads(results_path(name).read_text())["runs"]
+        pooled += [r for r in earlier if (r["dataset"], r["precision"], r["seed"]) not in have]
     result = {
         "config": {
             "size": 32,
@@ -198,6 +255,8 @@ def main() -> None:
         "runs": records,
         "dev": {d: summarize(records, d, dev) for d in datasets},
         "heldout": {d: summarize(records, d, held) for d in datasets} if held else {},
+        "pooled_from": names_of(args.pool),
+        "paired_after_the_fact": {d: paired_test(pooled, d) for d in datasets},
     }
     for group in ("dev", "heldout"):
         for rule in ("within_fp32_spread", "not_worse_than_spread"):
@@ -227,6 +286,13 @@ def main() -> None:
             f"{group} seeds: within fp32's spread {result[f'{group}_within_fp32_spread']}, "
             f"not worse than it {result[f'{group}_not_worse_than_spread']}"
         )
+    for dataset, metrics in result["paired_after_the_fact"].items():
+        for metric, m in metrics.items():
+            print(
+                f"paired (after the fact), {dataset} {metric}, seeds {m['seeds']}: bf16 worse "
+                f"by {m['bf16_worse_by_mean']:+.4f}, 95 % upper bound {m['upper_95']:+.4f}, "
+                f"margin {m['margin_fp32_std']:.4f}: {'passes' if m['passes'] else 'fails'}"
+            )
     print(f"written {write_results(args.name, result)}")
 
 
