@@ -71,15 +71,16 @@ def corpus_config(
     )
 
 
-def data_for(kind: str, data: str) -> str:
-    """The training data of a kind: MNIST, or its first `subset` images."""
+def data_for(kind: str, data: str, start: int = 0) -> str:
+    """The training data of a kind: MNIST, or its `subset` images from `start` (the first)."""
     n = KINDS[kind].get("subset")
     if not n:
         return data
-    path = ROOT_RUNS / f"mnist_first{n}.npz"
+    name = f"mnist_first{n}" if start == 0 else f"mnist_{start}to{start + n}"
+    path = ROOT_RUNS / f"{name}.npz"
     if not path.exists():
         with np.load(data) as f:
-            x = f["x_train"][:n]
+            x = f["x_train"][start : start + n]
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, x_train=x)
     return str(path)
@@ -222,7 +223,7 @@ GRID = {
     "near_copies": (0.5, 0.3, 0.2),
     "filters": (0.8, 0.6, 0.4),
     "patience": (1, 2, 3),
-    "warmup": (2, 3, 5),
+    "warmup": (200, 300, 500),  # steps
 }
 MAX_FALSE_ALARMS = 0.1
 

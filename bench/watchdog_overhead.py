@@ -9,15 +9,15 @@ import statistics
 import time
 
 import torch
-from harness import print_table
+from harness import machine, print_table
 from watchdog_corpus import EVERY
 
 from dcgan import ModelConfig
 
 
-def time_parts(size: int, width: int, reps: int) -> dict[str, float]:
-    """Median seconds of a training step, a probe and the step's two gradient norms, timed
-    interleaved on the model a user trains (fp32, channels-last, batch 128)."""
+def time_parts(size: int, width: int, reps: int) -> dict[str, list[float]]:
+    """Seconds of a training step, a probe and the step's two gradient norms, `reps` of
+    each, timed interleaved on the model a user trains (fp32, channels-last, batch 128)."""
     from dcgan import Discriminator, Generator
     from dcgan.health import probe
     from dcgan.step import grad_norm, train_step
@@ -42,33 +42,47 @@ def time_parts(size: int, width: int, reps: int) -> dict[str, float]:
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(v) for name, v in times.items()}
+    return times
+
+
+def quartiles(v: list[float]) -> list[float]:
+    """The lower quartile, the median and the upper quartile."""
+    return statistics.quantiles(v, n=4, method="inclusive")
 
 
 def phase_overhead() -> dict:
     """The watchdog's cost against the training step: one probe every --health-every steps,
     and the per-step extras (the two gradient norms)."""
     out = []
-    for size, width, reps in ((32, 64, 12), (64, 128, 4)):
-        med = time_parts(size, width, reps)
+    torch.set_num_threads(1)
+    for size, width, reps in ((32, 64, 40), (64, 128, 10)):
+        times = time_parts(size, width, reps)
+        q = {name: quartiles(v) for name, v in times.items()}
+        step, probe, norms = q["step"][1], q["probe"][1], q["norms"][1]
         out.append(
             {
                 "size": size,
                 "width": width,
                 "batch": 128,
                 "reps": reps,
-                "step_s": med["step"],
-                "probe_s": med["probe"],
-                "grad_norms_s": med["norms"],
-                "probe_share_at_every_100": med["probe"] / (EVERY * med["step"]),
-                "grad_norm_share": med["norms"] / med["step"],
+                "threads": torch.get_num_threads(),
+                "step_s": step,
+                "probe_s": probe,
+                "grad_norms_s": norms,
+                "quartiles_s": q,  # lower quartile, median, upper quartile of each part
+                "probe_share_at_every_100": probe / (EVERY * step),
+                "grad_norm_share": norms / step,
             }
         )
-    print(f"\nwatchdog overhead (medians; probe every {EVERY} steps)")
+    print(f"\nwatchdog overhead (medians [quartiles]; probe every {EVERY} steps)")
     rows = [
-        [r["size"], r["width"], f"{r['step_s']:.3f}", f"{r['probe_s']:.3f}",
+        [r["size"], r["width"], span(r["quartiles_s"]["step"]), span(r["quartiles_s"]["probe"]),
          f"{100 * r['probe_share_at_every_100']:.2f}%", f"{100 * r['grad_norm_share']:.2f}%"]
         for r in out
     ]  # fmt: skip
     print_table(["size", "width", "step s", "probe s", "probe share", "grad norms share"], rows)
-    return {"overhead": out}
+    return {"overhead": out, "overhead_machine": machine()}
+
+
+def span(q: list[float]) -> str:
+    return f"{q[1]:.3f} [{q[0]:.3f}-{q[2]:.3f}]"

@@ -5,6 +5,7 @@ doctor` reaches the same verdicts afterwards."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from conftest import train_tiny
 
 import dcgan.training
 import dcgan.training_watchdog
+import dcgan.watchdog
 from dcgan import DcganError
 from dcgan.checkpoint import load_checkpoint
 from dcgan.cli import main
@@ -23,11 +25,20 @@ from dcgan.plots import read_stats
 from dcgan.report import write_report
 from dcgan.watchdog import ALARMS, THRESHOLDS, Watchdog, replay
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 EVERY = 5  # probe every 5 steps in these tiny runs
+# Their warm-up: 5 probes, as the default's 500 steps at the default probe every 100 steps
+# (tests/test_watchdog_warmup.py trains past the real one).
+SHORT = replace(THRESHOLDS, warmup=5 * EVERY)
 # Probes taken before the collapse: past the warm-up, so an alarm may be raised at once.
-FIRST_BAD = THRESHOLDS.warmup + 2
+FIRST_BAD = SHORT.warmup // EVERY + 2
+
+
+@pytest.fixture
+def short_warmup(monkeypatch) -> None:
+    monkeypatch.setattr(dcgan.watchdog, "THRESHOLDS", SHORT)
+
+
+pytestmark = pytest.mark.usefixtures("one_thread", "short_warmup")
 COLLAPSED = {
     "diversity": 0.0,
     "pixel_diversity": 0.0,
@@ -100,32 +111,49 @@ def test_filter_and_copy_signals_measure_what_they_name() -> None:
 
 
 def test_alarm_rules_need_a_fall_patience_and_warmup() -> None:
-    t = THRESHOLDS
-    dog = Watchdog(every=1)
+    t = THRESHOLDS  # the real ones: no alarm at a probe of the first t.warmup steps
+    dog = Watchdog(every=100, thresholds=t)
     healthy = {"D_x_mean": 0.8, "D_G_z_mean": 0.2, "diversity": 1.0, "near_copies": 0.0}
-    rows = [{"step": i, **healthy} for i in range(1, t.warmup + 2)]
+    rows = [{"step": 100 * i, **healthy} for i in range(1, t.warmup // 100 + 2)]
     low = {**healthy, "diversity": t.diversity_drop / 2}
-    rows += [{"step": 100 + i, **low} for i in range(t.patience)]
+    rows += [{"step": 1000 + 100 * i, **low} for i in range(t.patience)]
     alarms = [a for r in rows for a in dog.check(r)]
     assert [a.name for a in alarms] == ["mode-collapse"]
-    assert alarms[0].onset == 100 and alarms[0].step == 100 + t.patience - 1
+    assert alarms[0].onset == 1000 and alarms[0].step == 1000 + 100 * (t.patience - 1)
     assert "mode-collapse at step" in alarms[0].line() and "roll back" in alarms[0].line()
-    assert [a.name for a in replay(rows)] == ["mode-collapse"]
+    assert [a.name for a in replay(rows, t)] == ["mode-collapse"]
     # Early training's samples are all alike: diversity under the floor during the warm-up,
-    # then above it, raises nothing; staying under it after the warm-up raises mode-collapse.
+    # then above it, raises nothing; staying under it after the warm-up raises mode-collapse
+    # at the first probe past it, however often the probe runs.
     low_early = {**healthy, "diversity": t.diversity_floor / 2}
-    warm = [{"step": i, **(low_early if i <= t.warmup else healthy)} for i in range(1, 12)]
-    assert not replay(warm)
-    never = [{"step": i, **low_early} for i in range(1, 12)]
-    alarms = replay(never)
-    assert [a.name for a in alarms] == ["mode-collapse"]
-    assert alarms[0].step == t.warmup + 1 and alarms[0].onset == 1
-    assert "floor of a varied G" in alarms[0].line()
+    for every in (100, 20):
+        steps = range(every, 1200, every)
+        warm = [{"step": s, **(low_early if s <= t.warmup else healthy)} for s in steps]
+        assert not replay(warm, t)
+        alarms = replay([{"step": s, **low_early} for s in steps], t)
+        assert [a.name for a in alarms] == ["mode-collapse"]
+        assert (alarms[0].step, alarms[0].onset) == (t.warmup + every, every)
+        assert "floor of a varied G" in alarms[0].line()
     # D rejects every sample: d-wins, whatever the samples look like.
     wins = {**healthy, "D_x_mean": 1.0, "D_G_z_mean": t.d_wins / 10}
-    rows = [{"step": i, **(healthy if i <= t.warmup else wins)} for i in range(1, 12)]
-    assert "d-wins" in [a.name for a in replay(rows)]
-    assert set(ALARMS) >= {a.name for a in replay(rows)}
+    rows = [{"step": 100 * i, **(healthy if i <= 5 else wins)} for i in range(1, 12)]
+    assert "d-wins" in [a.name for a in replay(rows, t)]
+    assert set(ALARMS) >= {a.name for a in replay(rows, t)}
+
+
+def test_the_watchdog_state_of_an_older_checkpoint_loads(monkeypatch) -> None:
+    """Before the warm-up counted steps it counted probes: such a state still loads, its
+    streaks and bests carry on, and the warm-up is now judged by the step."""
+    monkeypatch.setattr(dcgan.watchdog, "THRESHOLDS", THRESHOLDS)  # the real warm-up
+    old = {"probes": 7, "peak": 0.9, "least_copies": 0.0, "streaks": {"d-wins": [2, 200, 0]},
+           "means": {"D_x": 0.99}, "channel_means": None, "rollbacks": 1}  # fmt: skip
+    dog = Watchdog.from_state(100, old)
+    assert "probes" not in dog.state()
+    assert (dog.peak, dog.rollbacks, dog.streaks) == (0.9, 1, old["streaks"])
+    wins = {"D_x_mean": 0.99, "D_G_z_mean": 0.01, "diversity": 1.0}
+    assert not dog.check({"step": 300, **wins})  # 7 probes, but inside the first 500 steps
+    alarms = Watchdog.from_state(100, dog.state()).check({"step": 600, **wins})
+    assert [(a.name, a.onset) for a in alarms] == [("d-wins", 200)]
 
 
 def test_warn_logs_alarms_and_doctor_reaches_the_same_verdict(
@@ -163,14 +191,14 @@ def test_a_g_that_never_becomes_varied_raises_mode_collapse(
 ) -> None:
     """Forced: the samples stay alike from the first probe on (diversity under the floor,
     near copies everywhere), with nothing to fall from; the alarm comes after the warm-up."""
-    t = THRESHOLDS
+    t = SHORT
     never = {"diversity": t.diversity_floor / 2, "near_copies": 1.0}
     collapse_probes(monkeypatch, 1, 100, never)
-    steps = (t.warmup + 2) * EVERY
+    steps = t.warmup + 2 * EVERY
     run = train_tiny(tmp_path, steps=steps, health_every=EVERY, checkpoint_every=EVERY)
     alarms = rows_of(run, "alarm")
     assert [(a["name"], a["step"], a["onset"]) for a in alarms] == [
-        ("mode-collapse", (t.warmup + 1) * EVERY, EVERY)
+        ("mode-collapse", t.warmup + EVERY, EVERY)
     ]
     assert "floor of a varied G" in capsys.readouterr().err
     assert [(a.name, a.step) for a in diagnose(run).alarms] == [
@@ -263,9 +291,10 @@ def test_doctor_recomputes_a_run_trained_without_the_watchdog(tmp_path: Path, ca
 
 
 KILLED_IN_ROLLBACK = """
-import os, sys
+import dataclasses, os, sys
 sys.path.insert(0, {tests!r})
-import dcgan.rundir, dcgan.training_watchdog
+import dcgan.rundir, dcgan.training_watchdog, dcgan.watchdog
+dcgan.watchdog.THRESHOLDS = dataclasses.replace(dcgan.watchdog.THRESHOLDS, warmup={warmup})
 from conftest import train_tiny
 from pathlib import Path
 real_probe, calls = dcgan.training_watchdog.probe, [0]
@@ -300,6 +329,7 @@ def test_a_run_killed_during_a_rollback_resumes(
         collapsed=COLLAPSED,
         varied=VARIED,
         first=FIRST_BAD,
+        warmup=SHORT.warmup,
         tmp=str(tmp_path),
         kill_after=kill_after,
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from dcgan import watchdog
 from dcgan.checkpoint import checkpoint_config, load_checkpoint, step_of
 from dcgan.data.packed import resolve_data
 from dcgan.devices import pick_device
@@ -23,12 +24,11 @@ from dcgan.options import configure
 from dcgan.options_tools import DoctorConfig
 from dcgan.plots import plot_health, read_stats
 from dcgan.rundir import HEALTHY
-from dcgan.watchdog import THRESHOLDS, Alarm, logged, replay
+from dcgan.watchdog import Alarm, logged, replay
 
 # Recomputed rows are as far apart as the checkpoints kept (often thousands of steps): one
-# row out of bounds is evidence enough there. Their warm-up is counted in steps: the
-# training warm-up's probes at the default --health-every of 100.
-SPARSE_PATIENCE, WARMUP_STEPS = 1, THRESHOLDS.warmup * 100
+# row out of bounds is evidence enough there (the warm-up is in steps, as in training).
+SPARSE_PATIENCE = 1
 
 
 @dataclass
@@ -70,11 +70,10 @@ def diagnose(run: str | Path, config: DoctorConfig | None = None, **options: Any
     rows = read_stats(run_dir)
     health = logged(rows, "health")
     recomputed = config.recompute or not health
-    thresholds = THRESHOLDS
+    thresholds = watchdog.THRESHOLDS
     if recomputed:
         health = recompute(run_dir, rows, config)
-        warmup = sum(r["step"] <= WARMUP_STEPS for r in health)
-        thresholds = dataclasses.replace(THRESHOLDS, patience=SPARSE_PATIENCE, warmup=warmup)
+        thresholds = dataclasses.replace(thresholds, patience=SPARSE_PATIENCE)
     if not health:
         raise DcganError(f"{run_dir} has no checkpoint to diagnose yet")
     alarms = replay(health, thresholds)

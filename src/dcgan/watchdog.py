@@ -27,9 +27,9 @@ ADVICE = {
 @dataclass(frozen=True)
 class Thresholds:
     """When a signal is out of bounds. `patience` probes in a row raise the alarm; no alarm
-    is raised in the first `warmup` probes (early training swings widely). The defaults were
-    chosen on 26 development runs (MNIST and CIFAR-10) and checked on held-out ones
-    (docs/watchdog.md)."""
+    is raised at a probe of the first `warmup` steps (early training swings widely), however
+    often the probe runs. The defaults were chosen on 26 development runs (MNIST and
+    CIFAR-10) and checked on held-out ones (docs/watchdog.md)."""
 
     d_wins: float = 0.05  # D(G(z)) (running mean) below this, with D(x) above 1 - it
     garbage_gap: float = 0.5  # D(G(z)) above D(x) by this (running means)
@@ -40,7 +40,7 @@ class Thresholds:
     near_copies: float = 0.5  # share of samples with a near copy among the others
     filters: float = 0.8  # share of a G layer's channels that ignore z
     patience: int = 3
-    warmup: int = 5
+    warmup: int = 500  # steps
 
 
 THRESHOLDS = Thresholds()
@@ -106,8 +106,8 @@ class Watchdog:
     """The alarm state of a run; `state()`/`from_state` carry it through checkpoints."""
 
     every: int  # steps between probes
-    thresholds: Thresholds = THRESHOLDS
-    probes: int = 0  # probes taken so far
+    # THRESHOLDS as it is when the watchdog is made (a test may shorten the warm-up)
+    thresholds: Thresholds = field(default_factory=lambda: THRESHOLDS)
     peak: float = 0.0  # the best sample diversity so far
     least_copies: float = 1.0  # the lowest near-copy rate so far
     streaks: dict[str, list[int]] = field(default_factory=dict)  # name -> [count, onset, raised]
@@ -129,7 +129,6 @@ class Watchdog:
 
     def check(self, row: dict) -> list[Alarm]:
         """Feed one health row; the alarms it raises (each once per streak)."""
-        self.probes += 1
         held = conditions(row, self.peak, self.least_copies, self.thresholds)
         self.peak = max(self.peak, row.get("diversity") or 0.0)
         copies = row.get("near_copies")
@@ -140,7 +139,7 @@ class Watchdog:
                 self.streaks.pop(name, None)
                 continue
             count, onset, raised = self.streaks.get(name, [0, row["step"], 0])
-            fire = not raised and count + 1 >= t.patience and self.probes > t.warmup
+            fire = not raised and count + 1 >= t.patience and row["step"] > t.warmup
             self.streaks[name] = [count + 1, onset, int(raised or fire)]
             if fire:
                 fired.append(Alarm(name, row["step"], onset, *held[name]))
@@ -153,7 +152,6 @@ class Watchdog:
 
     def state(self) -> dict:
         return {
-            "probes": self.probes,
             "peak": self.peak,
             "least_copies": self.least_copies,
             "streaks": self.streaks,
@@ -164,9 +162,8 @@ class Watchdog:
 
     @classmethod
     def from_state(cls, every: int, state: dict | None) -> Watchdog:
-        dog = cls(every)
+        dog = cls(every)  # an older checkpoint's "probes" (the warm-up once counted them) unused
         if isinstance(state, dict):
-            dog.probes = int(state.get("probes", 0))
             dog.peak = float(state.get("peak", 0.0))
             dog.least_copies = float(state.get("least_copies", 1.0))
             dog.streaks = {k: list(v) for k, v in dict(state.get("streaks") or {}).items()}
@@ -194,9 +191,10 @@ def logged(rows: list[dict], kind: str) -> list[dict]:
     return [r for r in rows if ok(r)]
 
 
-def replay(rows: list[dict], thresholds: Thresholds = THRESHOLDS) -> list[Alarm]:
-    """The alarms a run's health rows raise, in order (what `dcgan doctor` reports)."""
-    dog = Watchdog(every=1, thresholds=thresholds)
+def replay(rows: list[dict], thresholds: Thresholds | None = None) -> list[Alarm]:
+    """The alarms a run's health rows raise, in order (what `dcgan doctor` reports), under
+    `thresholds` (default THRESHOLDS)."""
+    dog = Watchdog(every=1, thresholds=thresholds or THRESHOLDS)
     alarms = []
     for row in rows:
         alarms += dog.check(row)
