@@ -4,7 +4,7 @@ NVIDIA's preprocessing: `dcgan pull inception` first).
 
     python bench/quality_race.py [--data cifar] [--minutes 3] [--points 3] [--seeds 0,1,2]
         [--n 150] [--n-ref 600]
-    python bench/quality_race.py --data celeba --minutes 6 --points 3 --n 150
+    python bench/quality_race.py --data celeba --minutes 6 --points 2 --n 150
 
 Data (bench/quality_race_data.py): `--data cifar` is `cifar10_train20k.npz` of the shared
 data at 32 px: `--n-ref` of its lossless images (`train_lossless`, drawn with seed 0) are
