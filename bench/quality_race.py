@@ -2,56 +2,51 @@
 same CPU wall time, scored by FID and KID in the field's units (the TF FID Inception,
 NVIDIA's preprocessing: `dcgan pull inception` first).
 
-    python bench/quality_race.py [--minutes 3] [--points 3] [--seeds 0,1,2] [--n 150] [--n-ref 600]
+    python bench/quality_race.py [--data cifar] [--minutes 3] [--points 3] [--seeds 0,1,2]
+        [--n 150] [--n-ref 600]
+    python bench/quality_race.py --data celeba --minutes 6 --points 2 --n 150
 
-Data: `cifar10_train20k.npz` of the shared data at 32 px. `--n-ref` of its lossless images
-(`train_lossless`, drawn with seed 0) are held out as the real side of every FID/KID and
-take no part in training; both loops train on all the other images (lossless and
-JPEG-decoded, as the file holds them). A control row scores `--n` training images against
-the same held-out set: the floor of a generator that reproduced its training data.
+Data (bench/quality_race_data.py): `--data cifar` is `cifar10_train20k.npz` of the shared
+data at 32 px: `--n-ref` of its lossless images (`train_lossless`, drawn with seed 0) are
+held out as the real side of every FID/KID and take no part in training; both loops train
+on all the other images (lossless and JPEG-decoded, as the file holds them). `--data celeba`
+is the shared CelebA tar at 64 px: its official test partition (659 faces) is held out, the
+other 5,340 faces are trained on. A control row scores `--n` training images against the
+same held-out set: the floor of a generator that reproduced its training data.
 
 Loops, one torch thread each, interleaved per seed so that a change of machine load hits
 both:
-- `dcgan`: `dcgan.train(TrainConfig(data=..., model=ModelConfig(size=32), seed=s))`, every
+- `dcgan`: `dcgan.train(TrainConfig(data=..., model=ModelConfig(size=S), seed=s))`, every
   other field at its default (ngf = ndf = 128, batch 128, z uniform, channels-last, the
   watchdog), stopped by `time_limit` at each point and resumed to the next;
 - `reference`: pytorch/examples `dcgan/main.py` at its defaults (ngf = ndf = 64, batch 64,
-  z normal, its weights_init, Sigmoid + BCELoss, Adam 2e-4 / 0.5), 3 stages for 32 px, the
-  step of bench/reference_loop.py; the clock stops while a snapshot is taken.
+  z normal, its weights_init, Sigmoid + BCELoss, Adam 2e-4 / 0.5), 4 stages at 64 px (its
+  architecture), 3 for 32 px, the step of bench/reference_loop.py; the clock stops while a
+  snapshot is taken.
 At `--points` evenly spaced wall times each run's G is sampled (seeds 0..n-1, BatchNorm on a
 fixed batch as `dcgan sample` does, the same code for both loops) and scored.
-Writes bench/results/quality_race.json (after every run: an interrupted race keeps its
-runs) and docs/quality_race_cifar.png.
+Writes bench/results/quality_race.json (quality_race_celeba.json for CelebA; after every
+run: an interrupted race keeps its runs) and docs/quality_race_{cifar,celeba}.png.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from fid_reference import FeatureStore, metrics
-from harness import (
-    CACHE,
-    ROOT,
-    SHARED,
-    parse_args,
-    print_table,
-    results_path,
-    shrink,
-    write_results,
-)
+from fid_reference import metrics
+from harness import ROOT, parse_args, print_table, results_path, shrink, write_results
+from quality_race_data import DESCRIPTIONS, SIZES, WORK, Split, split_data
 from reference_loop import ref_discriminator, ref_generator, ref_step
 from torch import nn
 
 from dcgan.checkpoint import load_checkpoint
 from dcgan.config import ModelConfig, TrainConfig
-from dcgan.io import atomic_write
 from dcgan.metrics.extractors import Extractor, get_extractor
 from dcgan.models import Generator
 from dcgan.options import opt
@@ -59,8 +54,6 @@ from dcgan.sampling import load, sample
 from dcgan.torch_examples import g_state, infer_config, layers
 from dcgan.training import train
 
-CIFAR = SHARED / "cifar10_train20k.npz"
-WORK = CACHE / "quality_race"
 LOOPS = ("dcgan", "reference")
 # A diagnostic loop: dcgan's training at the reference's width (ngf = ndf = 64).
 WIDTHS = {"dcgan": 128, "dcgan-w64": 64}
@@ -70,47 +63,19 @@ WIDTHS = {"dcgan": 128, "dcgan-w64": 64}
 class Args:
     """The command line: one flag per field (harness.parse_args)."""
 
+    data: str = opt("cifar", "cifar (CIFAR-10 subset, 32 px) or celeba (CelebA tar, 64 px)")
     minutes: float = opt(3.0, "training wall time of each run (minutes)")
     points: int = opt(3, "evaluations per run, evenly spaced in wall time")
     seeds: tuple[int, ...] = opt((0, 1, 2), "training seeds")
     loops: tuple[str, ...] = opt(LOOPS, "loops to race: dcgan, reference, dcgan-w64")
     n: int = opt(150, "samples per evaluation (and training images of the control)")
-    n_ref: int = opt(600, "held-out lossless real images: the real side")
+    n_ref: int = opt(0, "held-out real images (0: 600 for cifar, all 659 for celeba)")
     threads: int = opt(1, "torch threads")
-    out: str = opt("quality_race", "results name under bench/results, or a path")
-    plot: str = opt("docs/quality_race_cifar.png", "the figure ('' for none)")
+    out: str | None = opt(None, "results name or path (quality_race, quality_race_celeba)")
+    plot: str = opt("docs/quality_race_{data}.png", "the figure ('' for none)")
     replot: bool = opt(False, "only redraw the table and figure from the results JSON")
     extra: tuple[str, ...] = opt((), "with --replot: more results whose runs join them")
-
-
-@dataclass
-class Split:
-    """The data of the race: training images (an npz dcgan reads) and held-out features."""
-
-    train_npz: Path
-    train_images: np.ndarray  # N, 3, 32, 32 uint8
-    reference: torch.Tensor  # Inception features of the held-out images
-    control: torch.Tensor  # Inception features of n training images
-    held_out: np.ndarray
-
-
-def split_data(args: Args, ext: Extractor) -> Split:
-    with np.load(CIFAR, allow_pickle=False) as z:
-        images = np.ascontiguousarray(z["x_train"].transpose(0, 3, 1, 2))
-        lossless = z["train_lossless"]
-    rng = np.random.default_rng(0)
-    held = np.sort(rng.permutation(np.flatnonzero(lossless))[: args.n_ref])
-    rest = np.setdiff1d(np.arange(len(images)), held)
-    train_images = images[rest]
-    digest = hashlib.sha256(train_images).hexdigest()[:16]
-    path = WORK / f"cifar_train_{digest}.npz"
-    if not path.is_file():
-        buf = io.BytesIO()
-        np.savez(buf, x_train=np.ascontiguousarray(train_images.transpose(0, 2, 3, 1)))
-        atomic_write(path, lambda f: f.write(buf.getvalue()))
-    store = FeatureStore("cifar10_train20k", images, hashlib.sha256(images).hexdigest(), ext)
-    control = np.sort(np.random.default_rng(1).permutation(rest)[: args.n])
-    return Split(path, train_images, store(held), store(control), held)
+    merged: str = opt("", "with --replot: also write the joined results under this name")
 
 
 def score(g: Generator, z_dist: str, args: Args, split: Split, ext: Extractor) -> dict:
@@ -125,7 +90,8 @@ def score(g: Generator, z_dist: str, args: Args, split: Split, ext: Extractor) -
 def run_dcgan(seed: int, args: Args, split: Split, ext: Extractor, loop: str) -> list[dict]:
     """The default training, stopped at each point by its time limit and resumed."""
     run, rows, width = None, [], WIDTHS[loop]
-    model = ModelConfig(size=32) if width == 128 else ModelConfig(size=32, ngf=width, ndf=width)
+    size = split.size
+    model = ModelConfig(size=size) if width == 128 else ModelConfig(size=size, ngf=width, ndf=width)
     for k in range(1, args.points + 1):
         config = TrainConfig(
             data=str(split.train_npz),
@@ -166,7 +132,8 @@ def as_dcgan(net_g: nn.Sequential) -> Generator:
 def run_reference(seed: int, args: Args, split: Split, ext: Extractor, loop: str) -> list[dict]:
     """pytorch/examples' loop at its defaults; the clock runs only while it trains."""
     torch.manual_seed(seed)
-    net_g, net_d = ref_generator(100, 64, 3, 3), ref_discriminator(64, 3, 3)
+    stages = int(math.log2(split.size // 4))  # main.py's 64 px nets have 4
+    net_g, net_d = ref_generator(100, 64, 3, stages), ref_discriminator(64, 3, stages)
     net_g.apply(weights_init)
     net_d.apply(weights_init)
     opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -251,13 +218,14 @@ def plot(runs: list[dict], control: dict, args: Args, path: Path) -> None:
             )
             if x == "images":
                 ax.set_xscale("log")
-                ax.xaxis.set_major_locator(FixedLocator([2, 5, 10, 20, 50]))
+                ax.xaxis.set_major_locator(FixedLocator([0.5, 1, 2, 5, 10, 20, 50]))
                 ax.xaxis.set_major_formatter(ScalarFormatter())
                 ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_ylabel(f"{metric.split('_')[0].upper()} (N={args.n})")
             ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle(f"CIFAR-10 32 px: FID/KID vs {args.n_ref} held-out images", fontsize=10)
+    name = {"cifar": "CIFAR-10 32 px", "celeba": "CelebA 64 px"}[args.data]
+    fig.suptitle(f"{name}: FID/KID vs {args.n_ref} held-out images", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
@@ -297,34 +265,53 @@ def report(runs: list[dict], control: dict, args: Args) -> None:
     print("against the reference, over seeds (min..max):")
     print("\n".join(verdict(runs)))
     if args.plot:
-        plot(runs, control, args, ROOT / args.plot)
+        plot(runs, control, args, ROOT / args.plot.format(data=args.data))
+
+
+def replot(args: Args) -> None:
+    """The table and figure of written results, with the runs of `--extra` results made
+    under the same conditions (other loops, other seeds); `--merged` writes them joined."""
+    record = json.loads(results_path(args.out).read_text())
+    args.n, args.n_ref = record["n_samples"], record["n_reference"]
+    args.data = record.get("dataset", "cifar")
+    runs, commands, seconds = list(record["runs"]), [record["command"]], record["seconds"]
+    for name in args.extra:
+        more = json.loads(results_path(name).read_text())
+        same = ("n_samples", "n_reference", "control", "minutes", "extractor")
+        if any(more.get(k) != record.get(k) for k in same):
+            raise SystemExit(f"--extra {name}: not made under the same conditions as {args.out}")
+        runs += more["runs"]
+        commands.append(more["command"])
+        seconds += more["seconds"]
+    if args.merged:
+        joined = {**record, "runs": runs, "seconds": seconds, "command": " && ".join(commands)}
+        print(f"results: {write_results(args.merged, joined)}")
+    report(runs, record["control"], args)
 
 
 def main() -> None:
     args = parse_args(Args, __doc__)
+    if args.data not in SIZES:
+        raise SystemExit(f"--data {args.data}: choose one of {', '.join(SIZES)}")
+    args.out = args.out or ("quality_race" if args.data == "cifar" else f"quality_race_{args.data}")
     if args.replot:
-        record = json.loads(results_path(args.out).read_text())
-        args.n, args.n_ref = record["n_samples"], record["n_reference"]
-        runs = record["runs"]
-        for name in args.extra:  # runs of other loops, made under the same conditions
-            more = json.loads(results_path(name).read_text())
-            assert (more["n_samples"], more["n_reference"]) == (args.n, args.n_ref), name
-            runs += more["runs"]
-        report(runs, record["control"], args)
+        replot(args)
         return
     torch.set_num_threads(args.threads)
     t0 = time.monotonic()
     ext = get_extractor("inception")
-    split = split_data(args, ext)
+    split = split_data(args.data, args.n, args.n_ref, ext)
+    args.n_ref = len(split.held_out)
     control = metrics(split.control, split.reference)
     print(f"control (training images vs held-out, N={args.n}): {control}", flush=True)
     runs: list[dict] = []
     record = {
         "extractor": ext.name,
-        "data": "cifar10_train20k.npz, 32 px",
+        "dataset": args.data,
+        "data": DESCRIPTIONS[args.data][0],
         "n_samples": args.n,
         "n_reference": args.n_ref,
-        "reference_set": "held-out lossless images (train_lossless), seed 0",
+        "reference_set": DESCRIPTIONS[args.data][1],
         "minutes": args.minutes,
         "control": control,
         "runs": runs,
