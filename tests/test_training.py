@@ -81,6 +81,23 @@ def test_resume_is_bit_identical(tmp_path: Path) -> None:
     assert steps == list(range(1, 9))
 
 
+def test_checkpoint_minutes_saves_between_step_checkpoints(tmp_path: Path) -> None:
+    """A clock that is always due saves after every step; 0 leaves only the step rule and
+    the final save. The saved steps resume like any other (bit-identical)."""
+    kw = dict(steps=5, checkpoint_every=1000, keep=10)
+    clocked = train(tiny_config(tmp_path / "a", checkpoint_minutes=1e-9, **kw))
+    steps_only = train(tiny_config(tmp_path / "b", checkpoint_minutes=0, **kw))
+    saved = sorted(dcgan.checkpoint.step_of(p) for p in clocked.run_dir.glob("ckpt-*.pt"))
+    assert saved == [1, 2, 3, 4, 5]
+    assert [p.name for p in steps_only.run_dir.glob("ckpt-*.pt")] == ["ckpt-00000005.pt"]
+    assert_states_equal(load_checkpoint(clocked.run_dir), load_checkpoint(steps_only.run_dir))
+    # A resume keeps the run's clock unless it is given again.
+    resumed = train(TrainConfig(steps=7, progress=False), resume=clocked.run_dir)
+    assert resumed.step == 7 and (clocked.run_dir / "ckpt-00000006.pt").is_file()
+    config = json.loads((clocked.run_dir / "config.json").read_text())
+    assert config["checkpoint_minutes"] == 1e-9
+
+
 def test_out_that_is_a_run_is_refused_without_resume(tmp_path: Path) -> None:
     """Was a silent resume in the API (the CLI refused it): both refuse it now."""
     first = train(tiny_config(tmp_path, steps=3))

@@ -180,6 +180,14 @@ class TrainConfig:
     log_every: int = opt(50, "steps between log lines", check=STEPS)
     sample_every: int = opt(500, "steps between sample grids", check=STEPS)
     checkpoint_every: int = opt(1000, "steps between checkpoints", check=STEPS)
+    # A slow step (a 64 px step of the paper's width takes ~15 s on one CPU core) would put
+    # hours of work between step checkpoints; a kill then loses them.
+    checkpoint_minutes: float = opt(
+        10.0,
+        "also save a checkpoint when this many minutes passed without one (0: only"
+        " --checkpoint-every), so a kill loses at most that much",
+        check=between(0, 10**6),
+    )
     keep: int = opt(3, "number of step checkpoints kept", check=count(1_000_000))
     device: str = opt("auto", "auto, cpu, cuda, cuda:1, mps")
     # Speed (bench/train_speed.py): channels-last is faster on CPU and GPU and keeps the

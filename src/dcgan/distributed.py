@@ -106,17 +106,16 @@ def wrap(module: nn.Module, device: torch.device, job: Dist, sync_bn: bool) -> n
         return nn.parallel.DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
 
 
-def agree(
-    stats: torch.Tensor, signalled: bool, late: bool, job: Dist
-) -> tuple[torch.Tensor, bool, bool]:
-    """Average the step's statistics over ranks; stop on a signal or the time limit if any
-    rank saw one, so that every rank leaves the loop at the same step and none waits."""
+def agree(stats: torch.Tensor, flags: list[bool], job: Dist) -> tuple[torch.Tensor, list[bool]]:
+    """Average the step's statistics over ranks, and set each flag (a signal, the time
+    limit, a checkpoint due) if any rank saw it, so that every rank leaves the loop or
+    saves at the same step and none waits."""
     if not job.enabled:
-        return stats, signalled, late
-    flags = torch.tensor([float(signalled), float(late)], device=stats.device)
-    t = torch.cat([stats.float(), flags])
+        return stats, flags
+    t = torch.cat([stats.float(), torch.tensor([float(f) for f in flags], device=stats.device)])
     dist.all_reduce(t)
-    return t[:-2] / job.world, bool(t[-2] > 0), bool(t[-1] > 0)
+    n = len(flags)
+    return t[:-n] / job.world, [bool(v > 0) for v in t[-n:]]
 
 
 def broadcast(obj: object, job: Dist) -> object:

@@ -3,10 +3,11 @@
 A run is continued as it was saved. Its architecture, recipe and data are fixed: a value
 the caller sets that differs from the run's is refused, naming it. Its stopping rule
 (steps, epochs, time limit) is kept, unless the caller sets one of the three: then the
-caller's limits replace the run's as a whole. The watchdog's settings are kept too, each
-unless the caller sets it. How this session runs (progress bar, device, cache of prepared
-data) is always the caller's. "Set" means a flag typed on the
-command line, or, in Python, a field whose value differs from TrainConfig's default.
+caller's limits replace the run's as a whole. The watchdog's settings and the checkpoint
+clock (--checkpoint-minutes) are kept too, each unless the caller sets it. How this session
+runs (progress bar, device, cache of prepared data) is always the caller's. "Set" means a
+flag typed on the command line, or, in Python, a field whose value differs from
+TrainConfig's default.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ LIMITS = ("steps", "epochs", "time_limit")
 SESSION = ("progress", "device", "cache")
 # Kept from the run unless the caller sets them, each on its own.
 WATCHDOG = ("health_every", "on_alarm", "max_rollbacks")
-RESUMABLE = frozenset((*LIMITS, *SESSION, *WATCHDOG))
+KEPT_UNLESS_SET = (*WATCHDOG, "checkpoint_minutes")
+RESUMABLE = frozenset((*LIMITS, *SESSION, *KEPT_UNLESS_SET))
 
 
 def value(config: TrainConfig, name: str) -> object:
@@ -68,7 +70,7 @@ def merge(
             setattr(merged, name, getattr(config, name))
     for name in SESSION:
         setattr(merged, name, getattr(config, name))
-    for name in set(WATCHDOG) & given:
+    for name in set(KEPT_UNLESS_SET) & given:
         setattr(merged, name, getattr(config, name))
     if new_run:
         merged.out = config.out

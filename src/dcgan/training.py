@@ -74,6 +74,7 @@ class Trainer:
         config.precision = resolve_precision(config.precision, self.device)
         self.config = config
         self.elapsed = elapsed_of(ckpt)
+        self.saved_at = time.monotonic()  # when this session last saved (or began)
         if config.eval_every:  # FID & co. are the `metrics` extra: say so before any work
             require("metrics", "torch_fidelity")
         self.global_batch, self.rank_batch = distributed.rank_batch(
@@ -201,9 +202,16 @@ class Trainer:
         if self.out is None:
             return None
         path = self.out.checkpoint(self.state(), self.step, self.config.keep)
+        self.saved_at = time.monotonic()
         if self.guard is not None and self.guard.dog.clear:
             self.out.mark_healthy(path)
         return path
+
+    def _checkpoint_due(self) -> bool:
+        """Whether --checkpoint-minutes have passed since the last checkpoint (or the start
+        of this session)."""
+        minutes = self.config.checkpoint_minutes
+        return bool(minutes) and time.monotonic() - self.saved_at >= minutes * 60
 
     def write_grid(self) -> Path | None:
         if self.out is None:
@@ -266,8 +274,10 @@ class Trainer:
         pin = self.device.type == "cuda"
         for raw in batches(self.data, self.order, self.step, total, pin=pin):
             stats = self._step(raw)
-            stats, signalled, late = distributed.agree(
-                stats, stop.received is not None, progress.out_of_time(), self.job
+            stats, (signalled, late, due) = distributed.agree(
+                stats,
+                [stop.received is not None, progress.out_of_time(), self._checkpoint_due()],
+                self.job,
             )
             values = stats.tolist()
             if not all(map(math.isfinite, values)):
@@ -296,7 +306,7 @@ class Trainer:
                     return False
             if self.step % c.sample_every == 0:
                 self.write_grid()
-            if self.step % c.checkpoint_every == 0:
+            if self.step % c.checkpoint_every == 0 or (due and not last):
                 self.save()
             if self.watch is not None and self.watch.due(self.step, total):
                 self._evaluate()
