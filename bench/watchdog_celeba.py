@@ -68,7 +68,7 @@ AUGMENT_RESULTS = results_path("augment_celeba_steps600_all")  # its extractor: 
 class Args:
     """The command line (harness.parse_args)."""
 
-    seeds: str = opt("400,401,402", "comma list of seeds")
+    seeds: str = opt("400,401,402,403", "comma list of seeds")
     kinds: str = opt("paper,hot,strong-d", "comma list of recipes (bench/watchdog_cifar.py)")
     steps: int = opt(1500, "steps per run")
     report: bool = opt(False, "train nothing: the table from the cached runs")
