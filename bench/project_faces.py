@@ -13,8 +13,8 @@
 Phases: `--phase dev` tries settings (lr, norm weight, an encoder start) on development
 images (seeds 5,000,000+ and CelebA train-partition photos) and writes the choice;
 `--phase held-out` uses that choice on held-out images (seeds 6,000,000+ and CelebA
-test-partition photos, one per person). No trained CelebA DCGAN ships with the project or
-the shared data, so only the DigiFace model is measured.
+test-partition photos, one per person). bench/project_celeba.py runs (a) and (b) with this
+choice on a CelebA DCGAN trained by the toolkit.
 
 Run: python bench/project_faces.py (both phases; or --phase dev, then --phase held-out)
 (writes bench/results/project_faces_dev.json, bench/results/project_faces.json and
