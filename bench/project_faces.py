@@ -13,8 +13,8 @@
 Phases: `--phase dev` tries settings (lr, norm weight, an encoder start) on development
 images (seeds 5,000,000+ and CelebA train-partition photos) and writes the choice;
 `--phase held-out` uses that choice on held-out images (seeds 6,000,000+ and CelebA
-test-partition photos, one per person). No trained CelebA DCGAN ships with the project or
-the shared data, so only the DigiFace model is measured.
+test-partition photos, one per person). bench/project_celeba.py runs (a) and (b) with this
+choice on a CelebA DCGAN trained by the toolkit.
 
 Run: python bench/project_faces.py (both phases; or --phase dev, then --phase held-out)
 (writes bench/results/project_faces_dev.json, bench/results/project_faces.json and
@@ -47,7 +47,7 @@ from harness import (
 )
 from PIL import Image
 
-from dcgan.conventions import to_unit_range
+from dcgan.conventions import sample_z, to_unit_range
 from dcgan.data.images import convert_image
 from dcgan.experiments.figures import labelled, stack
 from dcgan.experiments.landmarks import faces, models_folder
@@ -175,11 +175,13 @@ def identity_distances(a: list, b: list) -> list[float]:
 
 
 def best_random(
-    model, targets: torch.Tensor, n: int, seed: int
+    model, targets: torch.Tensor, n: int, seed: int, bn: str = BN
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The control: of n random z, the one whose image is closest in pixels, per target."""
-    z = torch.randn(n, model.generator.config.nz, generator=torch.Generator().manual_seed(seed))
-    images = generate(model.generator, z, BN, "normal")
+    """The control: of n random z from the prior, the one whose image is closest in pixels,
+    per target."""
+    dist = model.config.z_dist
+    z = sample_z(n, model.generator.config.nz, dist, torch.Generator().manual_seed(seed))
+    images = generate(model.generator, z, bn, dist)
     d = torch.cdist(targets.flatten(1), images.flatten(1)).pow(2) / targets[0].numel()
     best = d.argmin(1)
     return z[best], images[best]
@@ -189,11 +191,11 @@ def pixel_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).pow(2).flatten(1).mean(1)
 
 
-def recovery(model, seeds: list[int], settings: dict, random_n: int) -> dict:
+def recovery(model, seeds: list[int], settings: dict, random_n: int, bn: str = BN) -> dict:
     z_true = latents(model, seeds)
-    x = generate(model.generator, z_true, BN, "normal")
-    p = project(model, x, bn=BN, **settings)
-    z_rand, x_rand = best_random(model, x, random_n, 1)
+    x = generate(model.generator, z_true, bn, model.config.z_dist)
+    p = project(model, x, bn=bn, **settings)
+    z_rand, x_rand = best_random(model, x, random_n, 1, bn)
 
     def z_stats(z: torch.Tensor) -> dict:
         cos = torch.nn.functional.cosine_similarity(z, z_true, dim=1)
@@ -209,10 +211,14 @@ def recovery(model, seeds: list[int], settings: dict, random_n: int) -> dict:
     }
 
 
-def real(model, items: list, settings: dict, random_n: int, others: dict) -> tuple[dict, object]:
-    x = photos(items)
-    p = project(model, x, bn=BN, **settings)
-    _, x_rand = best_random(model, x, random_n, 2)
+def real(
+    model, items: list, settings: dict, random_n: int, others: dict, bn: str = BN, prepare=None
+) -> tuple[dict, object]:
+    """`prepare` turns tar items into the model's photos (default: `photos`)."""
+    prepare = prepare or photos
+    x = prepare(items)
+    p = project(model, x, bn=bn, **settings)
+    _, x_rand = best_random(model, x, random_n, 2, bn)
     face_boxes = boxes(x)
     d_photo = descriptors(x, face_boxes)
     ident = {
@@ -230,7 +236,7 @@ def real(model, items: list, settings: dict, random_n: int, others: dict) -> tup
         record[k]["same_person_rate"] = round(float(np.mean(np.array(v) < 0.6)), 4)
     if others:  # the scale: real pairs of one person and of two people
         for name, pair in others.items():
-            y = photos(pair)
+            y = prepare(pair)
             d = identity_distances(d_photo, descriptors(y, boxes(y)))
             record[name] = {"identity_distance": mean_std(d) if d else None}
     return record, (x, p, x_rand)
