@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from harness import CACHE, SHARED, parse_args, results_path, write_results
 from PIL import Image
-from project_faces import HELD_SEED, TEST_FIRST, celeba, one_per_person, real, recovery
+from project_faces import HELD_SEED, celeba, held_out_photos, real, recovery
 
 from dcgan.conventions import to_unit_range
 from dcgan.options import opt
@@ -76,16 +76,7 @@ def held_out(model, args: Args, data: list, settings: dict) -> tuple[dict, str]:
     """Parts (a) and (b) on the held-out seeds and photos of project_faces.held_out."""
     seeds = list(range(HELD_SEED, HELD_SEED + args.n))
     rec = recovery(model, seeds, settings, args.random_n, BN)
-    test = one_per_person([it for it in data if it[0] >= TEST_FIRST], args.n)
-    by_person: dict[int, list] = {}
-    for it in data:
-        by_person.setdefault(it[1], []).append(it)
-    same = [next(o for o in by_person[it[1]] if o[0] != it[0]) for it in test]
-    other = [
-        next(o for o in data if o[1] != it[1] and o[0] >= TEST_FIRST and o not in test)
-        for it in test
-    ]
-    others = {"real_same_person": same, "real_other_person": other}
+    test, others = held_out_photos(data, args.n)
     photo, (_, p, _) = real(model, test, settings, args.random_n, others, BN, centre_photos)
     return {"recovery": rec, "real_photos": photo}, p.measure
 

@@ -323,11 +323,10 @@ def _real_pixels(model, items, settings):
     return project(model, x, bn=BN, **settings).images, x
 
 
-def held_out(model, args: Args, data: list, choice: dict) -> dict:
-    settings = {"search_steps": args.search_steps, "restarts": args.restarts, **choice}
-    seeds = list(range(HELD_SEED, HELD_SEED + args.n))
-    rec = recovery(model, seeds, settings, args.random_n)
-    test = one_per_person([it for it in data if it[0] >= TEST_FIRST], args.n)
+def held_out_photos(data: list, n: int) -> tuple[list, dict[str, list]]:
+    """`n` test-partition photos, one per person, and the scale pairs of each: another photo
+    of the same person, and a test photo of someone else."""
+    test = one_per_person([it for it in data if it[0] >= TEST_FIRST], n)
     by_person: dict[int, list] = {}
     for it in data:
         by_person.setdefault(it[1], []).append(it)
@@ -336,9 +335,15 @@ def held_out(model, args: Args, data: list, choice: dict) -> dict:
         next(o for o in data if o[1] != it[1] and o[0] >= TEST_FIRST and o not in test)
         for it in test
     ]
-    photo, (x, p, x_rand) = real(
-        model, test, settings, args.random_n, {"real_same_person": same, "real_other_person": other}
-    )
+    return test, {"real_same_person": same, "real_other_person": other}
+
+
+def held_out(model, args: Args, data: list, choice: dict) -> dict:
+    settings = {"search_steps": args.search_steps, "restarts": args.restarts, **choice}
+    seeds = list(range(HELD_SEED, HELD_SEED + args.n))
+    rec = recovery(model, seeds, settings, args.random_n)
+    test, others = held_out_photos(data, args.n)
+    photo, (x, p, x_rand) = real(model, test, settings, args.random_n, others)
     g_rec, shown = glasses(model, p, args.draws)
     k = min(8, len(x))
     figure = stack(
