@@ -72,7 +72,8 @@ def checkpoint(args: argparse.Namespace, data: Path) -> Path:
     """--checkpoint when given, else the last run of this bench, else a DCGAN trained now."""
     if args.checkpoint:
         return Path(args.checkpoint)
-    runs = ROOT / "bench" / "runs" / f"classify_cifar_w{args.width}"
+    suffix = "" if args.precision == "auto" else f"_{args.precision}"
+    runs = ROOT / "bench" / "runs" / f"classify_cifar_w{args.width}{suffix}"
     done = sorted(p for p in runs.glob("*") if (p / "final.pt").is_file() or any(p.glob("*.pt")))
     if done and not args.retrain:
         print(f"reusing {done[-1]} (--retrain to train again)")
@@ -88,6 +89,9 @@ def checkpoint(args: argparse.Namespace, data: Path) -> Path:
         seed=0,
         cache=str(CACHE),
         sample_every=1000,
+        checkpoint_every=args.checkpoint_every,
+        keep=args.keep,
+        precision=args.precision,
         progress=False,
     )
     return train(config).run_dir
@@ -234,6 +238,9 @@ class Args:
     checkpoint: str | None = opt(None, "reuse this run or checkpoint (no training)")
     retrain: bool = opt(False, "train even if a run exists")
     train_only: bool = opt(False, "stop after training")
+    precision: str = opt("auto", "training precision: auto, fp32, bf16 (not auto: own runs dir)")
+    checkpoint_every: int = opt(1000, "steps between the training run's checkpoints")
+    keep: int = opt(3, "step checkpoints the run keeps (a length curve needs them all)")
     val_size: int = opt(2000)
     labels_per_class: int = opt(400, "the few-label column")
     repeats: int = opt(3, "draws of those labels")

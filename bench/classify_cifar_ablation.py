@@ -11,8 +11,10 @@ measure the training length. K-means on the first draw was 62.18%
     python bench/classify_cifar_ablation.py --checkpoint RUN [--checkpoint RUN2] [--repeats 3]
 
 Prints one table, writes bench/results/NAME.json; with several checkpoints, also
-docs/NAME.png: the paper's reading of D against training epochs, one line per width,
-its random D and K-means (from bench/results/classify_cifar.json) as references.
+docs/NAME.png: the paper's reading of D against training epochs, one line per width and
+training precision, its random D and K-means (from bench/results/classify_cifar.json) as
+references. --compare OTHER draws the rows of an earlier report (bench/results/OTHER.json)
+beside them without measuring them again, e.g. a bf16 run's curve against an fp32 run's.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ class Args:
     threads: int = opt(2)
     name: str = opt("classify_cifar_ablation")
     keep: bool = opt(False, "reuse rows of an earlier NAME.json")
+    compare: str = opt("", "earlier reports drawn in the plot, comma-separated names")
 
 
 def main() -> None:
@@ -107,8 +110,8 @@ def main() -> None:
     t0, rows, widths = time.monotonic(), [], set()
     for ckpt in args.checkpoint:
         model = load(ckpt)
-        width = model.config.model.ndf
-        where = f"width {width}, step {model.step}"
+        width, precision = model.config.model.ndf, model.config.precision
+        where = f"width {width}, {precision}, step {model.step}"
         epochs = epochs_of(model.step, model.config.batch_size, model.config.data)
         for i, name in enumerate(names):
             start, random_d = time.monotonic(), i == 0 and width not in widths
@@ -122,7 +125,8 @@ def main() -> None:
             found = run(args, ckpt, VARIANTS[name], random_d)
             for method, cell in found.items():
                 label = name if method == "dcgan" else RANDOM
-                row = dict(checkpoint=str(ckpt), model=where, width=width, step=model.step)
+                row = dict(checkpoint=str(ckpt), model=where, width=width, precision=precision)
+                row.update(step=model.step)
                 row.update(epochs=epochs, variant=label, **cell)
                 rows.append(row)
                 print(
@@ -134,7 +138,8 @@ def main() -> None:
     write_report(out, rows, args, time.monotonic() - t0)
     print(f"wrote {out}")
     if len(args.checkpoint) > 1:
-        png = plot_length(rows, args.labels_per_class, ROOT / "docs" / f"{args.name}.png")
+        others = [r for name in args.compare.split(",") if name for r in report_rows(name)]
+        png = plot_length(rows + others, args.labels_per_class, ROOT / "docs" / f"{args.name}.png")
         print(f"wrote {png}")
 
 
@@ -150,6 +155,14 @@ def earlier_rows(path: Path, args: argparse.Namespace) -> list[dict]:
         return []
     report = json.loads(path.read_text())
     return report["rows"] if report.get("protocol") == protocol(args) else []
+
+
+def report_rows(name: str) -> list[dict]:
+    """The rows of bench/results/NAME.json."""
+    path = results_path(name)
+    if not path.is_file():
+        raise SystemExit(f"--compare {name}: no {path}")
+    return json.loads(path.read_text())["rows"]
 
 
 def write_report(path: Path, rows: list[dict], args: argparse.Namespace, wall: float) -> None:
@@ -172,28 +185,33 @@ def epochs_of(step: int, batch_size: int, data: str) -> float | None:
         return None
 
 
+def curves(rows: list[dict]) -> dict[tuple[int, str], list[tuple[float, float]]]:
+    """(width, precision) -> sorted (epochs, accuracy) of the paper's reading of D; a row
+    without a precision is fp32."""
+    first, out = list(VARIANTS)[0], {}
+    for r in rows:
+        if r["variant"] == first and r["epochs"] is not None:
+            key = (r["width"], r.get("precision", "fp32"))
+            out.setdefault(key, []).append((r["epochs"], r["mean"]))
+    return {key: sorted(points) for key, points in sorted(out.items())}
+
+
 def plot_length(rows: list[dict], labels_per_class: int, path: Path) -> Path:
-    """Accuracy of the paper's reading of D against epochs, a line per width; random D as
-    a dashed line per width, K-means of the first draw as a black line."""
+    """Accuracy of the paper's reading of D against epochs, a line per width and precision;
+    random D as a grey dashed line per width, K-means of the first draw as a black line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    first = list(VARIANTS)[0]
     fig, ax = plt.subplots(figsize=(6.4, 3.8), constrained_layout=True)
-    for i, width in enumerate(sorted({r["width"] for r in rows})):
-        colour = f"C{i}"
-        points = sorted(
-            (r["epochs"], r["mean"])
-            for r in rows
-            if r["width"] == width and r["variant"] == first and r["epochs"] is not None
-        )
-        if points:
-            ax.plot(*zip(*points, strict=True), "o-", color=colour, label=f"D, width {width}")
-        for r in rows:
-            if r["width"] == width and r["variant"].startswith("random D"):
-                ax.axhline(r["mean"], color=colour, ls="--", lw=1, label=f"random D, width {width}")
+    for i, ((width, precision), points) in enumerate(curves(rows).items()):
+        marker = "o-" if precision == "fp32" else "s-"
+        label = f"D, width {width}, {precision}"
+        ax.plot(*zip(*points, strict=True), marker, color=f"C{i}", label=label)
+    randoms = {r["width"]: r["mean"] for r in rows if r["variant"] == RANDOM}
+    for (width, mean), dashes in zip(sorted(randoms.items()), ("--", ":", "-."), strict=False):
+        ax.axhline(mean, color="grey", ls=dashes, lw=1, label=f"random D, width {width}")
     bench = results_path("classify_cifar")
     if bench.is_file():
         kmeans = json.loads(bench.read_text())["main"]["methods"].get("kmeans")
