@@ -65,6 +65,7 @@ def corpus_config(
         checkpoint_every=EVERY,
         keep=10**6,
         sample_every=10**6,
+        precision="fp32",  # the thresholds were chosen, and the corpus judged, in fp32
         progress=False,
         cache=str(CACHE),
         **fields,

