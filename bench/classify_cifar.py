@@ -49,6 +49,7 @@ from dcgan.experiments.classify.report import METHOD_NAMES, caption, to_dict
 from dcgan.experiments.classify.splits import open_splits
 from dcgan.io import atomic_write
 from dcgan.options import opt
+from dcgan.outcome import TrainingInterrupted
 from dcgan.sampling import load
 
 # Paper Table 1 (CIFAR-10 test accuracy %): (all labels, 400 per class).
@@ -94,7 +95,11 @@ def checkpoint(args: argparse.Namespace, data: Path) -> Path:
         precision=args.precision,
         progress=False,
     )
-    return train(config).run_dir
+    try:
+        return train(config).run_dir
+    except TrainingInterrupted as stop:  # the checkpoint is saved: say how to go on
+        run = stop.result.run_dir
+        raise SystemExit(f"{stop}; continue with: dcgan train --resume {run}") from None
 
 
 def run_classify(
@@ -292,7 +297,8 @@ def describe_training(ckpt: Path, data: Path) -> dict:
     stats = ckpt / "stats.jsonl" if ckpt.is_dir() else None
     wall = None
     if stats is not None and stats.is_file():
-        times = [json.loads(line)["time"] for line in stats.read_text().splitlines() if line]
+        rows = [json.loads(line) for line in stats.read_text().splitlines() if line]
+        times = [row["time"] for row in rows if "time" in row]  # not the watchdog's rows
         # each resumed session restarts its clock: add up the sessions
         ends = [t for t, after in zip(times, times[1:], strict=False) if after < t]
         wall = round((sum(ends) + times[-1]) / 60, 1) if times else None
