@@ -35,6 +35,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -243,7 +244,7 @@ class Args:
     checkpoint: str | None = opt(None, "reuse this run or checkpoint (no training)")
     retrain: bool = opt(False, "train even if a run exists")
     train_only: bool = opt(False, "stop after training")
-    precision: str = opt("fp32", "training precision: fp32 (the published table), bf16, auto")
+    precision: Literal["fp32", "bf16", "auto"] = opt("fp32", "precision (fp32: as published)")
     checkpoint_every: int = opt(1000, "steps between the training run's checkpoints")
     keep: int = opt(3, "step checkpoints the run keeps (a length curve needs them all)")
     val_size: int = opt(2000)
