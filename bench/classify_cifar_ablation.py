@@ -14,7 +14,9 @@ Prints one table, writes bench/results/NAME.json; with several checkpoints, also
 docs/NAME.png: the paper's reading of D against training epochs, one line per width and
 training precision, its random D and K-means (from bench/results/classify_cifar.json) as
 references. --compare OTHER draws the rows of an earlier report (bench/results/OTHER.json)
-beside them without measuring them again, e.g. a bf16 run's curve against an fp32 run's.
+beside them without measuring them again, e.g. a bf16 run's curve against an fp32 run's;
+--run NAME keeps two runs of one width and precision apart (e.g. the same seed trained on
+two CPUs, whose bf16 kernels round differently).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from harness import CACHE, ROOT, SHARED, parse_args, results_path, write_results
+from harness import CACHE, ROOT, SHARED, cpu_name, parse_args, results_path, write_results
 
 from dcgan.data.packed import PackedDataset
 from dcgan.errors import DcganError
@@ -98,6 +100,7 @@ class Args:
     name: str = opt("classify_cifar_ablation")
     keep: bool = opt(False, "reuse rows of an earlier NAME.json")
     compare: str = opt("", "earlier reports drawn in the plot, comma-separated names")
+    run: str = opt("", "a name for these checkpoints' curve (two runs of one width, precision)")
 
 
 def main() -> None:
@@ -126,7 +129,7 @@ def main() -> None:
             for method, cell in found.items():
                 label = name if method == "dcgan" else RANDOM
                 row = dict(checkpoint=str(ckpt), model=where, width=width, precision=precision)
-                row.update(step=model.step)
+                row.update(step=model.step, **({"run": args.run} if args.run else {}))
                 row.update(epochs=epochs, variant=label, **cell)
                 rows.append(row)
                 print(
@@ -171,7 +174,7 @@ def write_report(path: Path, rows: list[dict], args: argparse.Namespace, wall: f
         "protocol": protocol(args),
         "command": "python bench/classify_cifar_ablation.py " + " ".join(sys.argv[1:]),
         "wall_seconds": round(wall, 1),
-        "machine": f"2-core x86_64 CPU, {args.threads} torch thread(s)",
+        "machine": f"{cpu_name()}, {args.threads} torch thread(s)",
         "torch": torch.__version__,
     }
     write_results(path, report)
@@ -185,29 +188,29 @@ def epochs_of(step: int, batch_size: int, data: str) -> float | None:
         return None
 
 
-def curves(rows: list[dict]) -> dict[tuple[int, str], list[tuple[float, float]]]:
-    """(width, precision) -> sorted (epochs, accuracy) of the paper's reading of D; a row
-    without a precision is fp32."""
+def curves(rows: list[dict]) -> dict[tuple[int, str, str], list[tuple[float, float]]]:
+    """(width, precision, run) -> sorted (epochs, accuracy) of the paper's reading of D; a
+    row without a precision is fp32, one without a run name is run ""."""
     first, out = list(VARIANTS)[0], {}
     for r in rows:
         if r["variant"] == first and r["epochs"] is not None:
-            key = (r["width"], r.get("precision", "fp32"))
+            key = (r["width"], r.get("precision", "fp32"), r.get("run", ""))
             out.setdefault(key, []).append((r["epochs"], r["mean"]))
     return {key: sorted(points) for key, points in sorted(out.items())}
 
 
 def plot_length(rows: list[dict], labels_per_class: int, path: Path) -> Path:
-    """Accuracy of the paper's reading of D against epochs, a line per width and precision;
-    random D as a grey dashed line per width, K-means of the first draw as a black line."""
+    """Accuracy of the paper's reading of D against epochs, a line per width, precision and
+    run; random D as a grey dashed line per width, K-means of the first draw as a black line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 3.8), constrained_layout=True)
-    for i, ((width, precision), points) in enumerate(curves(rows).items()):
+    for i, ((width, precision, run), points) in enumerate(curves(rows).items()):
         marker = "o-" if precision == "fp32" else "s-"
-        label = f"D, width {width}, {precision}"
+        label = f"D, width {width}, {precision}" + (f", {run}" if run else "")
         ax.plot(*zip(*points, strict=True), marker, color=f"C{i}", label=label)
     randoms = {r["width"]: r["mean"] for r in rows if r["variant"] == RANDOM}
     for (width, mean), dashes in zip(sorted(randoms.items()), ("--", ":", "-."), strict=False):
