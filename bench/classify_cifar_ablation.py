@@ -5,7 +5,7 @@ BatchNorm statistics, standardising the features before the SVM), the test accur
 L2-SVM at --labels-per-class on the same draws as bench/classify_cifar.py (same splits,
 seed 0), C chosen on the validation split at the first draw. A random D of the same
 architecture is the control of each width (once per width). Several checkpoints of one run
-measure the training length. K-means on the first draw was 62.18%
+measure the training length. K-means on the first draw was 62.08%
 (bench/results/classify_cifar.json).
 
     python bench/classify_cifar_ablation.py --checkpoint RUN [--checkpoint RUN2] [--repeats 3]
