@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from harness import CACHE, ROOT, SHARED, parse_args, write_results
+from harness import CACHE, ROOT, SHARED, command, parse_args, write_results
 
 from dcgan import ModelConfig, TrainConfig, train
 from dcgan.data.packed import PackedDataset
@@ -338,7 +337,7 @@ def write(
         "training": training,
         "main": to_dict(main),
         "transfer": {label: to_dict(r) for label, r in transfer.items()},
-        "command": "python bench/classify_cifar.py " + " ".join(sys.argv[1:]),
+        "command": command(),
         "wall_seconds": round(wall, 1),
         "machine": f"2-core x86_64 CPU, {args.threads} torch thread(s)",
         "torch": torch.__version__,

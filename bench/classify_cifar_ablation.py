@@ -23,13 +23,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from harness import CACHE, ROOT, SHARED, cpu_name, parse_args, results_path, write_results
+from harness import (
+    CACHE,
+    ROOT,
+    SHARED,
+    command,
+    cpu_name,
+    parse_args,
+    results_path,
+    write_results,
+)
 
 from dcgan.data.packed import PackedDataset
 from dcgan.errors import DcganError
@@ -120,6 +128,7 @@ def main() -> None:
             start, random_d = time.monotonic(), i == 0 and width not in widths
             widths.add(width)
             here = [r for r in done if r["checkpoint"] == str(ckpt)]
+            here = [r for r in here if r.get("run", "") == args.run]  # two runs, one path
             kept = [r for r in here if r["variant"] == name]
             if kept:
                 rows += kept + ([r for r in here if r["variant"] == RANDOM] if random_d else [])
@@ -129,7 +138,7 @@ def main() -> None:
             for method, cell in found.items():
                 label = name if method == "dcgan" else RANDOM
                 row = dict(checkpoint=str(ckpt), model=where, width=width, precision=precision)
-                row.update(step=model.step, **({"run": args.run} if args.run else {}))
+                row.update(step=model.step, run=args.run)
                 row.update(epochs=epochs, variant=label, **cell)
                 rows.append(row)
                 print(
@@ -172,7 +181,7 @@ def write_report(path: Path, rows: list[dict], args: argparse.Namespace, wall: f
     report = {
         "rows": rows,
         "protocol": protocol(args),
-        "command": "python bench/classify_cifar_ablation.py " + " ".join(sys.argv[1:]),
+        "command": command(),
         "wall_seconds": round(wall, 1),
         "machine": f"{cpu_name()}, {args.threads} torch thread(s)",
         "torch": torch.__version__,
